@@ -1,0 +1,129 @@
+//! Typed settings, parsed once from the environment at start-up.
+
+use std::net::SocketAddr;
+
+use caixa_runtime::config::{CommonSettings, ConfigError, Env};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+/// Everything the billing service is configured with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Database, log format, drain grace.
+    pub common: CommonSettings,
+    /// `BILLING_GRPC_ADDR`: where the gRPC API listens.
+    pub grpc_addr: SocketAddr,
+    /// `BILLING_HTTP_ADDR`: where the HTTP bridge (webhooks, probes) listens.
+    pub http_addr: SocketAddr,
+    /// Stripe account and product settings.
+    pub stripe: StripeSettings,
+    /// `FRONTEND_URL`: base of the default success, cancel and return URLs.
+    pub frontend_url: Url,
+}
+
+/// Stripe settings of the active mode.
+#[derive(Clone, Debug)]
+pub struct StripeSettings {
+    /// `STRIPE_LIVE_MODE`: live keys and live data when true.
+    pub live_mode: bool,
+    /// Secret key of the active mode (`STRIPE_LIVE_SECRET_KEY` or `STRIPE_TEST_SECRET_KEY`);
+    /// `None` runs without Stripe (calls that need it fail with FAILED_PRECONDITION).
+    pub secret_key: Option<SecretString>,
+    /// Publishable key of the active mode, handed to frontends.
+    pub publishable_key: Option<String>,
+    /// `STRIPE_DEFAULT_PRICE_ID`: price used when a checkout names none.
+    pub default_price_id: Option<String>,
+    /// `STRIPE_WEBHOOK_SECRET` (or the seed's `DJSTRIPE_WEBHOOK_SECRET`).
+    pub webhook_secret: Option<SecretString>,
+    /// `STRIPE_API_BASE`: Stripe's API, or the emulator.
+    pub api_base: Url,
+    /// `STRIPE_TRIAL_DAYS`: free trial offered to eligible users.
+    pub trial_days: u32,
+}
+
+impl Settings {
+    /// Parses and validates every setting; the error names the variable at fault.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonSettings::from_env(env)?,
+            grpc_addr: env.socket_addr("BILLING_GRPC_ADDR", "127.0.0.1:50051")?,
+            http_addr: env.socket_addr("BILLING_HTTP_ADDR", "127.0.0.1:8080")?,
+            stripe: StripeSettings::from_env(env)?,
+            frontend_url: http_url(env, "FRONTEND_URL", "http://localhost:3000")?,
+        })
+    }
+}
+
+impl StripeSettings {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let live_mode = env.bool("STRIPE_LIVE_MODE", false)?;
+        let (secret_var, public_var) = if live_mode {
+            ("STRIPE_LIVE_SECRET_KEY", "STRIPE_LIVE_PUBLIC_KEY")
+        } else {
+            ("STRIPE_TEST_SECRET_KEY", "STRIPE_TEST_PUBLIC_KEY")
+        };
+        let secret_key = env.get(secret_var).map(|key| check_key(secret_var, key, live_mode, &["sk_", "rk_"]))
+            .transpose()?
+            .map(|key| SecretString::from(key.to_owned()));
+        let publishable_key = env
+            .get(public_var)
+            .map(|key| check_key(public_var, key, live_mode, &["pk_"]))
+            .transpose()?
+            .map(str::to_owned);
+        let webhook_secret = match env.first_of(&["STRIPE_WEBHOOK_SECRET", "DJSTRIPE_WEBHOOK_SECRET"]) {
+            Some(secret) if !secret.starts_with("whsec_") => {
+                return Err(ConfigError::new("STRIPE_WEBHOOK_SECRET", "must start with whsec_"));
+            }
+            other => other.map(|s| SecretString::from(s.to_owned())),
+        };
+        let default_price_id = env.get("STRIPE_DEFAULT_PRICE_ID").map(str::to_owned);
+        if let Some(price) = &default_price_id {
+            if !price.starts_with("price_") {
+                return Err(ConfigError::new("STRIPE_DEFAULT_PRICE_ID", "must start with price_"));
+            }
+        }
+        Ok(Self {
+            live_mode,
+            secret_key,
+            publishable_key,
+            default_price_id,
+            webhook_secret,
+            api_base: http_url(env, "STRIPE_API_BASE", "https://api.stripe.com")?,
+            trial_days: env.parse_or("STRIPE_TRIAL_DAYS", 14)?,
+        })
+    }
+
+    /// Whether a secret key is configured for the active mode.
+    pub fn is_configured(&self) -> bool {
+        self.secret_key.as_ref().is_some_and(|k| !k.expose_secret().is_empty())
+    }
+}
+
+/// Refuses a key of the wrong kind or the wrong mode, without echoing the key.
+fn check_key<'a>(var: &str, key: &'a str, live_mode: bool, prefixes: &[&str]) -> Result<&'a str, ConfigError> {
+    let Some(prefix) = prefixes.iter().find(|p| key.starts_with(**p)) else {
+        return Err(ConfigError::new(var, format!("must start with {}", prefixes.join(" or "))));
+    };
+    let rest = &key[prefix.len()..];
+    let (expected, wrong) = if live_mode { ("live_", "test_") } else { ("test_", "live_") };
+    if rest.starts_with(wrong) {
+        let mode = if live_mode { "live" } else { "test" };
+        return Err(ConfigError::new(
+            var,
+            format!("holds a {}-mode key but STRIPE_LIVE_MODE selects {mode} mode", wrong.trim_end_matches('_')),
+        ));
+    }
+    if !rest.starts_with(expected) {
+        return Err(ConfigError::new(var, format!("must be a {expected}key ({prefix}{expected}...)")));
+    }
+    Ok(key)
+}
+
+fn http_url(env: &Env, var: &str, default: &str) -> Result<Url, ConfigError> {
+    let raw = env.get(var).unwrap_or(default);
+    let url = Url::parse(raw).map_err(|err| ConfigError::new(var, format!("{raw:?} is not a URL: {err}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::new(var, "must be an http:// or https:// URL"));
+    }
+    Ok(url)
+}

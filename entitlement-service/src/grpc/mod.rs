@@ -1,0 +1,5 @@
+//! The gRPC API: `EntitlementService`.
+
+mod entitlement;
+
+pub use entitlement::EntitlementApi;

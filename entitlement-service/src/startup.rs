@@ -1,0 +1,83 @@
+//! Building the service from its settings and running it until stopped.
+
+use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
+
+use caixa_proto::entitlement::v1::entitlement_service_server::{
+    EntitlementServiceServer, SERVICE_NAME as ENTITLEMENT,
+};
+use caixa_runtime::{
+    config::Env,
+    database::{self, DatabaseError},
+    grpc::{self, HealthState, ServeError, Supervisor},
+    service::{self, BindError, bind, local_addr},
+    shutdown,
+};
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{config::Settings, grpc::EntitlementApi};
+
+/// How often readiness re-checks the database.
+const READINESS_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Why the service could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// A listen address could not be bound.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The database pool could not be set up.
+    #[error(transparent)]
+    Database(#[from] DatabaseError),
+    /// A server failed.
+    #[error(transparent)]
+    Serve(#[from] ServeError),
+}
+
+/// The entitlement service, bound to its port and ready to run.
+pub struct Application {
+    settings: Settings,
+    db: DatabaseConnection,
+    grpc_listener: TcpListener,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) and opens the database pool.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let grpc_listener = bind(settings.grpc_addr).await?;
+        let db = database::connect_lazy(&settings.common.database_url).await?;
+        Ok(Self { settings, db, grpc_listener })
+    }
+
+    /// Where the gRPC API listens.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        local_addr(&self.grpc_listener, self.settings.grpc_addr)
+    }
+
+    /// Serves until `shutdown` completes, then drains and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let grpc_addr = self.grpc_addr();
+        let (health, routes) = HealthState::new(&[ENTITLEMENT]).await;
+        let routes = grpc::with_reflection(routes)?.add_service(EntitlementServiceServer::new(EntitlementApi));
+
+        let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
+        supervisor.spawn_grpc(self.grpc_listener, routes);
+        supervisor.spawn(database::watch_readiness(
+            self.db,
+            health.clone(),
+            supervisor.drain_signal(),
+            READINESS_INTERVAL,
+        ));
+        tracing::info!(%grpc_addr, billing_url = %self.settings.billing_url, "entitlement service listening");
+        supervisor.run(&health, shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Runs the binary: reads settings from `env`, serves until SIGTERM or SIGINT.
+pub async fn main_with(env: Env) -> ExitCode {
+    service::run_binary("entitlement-service", env, Settings::from_env, |s| &s.common, |settings| async {
+        Application::build(settings).await?.run_until_stopped(shutdown::signal()).await
+    })
+    .await
+}

@@ -1,0 +1,30 @@
+//! Schema migrations. They are frozen history: they never depend on the entities crate,
+//! so changing an entity can never rewrite a migration that has already run somewhere.
+
+pub use sea_orm_migration::prelude::*;
+
+mod cols;
+mod m20261127_000001_catalogue;
+mod m20261127_000002_subscriptions;
+mod m20261127_000003_webhooks;
+mod m20261127_000004_entitlements;
+
+/// Every migration, oldest first.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_catalogue::Migration),
+            Box::new(m20261127_000002_subscriptions::Migration),
+            Box::new(m20261127_000003_webhooks::Migration),
+            Box::new(m20261127_000004_entitlements::Migration),
+        ]
+    }
+}
+
+/// Whether every known migration has been applied to `db`.
+pub async fn schema_is_at_head<C: ConnectionTrait>(db: &C) -> Result<bool, DbErr> {
+    Ok(Migrator::get_pending_migrations_read_only(db).await?.is_empty())
+}

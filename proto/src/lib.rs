@@ -1,0 +1,23 @@
+//! gRPC contracts shared by the billing and entitlement services.
+#![allow(missing_docs)] // generated code; the .proto files carry the documentation
+
+/// `caixa.billing.v1`: checkout, portal, status, config and the revision log.
+pub mod billing {
+    /// Version 1 of the billing contracts.
+    pub mod v1 {
+        tonic::include_proto!("caixa.billing.v1");
+    }
+}
+
+/// `caixa.entitlement.v1`: access checks answered from memory.
+pub mod entitlement {
+    /// Version 1 of the entitlement contracts.
+    pub mod v1 {
+        tonic::include_proto!("caixa.entitlement.v1");
+    }
+}
+
+/// Encoded `FileDescriptorSet` of every contract (imports included), for server
+/// reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/caixa_descriptor.bin"));

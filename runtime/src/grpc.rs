@@ -1,0 +1,198 @@
+//! A gRPC server with the standard services (health, reflection v1 and v1alpha) and a
+//! graceful drain: on shutdown, health turns NOT_SERVING, listeners stop accepting, and
+//! in-flight calls get a grace period to finish.
+
+use std::{
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tonic::{
+    service::Routes,
+    transport::{Server, server::TcpIncoming},
+};
+use tonic_health::{ServingStatus, server::HealthReporter};
+
+/// Errors while building or running a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The reflection service could not load a descriptor set.
+    #[error("reflection setup failed: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    /// A server stopped with a transport error.
+    #[error("gRPC server failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    /// The HTTP server failed.
+    #[error("HTTP server failed: {0}")]
+    Http(#[from] std::io::Error),
+    /// A server task panicked or was cancelled.
+    #[error("server task ended abnormally: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// The health a service reports, over gRPC health and its HTTP `/readyz`.
+#[derive(Clone)]
+pub struct HealthState {
+    reporter: HealthReporter,
+    services: Arc<[&'static str]>,
+    serving: Arc<AtomicBool>,
+    draining: Arc<AtomicBool>,
+}
+
+impl HealthState {
+    /// Health for the overall server (`""`) and each named service, starting NOT_SERVING.
+    pub async fn new(services: &[&'static str]) -> (Self, Routes) {
+        let (reporter, server) = tonic_health::server::health_reporter();
+        let state = Self {
+            reporter,
+            services: services.into(),
+            serving: Arc::new(AtomicBool::new(true)),
+            draining: Arc::new(AtomicBool::new(false)),
+        };
+        state.apply(false).await;
+        (state, Routes::new(server))
+    }
+
+    /// Reports SERVING or NOT_SERVING. Once draining, it stays NOT_SERVING.
+    pub async fn set_serving(&self, serving: bool) {
+        let serving = serving && !self.draining.load(Ordering::SeqCst);
+        if self.serving.load(Ordering::SeqCst) != serving {
+            self.apply(serving).await;
+        }
+    }
+
+    /// Whether the service currently reports SERVING.
+    pub fn is_serving(&self) -> bool {
+        self.serving.load(Ordering::SeqCst)
+    }
+
+    /// Whether a drain has started.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+
+    async fn begin_drain(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+        self.apply(false).await;
+    }
+
+    async fn apply(&self, serving: bool) {
+        self.serving.store(serving, Ordering::SeqCst);
+        let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+        self.reporter.set_service_status("", status).await;
+        for service in self.services.iter() {
+            self.reporter.set_service_status(service, status).await;
+        }
+    }
+}
+
+/// Adds reflection (v1 and v1alpha) over the project's contracts and gRPC health.
+pub fn with_reflection(routes: Routes) -> Result<Routes, ServeError> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(caixa_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(caixa_proto::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+    Ok(routes.add_service(v1).add_service(v1alpha))
+}
+
+/// Completes once a drain has started.
+#[derive(Clone)]
+pub struct DrainSignal(watch::Receiver<bool>);
+
+impl DrainSignal {
+    /// Waits for the drain.
+    pub async fn wait(mut self) {
+        // An error means the supervisor is gone, which is a drain too.
+        let _ = self.0.wait_for(|draining| *draining).await;
+    }
+}
+
+/// Runs a service's servers and background tasks, and drains them together.
+pub struct Supervisor {
+    trigger: watch::Sender<bool>,
+    tasks: JoinSet<Result<(), ServeError>>,
+    grace: Duration,
+}
+
+impl Supervisor {
+    /// A supervisor whose drain allows in-flight work `grace` to finish.
+    pub fn new(grace: Duration) -> Self {
+        Self { trigger: watch::channel(false).0, tasks: JoinSet::new(), grace }
+    }
+
+    /// A future that completes when the drain starts.
+    pub fn drain_signal(&self) -> DrainSignal {
+        DrainSignal(self.trigger.subscribe())
+    }
+
+    /// Serves `routes` on `listener` until the drain.
+    pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes) {
+        let drained = self.drain_signal().wait();
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        self.tasks.spawn(async move {
+            Server::builder()
+                .add_routes(routes)
+                .serve_with_incoming_shutdown(incoming, drained)
+                .await?;
+            Ok(())
+        });
+    }
+
+    /// Runs a task that must stop by itself when the drain starts.
+    pub fn spawn<F>(&mut self, task: F)
+    where
+        F: Future<Output = Result<(), ServeError>> + Send + 'static,
+    {
+        self.tasks.spawn(task);
+    }
+
+    /// Runs until `shutdown` completes (or a task fails), then drains: health turns
+    /// NOT_SERVING, servers stop accepting, and in-flight work has the grace period.
+    pub async fn run(
+        mut self,
+        health: &HealthState,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), ServeError> {
+        let mut failure = None;
+        tokio::select! {
+            () = shutdown => {}
+            Some(joined) = self.tasks.join_next() => {
+                failure = flatten(joined).err();
+                if let Some(err) = &failure {
+                    tracing::error!(error = %err, "a server stopped; draining the rest");
+                }
+            }
+        }
+        health.begin_drain().await;
+        let _ = self.trigger.send(true);
+        let grace = self.grace;
+        let finished = tokio::time::timeout(grace, async {
+            while let Some(joined) = self.tasks.join_next().await {
+                if let Err(err) = flatten(joined) {
+                    tracing::error!(error = %err, "error while draining");
+                    failure.get_or_insert(err);
+                }
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(grace_secs = grace.as_secs(), "grace period over; closing remaining calls");
+            self.tasks.abort_all();
+        }
+        tracing::info!("stopped");
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+fn flatten(joined: Result<Result<(), ServeError>, tokio::task::JoinError>) -> Result<(), ServeError> {
+    joined?
+}

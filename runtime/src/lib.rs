@@ -1,0 +1,10 @@
+//! What both services share about being a service: typed settings read from the
+//! environment, telemetry, the database pool and its readiness, and a gRPC server with
+//! health, reflection and a graceful drain. Service logic lives in the services.
+
+pub mod config;
+pub mod database;
+pub mod grpc;
+pub mod service;
+pub mod shutdown;
+pub mod telemetry;
