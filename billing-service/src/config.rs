@@ -62,7 +62,9 @@ impl StripeSettings {
         } else {
             ("STRIPE_TEST_SECRET_KEY", "STRIPE_TEST_PUBLIC_KEY")
         };
-        let secret_key = env.get(secret_var).map(|key| check_key(secret_var, key, live_mode, &["sk_", "rk_"]))
+        let secret_key = env
+            .get(secret_var)
+            .map(|key| check_key(secret_var, key, live_mode, &["sk_", "rk_"]))
             .transpose()?
             .map(|key| SecretString::from(key.to_owned()));
         let publishable_key = env
@@ -77,10 +79,8 @@ impl StripeSettings {
             other => other.map(|s| SecretString::from(s.to_owned())),
         };
         let default_price_id = env.get("STRIPE_DEFAULT_PRICE_ID").map(str::to_owned);
-        if let Some(price) = &default_price_id {
-            if !price.starts_with("price_") {
-                return Err(ConfigError::new("STRIPE_DEFAULT_PRICE_ID", "must start with price_"));
-            }
+        if default_price_id.as_ref().is_some_and(|price| !price.starts_with("price_")) {
+            return Err(ConfigError::new("STRIPE_DEFAULT_PRICE_ID", "must start with price_"));
         }
         Ok(Self {
             live_mode,
@@ -100,7 +100,12 @@ impl StripeSettings {
 }
 
 /// Refuses a key of the wrong kind or the wrong mode, without echoing the key.
-fn check_key<'a>(var: &str, key: &'a str, live_mode: bool, prefixes: &[&str]) -> Result<&'a str, ConfigError> {
+fn check_key<'a>(
+    var: &str,
+    key: &'a str,
+    live_mode: bool,
+    prefixes: &[&str],
+) -> Result<&'a str, ConfigError> {
     let Some(prefix) = prefixes.iter().find(|p| key.starts_with(**p)) else {
         return Err(ConfigError::new(var, format!("must start with {}", prefixes.join(" or "))));
     };
@@ -110,7 +115,10 @@ fn check_key<'a>(var: &str, key: &'a str, live_mode: bool, prefixes: &[&str]) ->
         let mode = if live_mode { "live" } else { "test" };
         return Err(ConfigError::new(
             var,
-            format!("holds a {}-mode key but STRIPE_LIVE_MODE selects {mode} mode", wrong.trim_end_matches('_')),
+            format!(
+                "holds a {}-mode key but STRIPE_LIVE_MODE selects {mode} mode",
+                wrong.trim_end_matches('_')
+            ),
         ));
     }
     if !rest.starts_with(expected) {

@@ -9,12 +9,13 @@ use caixa_proto::billing::v1::{
 use caixa_runtime::{
     config::Env,
     database::{self, DatabaseError},
-    grpc::{self, HealthState, ServeError, Supervisor},
+    grpc::{self, ServeError, Supervisor},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::{
     config::Settings,
@@ -67,9 +68,14 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let span = tracing::info_span!("billing");
+        self.run(shutdown).instrument(span).await
+    }
+
+    async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
-        let (health, routes) = HealthState::new(&[BILLING, EVENTS]).await;
-        let routes = grpc::with_reflection(routes)?
+        let (health, routes) = grpc::standard_routes(&[BILLING, EVENTS]).await?;
+        let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(self.settings.stripe.clone())))
             .add_service(SubscriptionEventsServer::new(SubscriptionEventsApi));
 
@@ -96,8 +102,12 @@ impl Application {
 
 /// Runs the binary: reads settings from `env`, serves until SIGTERM or SIGINT.
 pub async fn main_with(env: Env) -> ExitCode {
-    service::run_binary("billing-service", env, Settings::from_env, |s| &s.common, |settings| async {
-        Application::build(settings).await?.run_until_stopped(shutdown::signal()).await
-    })
+    service::run_binary(
+        "billing-service",
+        env,
+        Settings::from_env,
+        |s| &s.common,
+        |settings| async { Application::build(settings).await?.run_until_stopped(shutdown::signal()).await },
+    )
     .await
 }

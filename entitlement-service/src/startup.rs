@@ -8,12 +8,13 @@ use caixa_proto::entitlement::v1::entitlement_service_server::{
 use caixa_runtime::{
     config::Env,
     database::{self, DatabaseError},
-    grpc::{self, HealthState, ServeError, Supervisor},
+    grpc::{self, ServeError, Supervisor},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::{config::Settings, grpc::EntitlementApi};
 
@@ -56,9 +57,14 @@ impl Application {
 
     /// Serves until `shutdown` completes, then drains and returns.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
+        let span = tracing::info_span!("entitlement");
+        self.run(shutdown).instrument(span).await
+    }
+
+    async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let grpc_addr = self.grpc_addr();
-        let (health, routes) = HealthState::new(&[ENTITLEMENT]).await;
-        let routes = grpc::with_reflection(routes)?.add_service(EntitlementServiceServer::new(EntitlementApi));
+        let (health, routes) = grpc::standard_routes(&[ENTITLEMENT]).await?;
+        let routes = routes.add_service(EntitlementServiceServer::new(EntitlementApi));
 
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         supervisor.spawn_grpc(self.grpc_listener, routes);
@@ -76,8 +82,12 @@ impl Application {
 
 /// Runs the binary: reads settings from `env`, serves until SIGTERM or SIGINT.
 pub async fn main_with(env: Env) -> ExitCode {
-    service::run_binary("entitlement-service", env, Settings::from_env, |s| &s.common, |settings| async {
-        Application::build(settings).await?.run_until_stopped(shutdown::signal()).await
-    })
+    service::run_binary(
+        "entitlement-service",
+        env,
+        Settings::from_env,
+        |s| &s.common,
+        |settings| async { Application::build(settings).await?.run_until_stopped(shutdown::signal()).await },
+    )
     .await
 }

@@ -69,9 +69,7 @@ impl MigrationTrait for Migration {
             ))
             .await?;
         manager.create_index(unique_index("trial_usage", &["livemode", "user_id"])).await?;
-        manager
-            .create_index(unique_index("trial_usage", &["livemode", "email_normalized"]))
-            .await?;
+        manager.create_index(unique_index("trial_usage", &["livemode", "email_normalized"])).await?;
         manager.create_index(unique_index("trial_usage", &["checkout_session_id"])).await?;
         manager.create_index(index("trial_usage", &["state", "reservation_expires_at"])).await?;
         Ok(())

@@ -19,5 +19,4 @@ pub mod entitlement {
 
 /// Encoded `FileDescriptorSet` of every contract (imports included), for server
 /// reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/caixa_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/caixa_descriptor.bin"));

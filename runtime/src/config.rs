@@ -34,9 +34,7 @@ impl Env {
     }
 
     /// Exactly these variables.
-    pub fn from_pairs<K: Into<String>, V: Into<String>>(
-        pairs: impl IntoIterator<Item = (K, V)>,
-    ) -> Self {
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(pairs: impl IntoIterator<Item = (K, V)>) -> Self {
         Self { vars: pairs.into_iter().map(|(k, v)| (k.into(), v.into())).collect() }
     }
 
@@ -84,8 +82,7 @@ impl Env {
     {
         self.get(name)
             .map(|raw| {
-                raw.parse::<T>()
-                    .map_err(|err| ConfigError::new(name, format!("cannot parse {raw:?}: {err}")))
+                raw.parse::<T>().map_err(|err| ConfigError::new(name, format!("cannot parse {raw:?}: {err}")))
             })
             .transpose()
     }

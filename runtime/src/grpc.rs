@@ -17,6 +17,7 @@ use tonic::{
     transport::{Server, server::TcpIncoming},
 };
 use tonic_health::{ServingStatus, server::HealthReporter};
+use tracing::Instrument;
 
 /// Errors while building or running a server.
 #[derive(Debug, thiserror::Error)]
@@ -46,7 +47,7 @@ pub struct HealthState {
 
 impl HealthState {
     /// Health for the overall server (`""`) and each named service, starting NOT_SERVING.
-    pub async fn new(services: &[&'static str]) -> (Self, Routes) {
+    async fn new(services: &[&'static str]) -> (Self, Routes) {
         let (reporter, server) = tonic_health::server::health_reporter();
         let state = Self {
             reporter,
@@ -91,18 +92,28 @@ impl HealthState {
     }
 }
 
-/// Adds reflection (v1 and v1alpha) over the project's contracts and gRPC health.
-pub fn with_reflection(routes: Routes) -> Result<Routes, ServeError> {
-    let v1 = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(caixa_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
-    let v1alpha = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(caixa_proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1alpha()?;
-    Ok(routes.add_service(v1).add_service(v1alpha))
+/// The standard services for a server whose own services are `services`: health (all
+/// NOT_SERVING until told otherwise) and reflection v1 and v1alpha advertising exactly
+/// what this server serves.
+pub async fn standard_routes(services: &[&'static str]) -> Result<(HealthState, Routes), ServeError> {
+    let (health, routes) = HealthState::new(services).await;
+    let builder = |reflection_name: &str| {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(caixa_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(HEALTH_SERVICE)
+            .with_service_name(reflection_name);
+        for service in services {
+            builder = builder.with_service_name(*service);
+        }
+        builder
+    };
+    let v1 = builder("grpc.reflection.v1.ServerReflection").build_v1()?;
+    let v1alpha = builder("grpc.reflection.v1alpha.ServerReflection").build_v1alpha()?;
+    Ok((health, routes.add_service(v1).add_service(v1alpha)))
 }
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
 /// Completes once a drain has started.
 #[derive(Clone)]
@@ -138,21 +149,19 @@ impl Supervisor {
     pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes) {
         let drained = self.drain_signal().wait();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-        self.tasks.spawn(async move {
-            Server::builder()
-                .add_routes(routes)
-                .serve_with_incoming_shutdown(incoming, drained)
-                .await?;
+        self.spawn(async move {
+            Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, drained).await?;
             Ok(())
         });
     }
 
-    /// Runs a task that must stop by itself when the drain starts.
+    /// Runs a task that must stop by itself when the drain starts. It logs within the
+    /// caller's span, so each service's lines say whose they are.
     pub fn spawn<F>(&mut self, task: F)
     where
         F: Future<Output = Result<(), ServeError>> + Send + 'static,
     {
-        self.tasks.spawn(task);
+        self.tasks.spawn(task.instrument(tracing::Span::current()));
     }
 
     /// Runs until `shutdown` completes (or a task fails), then drains: health turns

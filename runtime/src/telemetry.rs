@@ -25,16 +25,19 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Installs the global subscriber, filtered by `RUST_LOG` (default `info`). Does nothing
+/// Default filter: our own logs at info, the database drivers' per-statement logs off.
+const DEFAULT_FILTER: &str = "info,sqlx=warn,sea_orm=warn";
+
+/// Installs the global subscriber, filtered by `RUST_LOG` (default [`DEFAULT_FILTER`]). Does nothing
 /// if one is installed already, so tests and the local stack may call it repeatedly.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let registry = tracing_subscriber::registry().with(filter);
     let result = match format {
         LogFormat::Human => registry.with(fmt::layer().with_target(false)).try_init(),
-        LogFormat::Json => {
-            registry.with(fmt::layer().json().flatten_event(true).with_current_span(false)).try_init()
-        }
+        LogFormat::Json => registry
+            .with(fmt::layer().json().flatten_event(true).with_current_span(true).with_span_list(false))
+            .try_init(),
     };
     // An existing subscriber is fine: the first one wins.
     drop(result);

@@ -5,10 +5,7 @@ use caixa_runtime::grpc::HealthState;
 
 /// The bridge's routes.
 pub fn router(health: HealthState) -> Router {
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(health)
+    Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz)).with_state(health)
 }
 
 /// 200 while serving; 503 while the database is not ready or a drain is under way, so a

@@ -1,0 +1,111 @@
+//! Spawns the real services in-process, on port 0, against a test database; tests talk
+//! to them over real sockets with the typed clients of the proto crate.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should panic loudly
+
+use std::net::SocketAddr;
+
+use caixa_runtime::config::Env;
+use caixa_test_support::database::TestDatabase;
+use tokio::{sync::oneshot, task::JoinHandle};
+
+/// A service running in a background task until stopped.
+pub struct Running<E> {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), E>>,
+}
+
+impl<E: std::fmt::Debug> Running<E> {
+    fn start<F>(run: impl FnOnce(oneshot::Receiver<()>) -> F) -> Self
+    where
+        F: std::future::Future<Output = Result<(), E>> + Send + 'static,
+        E: Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel();
+        Self { stop: Some(stop), task: tokio::spawn(run(stopped)) }
+    }
+
+    /// Starts the drain and waits for the service to return.
+    pub async fn stop(mut self) -> Result<(), E> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        (&mut self.task).await.expect("service task")
+    }
+}
+
+/// The billing service under test.
+pub struct TestBilling {
+    /// Its gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Its HTTP bridge address.
+    pub http_addr: SocketAddr,
+    /// Its task.
+    pub running: Running<billing_service::startup::StartupError>,
+}
+
+/// The entitlement service under test.
+pub struct TestEntitlement {
+    /// Its gRPC address.
+    pub grpc_addr: SocketAddr,
+    /// Its task.
+    pub running: Running<entitlement_service::startup::StartupError>,
+}
+
+fn env_for(db: &TestDatabase, extra: &[(&str, &str)]) -> Env {
+    let mut env = Env::from_pairs([
+        ("DATABASE_URL", db.url.as_str()),
+        ("BILLING_GRPC_ADDR", "127.0.0.1:0"),
+        ("BILLING_HTTP_ADDR", "127.0.0.1:0"),
+        ("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:0"),
+        ("SHUTDOWN_GRACE_SECONDS", "5"),
+    ]);
+    for (name, value) in extra {
+        env = env.set(name, *value);
+    }
+    env
+}
+
+/// Starts the billing service on `db` with extra settings.
+pub async fn spawn_billing(db: &TestDatabase, extra: &[(&str, &str)]) -> TestBilling {
+    use billing_service::{config::Settings, startup::Application};
+    let settings = Settings::from_env(&env_for(db, extra)).expect("billing settings");
+    let app = Application::build(settings).await.expect("billing builds");
+    let (grpc_addr, http_addr) = (app.grpc_addr(), app.http_addr());
+    let running = Running::start(|stopped| async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    TestBilling { grpc_addr, http_addr, running }
+}
+
+/// Starts the entitlement service on `db`, following billing at `billing`.
+pub async fn spawn_entitlement(db: &TestDatabase, billing: SocketAddr) -> TestEntitlement {
+    use entitlement_service::{config::Settings, startup::Application};
+    let billing_url = format!("http://{billing}");
+    let settings =
+        Settings::from_env(&env_for(db, &[("BILLING_URL", &billing_url)])).expect("entitlement settings");
+    let app = Application::build(settings).await.expect("entitlement builds");
+    let grpc_addr = app.grpc_addr();
+    let running = Running::start(|stopped| async move {
+        app.run_until_stopped(async {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    TestEntitlement { grpc_addr, running }
+}
+
+/// A plain HTTP/1.1 GET; returns the status code and body.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("write request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.expect("read response");
+    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}

@@ -1,0 +1,7 @@
+//! Integration tests: the real services on real sockets, on PostgreSQL and SQLite.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod api;
+mod health;
+mod migrations;
+mod reflection;
