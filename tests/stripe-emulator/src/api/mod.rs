@@ -1,0 +1,253 @@
+//! The `/v1` API: authentication and mode, rate limiting on demand, idempotency keys,
+//! pagination and `expand[]`, shared by every resource's handlers.
+
+mod catalog;
+mod checkout;
+mod customers;
+mod events;
+mod pages;
+mod subscriptions;
+mod webhook_endpoints;
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{RawPathParams, RawQuery, State},
+    http::{HeaderMap, HeaderValue, Method, StatusCode},
+    response::{IntoResponse, Response},
+    routing::{MethodFilter, MethodRouter},
+};
+use serde_json::{Value, json};
+
+use crate::{
+    AppState,
+    error::{ApiResult, StripeError},
+    form::{self, Params},
+    world::World,
+};
+
+/// What a handler knows about its request besides the parameters.
+pub struct Ctx {
+    /// Test or live, from the key's prefix.
+    pub livemode: bool,
+    path: Vec<(String, String)>,
+}
+
+impl Ctx {
+    /// A path parameter, like `{id}`.
+    pub fn id(&self, name: &str) -> &str {
+        self.path.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+    }
+}
+
+/// A resource handler: runs under the world's lock and returns the object to send.
+pub type Op = fn(&mut World, &Ctx, &Params) -> ApiResult<Value>;
+
+/// The whole router: `/v1`, the hosted pages and the `/_emulator` controls.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/customers", post(customers::create).merge(get(customers::list)))
+        .route(
+            "/v1/customers/{id}",
+            get(customers::retrieve).merge(post(customers::update)).merge(delete(customers::delete)),
+        )
+        .route("/v1/products", post(catalog::create_product).merge(get(catalog::list_products)))
+        .route("/v1/products/{id}", get(catalog::retrieve_product).merge(post(catalog::update_product)))
+        .route(
+            "/v1/products/{id}/features",
+            post(catalog::attach_feature).merge(get(catalog::list_product_features)),
+        )
+        .route("/v1/prices", post(catalog::create_price).merge(get(catalog::list_prices)))
+        .route("/v1/prices/{id}", get(catalog::retrieve_price).merge(post(catalog::update_price)))
+        .route("/v1/entitlements/features", post(catalog::create_feature).merge(get(catalog::list_features)))
+        .route("/v1/entitlements/active_entitlements", get(catalog::active_entitlements))
+        .route("/v1/checkout/sessions", post(checkout::create).merge(get(checkout::list)))
+        .route("/v1/checkout/sessions/{id}", get(checkout::retrieve))
+        .route("/v1/checkout/sessions/{id}/expire", post(checkout::expire))
+        .route("/v1/billing_portal/sessions", post(checkout::create_portal_session))
+        .route("/v1/subscriptions", get(subscriptions::list))
+        .route(
+            "/v1/subscriptions/{id}",
+            get(subscriptions::retrieve)
+                .merge(post(subscriptions::update))
+                .merge(delete(subscriptions::cancel)),
+        )
+        .route("/v1/subscriptions/{id}/resume", post(subscriptions::resume))
+        .route("/v1/invoices/{id}", get(subscriptions::retrieve_invoice))
+        .route("/v1/webhook_endpoints", post(webhook_endpoints::create).merge(get(webhook_endpoints::list)))
+        .route(
+            "/v1/webhook_endpoints/{id}",
+            get(webhook_endpoints::retrieve)
+                .merge(post(webhook_endpoints::update))
+                .merge(delete(webhook_endpoints::delete)),
+        )
+        .route("/v1/events", get(events::list))
+        .route("/v1/events/{id}", get(events::retrieve))
+        .merge(pages::router())
+        .merge(crate::control::router())
+        .with_state(state)
+}
+
+fn get(f: Op) -> MethodRouter<AppState> {
+    op(MethodFilter::GET, f)
+}
+
+fn post(f: Op) -> MethodRouter<AppState> {
+    op(MethodFilter::POST, f)
+}
+
+fn delete(f: Op) -> MethodRouter<AppState> {
+    op(MethodFilter::DELETE, f)
+}
+
+/// Wraps a resource handler in authentication, idempotency and expansion.
+fn op(method_filter: MethodFilter, f: Op) -> MethodRouter<AppState> {
+    let handler = move |State(app): State<AppState>,
+                        path: RawPathParams,
+                        method: Method,
+                        headers: HeaderMap,
+                        RawQuery(query): RawQuery,
+                        body: Bytes| async move {
+        let path = path.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        call(&app, f, path, &method, &headers, query, &body)
+    };
+    axum::routing::on(method_filter, handler)
+}
+
+fn call(
+    app: &AppState,
+    f: Op,
+    path: Vec<(String, String)>,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<String>,
+    body: &[u8],
+) -> Response {
+    let livemode = match mode_of(headers) {
+        Ok(livemode) => livemode,
+        Err(err) => return err.into_response(),
+    };
+    let mut params = form::decode(query.as_deref().unwrap_or_default().as_bytes());
+    if let (Value::Object(into), Value::Object(from)) = (&mut params, form::decode(body)) {
+        into.extend(from);
+    }
+    let params = Params(params);
+    let Ok(mut world) = app.world.lock() else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "emulator state poisoned").into_response();
+    };
+    if world.controls.rate_limit_next > 0 {
+        world.controls.rate_limit_next -= 1;
+        return StripeError::rate_limited().into_response();
+    }
+    let idempotency = (method == Method::POST)
+        .then(|| headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
+        .flatten();
+    let fingerprint = format!("{method} {} {}", path_string(&path), String::from_utf8_lossy(body));
+    if let Some(key) = &idempotency
+        && let Some((seen, status, body)) = world.idempotency.get(&(livemode, key.clone()))
+    {
+        if *seen != fingerprint {
+            return StripeError::idempotency_mismatch(key).into_response();
+        }
+        let mut response =
+            (StatusCode::from_u16(*status).unwrap_or(StatusCode::OK), axum::Json(body.clone()))
+                .into_response();
+        response.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return response;
+    }
+    let ctx = Ctx { livemode, path };
+    let result =
+        f(&mut world, &ctx, &params).map(|object| expand(&world, object, &params.expand(), livemode));
+    let (status, body) = match result {
+        Ok(object) => (StatusCode::OK, object),
+        Err(err) => (err.status, err.body()),
+    };
+    if let Some(key) = idempotency {
+        world.idempotency.insert((livemode, key), (fingerprint, status.as_u16(), body.clone()));
+    }
+    let mut response = (status, axum::Json(body)).into_response();
+    let request_id = format!("req_{}", &uuid::Uuid::new_v4().simple().to_string()[..14]);
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert("request-id", value);
+    }
+    response
+}
+
+fn path_string(path: &[(String, String)]) -> String {
+    path.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+}
+
+/// Test or live mode from the secret key; 401 without one, as Stripe answers.
+fn mode_of(headers: &HeaderMap) -> ApiResult<bool> {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let key = auth.strip_prefix("Bearer ").unwrap_or_default().trim();
+    if key.is_empty() {
+        return Err(StripeError::unauthorized(
+            "You did not provide an API key. You need to provide your API key in the Authorization header, \
+             using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
+        ));
+    }
+    match key.split('_').take(2).collect::<Vec<_>>().as_slice() {
+        ["sk" | "rk", "test"] => Ok(false),
+        ["sk" | "rk", "live"] => Ok(true),
+        _ => Err(StripeError::unauthorized(
+            "Invalid API Key provided: the key must start with sk_test_, sk_live_, rk_test_ or rk_live_.",
+        )),
+    }
+}
+
+/// One page of `items` (newest first), cut by `limit`, `starting_after` and
+/// `ending_before` exactly as Stripe does.
+pub fn page(items: Vec<Value>, params: &Params, url: &str) -> ApiResult<Value> {
+    let limit = params.int("limit")?.unwrap_or(10);
+    if !(1..=100).contains(&limit) {
+        return Err(StripeError::invalid("limit", "This value must be between 1 and 100."));
+    }
+    let limit = usize::try_from(limit).unwrap_or(10);
+    let position = |cursor: &str, param: &str| {
+        items
+            .iter()
+            .position(|item| item["id"] == cursor)
+            .ok_or_else(|| StripeError::no_such("object", cursor, param))
+    };
+    let (data, has_more) = if let Some(cursor) = params.str("starting_after") {
+        let rest = &items[position(cursor, "starting_after")? + 1..];
+        (rest.iter().take(limit).cloned().collect::<Vec<_>>(), rest.len() > limit)
+    } else if let Some(cursor) = params.str("ending_before") {
+        let before = &items[..position(cursor, "ending_before")?];
+        let start = before.len().saturating_sub(limit);
+        (before[start..].to_vec(), start > 0)
+    } else {
+        (items.iter().take(limit).cloned().collect(), items.len() > limit)
+    };
+    Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
+}
+
+/// Replaces ids at the `expand[]` paths with the objects they name.
+fn expand(world: &World, mut object: Value, paths: &[String], livemode: bool) -> Value {
+    for path in paths {
+        let parts: Vec<&str> = path.split('.').collect();
+        expand_at(world, &mut object, &parts, livemode);
+    }
+    object
+}
+
+fn expand_at(world: &World, node: &mut Value, parts: &[&str], livemode: bool) {
+    let Some((first, rest)) = parts.split_first() else { return };
+    if *first == "data" {
+        if let Some(items) = node.get_mut("data").and_then(Value::as_array_mut) {
+            for item in items {
+                expand_at(world, item, rest, livemode);
+            }
+        }
+        return;
+    }
+    let Some(child) = node.get_mut(*first) else { return };
+    if rest.is_empty() {
+        if let Some(found) = child.as_str().and_then(|id| world.get(id, livemode)) {
+            *child = found.clone();
+        }
+    } else {
+        expand_at(world, child, rest, livemode);
+    }
+}

@@ -1,0 +1,117 @@
+//! Errors in Stripe's shape: `{"error": {"type", "code", "param", "message"}}` with
+//! Stripe's HTTP status codes.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+/// An API error as Stripe reports it.
+#[derive(Debug, Clone)]
+pub struct StripeError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: Option<&'static str>,
+    pub param: Option<String>,
+    pub message: String,
+}
+
+pub type ApiResult<T> = Result<T, StripeError>;
+
+impl StripeError {
+    /// 400 `invalid_request_error` about `param`.
+    pub fn invalid(param: &str, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code: Some("parameter_invalid"),
+            param: Some(param.to_owned()),
+            message: message.into(),
+        }
+    }
+
+    /// 400 `parameter_missing`.
+    pub fn missing(param: &str) -> Self {
+        Self {
+            code: Some("parameter_missing"),
+            ..Self::invalid(param, format!("Missing required param: {param}."))
+        }
+    }
+
+    /// 404 `resource_missing`.
+    pub fn no_such(kind: &str, id: &str, param: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: Some("resource_missing"),
+            param: Some(param.to_owned()),
+            message: format!("No such {kind}: '{id}'"),
+        }
+    }
+
+    /// 401 without a usable key.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::UNAUTHORIZED,
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            message: message.into(),
+        }
+    }
+
+    /// 402 card error.
+    pub fn card_declined() -> Self {
+        Self {
+            status: StatusCode::PAYMENT_REQUIRED,
+            kind: "card_error",
+            code: Some("card_declined"),
+            param: None,
+            message: "Your card was declined.".to_owned(),
+        }
+    }
+
+    /// 409 idempotency key reused with other parameters.
+    pub fn idempotency_mismatch(key: &str) -> Self {
+        Self {
+            status: StatusCode::CONFLICT,
+            kind: "idempotency_error",
+            code: None,
+            param: None,
+            message: format!(
+                "Keys for idempotent requests can only be used with the same parameters they were first used with. \
+                 Try using a key other than '{key}' if you meant to execute a different request."
+            ),
+        }
+    }
+
+    /// 429 rate limit.
+    pub fn rate_limited() -> Self {
+        Self {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            kind: "invalid_request_error",
+            code: Some("rate_limit"),
+            param: None,
+            message: "Too many requests hit the API too quickly.".to_owned(),
+        }
+    }
+
+    /// The error body.
+    pub fn body(&self) -> serde_json::Value {
+        json!({ "error": {
+            "type": self.kind,
+            "code": self.code,
+            "param": self.param,
+            "message": self.message,
+            "doc_url": self.code.map(|c| format!("https://stripe.com/docs/error-codes/{}", c.replace('_', "-"))),
+        }})
+    }
+}
+
+impl IntoResponse for StripeError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
+    }
+}

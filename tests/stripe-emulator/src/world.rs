@@ -1,0 +1,214 @@
+//! The emulator's state: every object as Stripe renders it, the event log, the test
+//! clock and the switches that control simulation.
+
+use std::{
+    collections::HashMap,
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use serde_json::{Value, json};
+
+use crate::{
+    delivery::{Chaos, Deliverer, Delivery},
+    lifecycle::SubSim,
+};
+
+/// What happens to a subscription whose payment retries are exhausted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterRetries {
+    Cancel,
+    MarkUnpaid,
+}
+
+/// Simulation switches.
+#[derive(Debug)]
+pub struct Controls {
+    /// The next N payments fail, whoever makes them.
+    pub fail_next_payments: u32,
+    /// Customers whose card always declines.
+    pub declining_customers: std::collections::HashSet<String>,
+    /// Days after a failed payment at which Stripe retries it.
+    pub retry_days: Vec<i64>,
+    /// What happens after the last retry fails.
+    pub after_retries: AfterRetries,
+    /// Answer the next N API requests with 429.
+    pub rate_limit_next: u32,
+}
+
+struct Stored {
+    seq: u64,
+    object: Value,
+}
+
+/// Everything the emulator knows.
+pub struct World {
+    pub public_url: String,
+    clock_offset: i64,
+    seq: u64,
+    objects: HashMap<String, Stored>,
+    events: Vec<Value>,
+    secrets: HashMap<String, String>,
+    pub sims: HashMap<String, SubSim>,
+    /// What a checkout session will create on completion (price, trial, metadata).
+    pub checkout_extras: HashMap<String, Value>,
+    /// (product id, product_feature id) pairs.
+    pub product_features: Vec<(String, String)>,
+    /// Feature lookup keys each customer was last told it has.
+    pub entitled: HashMap<String, Vec<String>>,
+    pub controls: Controls,
+    pub chaos: Chaos,
+    pub idempotency: HashMap<(bool, String), (String, u16, Value)>,
+    deliverer: Deliverer,
+}
+
+impl World {
+    pub fn new(public_url: String, deliverer: Deliverer) -> Self {
+        Self {
+            public_url,
+            clock_offset: 0,
+            seq: 0,
+            objects: HashMap::new(),
+            events: Vec::new(),
+            secrets: HashMap::new(),
+            sims: HashMap::new(),
+            checkout_extras: HashMap::new(),
+            product_features: Vec::new(),
+            entitled: HashMap::new(),
+            controls: Controls {
+                fail_next_payments: 0,
+                declining_customers: Default::default(),
+                retry_days: vec![3, 5, 7],
+                after_retries: AfterRetries::Cancel,
+                rate_limit_next: 0,
+            },
+            chaos: Chaos::default(),
+            idempotency: HashMap::new(),
+            deliverer,
+        }
+    }
+
+    /// Forgets everything but the public URL.
+    pub fn reset(&mut self) {
+        *self = Self::new(self.public_url.clone(), self.deliverer.clone());
+    }
+
+    /// The test clock: real time plus every advance so far.
+    pub fn now(&self) -> i64 {
+        let real = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        i64::try_from(real).unwrap_or(i64::MAX) + self.clock_offset
+    }
+
+    /// Moves the clock to `to` (never backwards).
+    pub fn set_now(&mut self, to: i64) {
+        let now = self.now();
+        if to > now {
+            self.clock_offset += to - now;
+        }
+    }
+
+    /// A fresh id like Stripe's (`cus_…`, `cs_test_…`).
+    pub fn new_id(&self, prefix: &str) -> String {
+        let random = uuid::Uuid::new_v4().simple().to_string();
+        format!("{prefix}_{}", &random[..24])
+    }
+
+    /// Stores a new object.
+    pub fn insert(&mut self, object: Value) -> Value {
+        self.seq += 1;
+        let id = object["id"].as_str().unwrap_or_default().to_owned();
+        self.objects.insert(id, Stored { seq: self.seq, object: object.clone() });
+        object
+    }
+
+    /// An object by id, in the caller's mode.
+    pub fn get(&self, id: &str, livemode: bool) -> Option<&Value> {
+        self.objects.get(id).map(|s| &s.object).filter(|o| o["livemode"] == livemode)
+    }
+
+    /// An object by id, whatever its mode (for the simulation, which spans both).
+    pub fn get_any(&self, id: &str) -> Option<&Value> {
+        self.objects.get(id).map(|s| &s.object)
+    }
+
+    /// A mutable object by id, in the caller's mode.
+    pub fn get_mut(&mut self, id: &str, livemode: bool) -> Option<&mut Value> {
+        self.objects.get_mut(id).map(|s| &mut s.object).filter(|o| o["livemode"] == livemode)
+    }
+
+    /// Removes an object.
+    pub fn remove(&mut self, id: &str) -> Option<Value> {
+        self.objects.remove(id).map(|s| s.object)
+    }
+
+    /// Objects of one type in the caller's mode, newest first.
+    pub fn list(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut found: Vec<&Stored> = self
+            .objects
+            .values()
+            .filter(|s| {
+                s.object["object"] == object_type && s.object["livemode"] == livemode && keep(&s.object)
+            })
+            .collect();
+        found.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        found.into_iter().map(|s| s.object.clone()).collect()
+    }
+
+    /// Events in the caller's mode, newest first.
+    pub fn events(&self, livemode: bool) -> Vec<Value> {
+        self.events.iter().rev().filter(|e| e["livemode"] == livemode).cloned().collect()
+    }
+
+    /// Remembers a webhook endpoint's signing secret.
+    pub fn set_secret(&mut self, endpoint: &str, secret: String) {
+        self.secrets.insert(endpoint.to_owned(), secret);
+    }
+
+    /// Records an event and queues its delivery to every endpoint that wants it.
+    pub fn emit(&mut self, event_type: &str, object: &Value, previous: Option<Value>) -> Value {
+        let livemode = object["livemode"].as_bool().unwrap_or(false);
+        let endpoints: Vec<Value> = self.list("webhook_endpoint", livemode, |e| {
+            e["status"] == "enabled"
+                && e["enabled_events"]
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|t| t == "*" || t == event_type))
+        });
+        let mut data = json!({ "object": object });
+        if let Some(previous) = previous.filter(|p| p.as_object().is_some_and(|m| !m.is_empty())) {
+            data["previous_attributes"] = previous;
+        }
+        let event =
+            crate::render::event(self.new_id("evt"), event_type, self.now(), livemode, data, endpoints.len());
+        self.events.push(event.clone());
+        for endpoint in endpoints {
+            let id = endpoint["id"].as_str().unwrap_or_default();
+            let Some(secret) = self.secrets.get(id) else { continue };
+            let mut body = event.clone();
+            if let Some(version) = endpoint["api_version"].as_str() {
+                body["api_version"] = json!(version);
+            }
+            self.deliverer.enqueue(
+                Delivery {
+                    endpoint_id: id.to_owned(),
+                    url: endpoint["url"].as_str().unwrap_or_default().to_owned(),
+                    secret: secret.clone(),
+                    event_id: event["id"].as_str().unwrap_or_default().to_owned(),
+                    body: body.to_string(),
+                },
+                &mut self.chaos,
+            );
+        }
+        event
+    }
+
+    /// The top-level fields of `new` that differ from `old`, with their old values:
+    /// Stripe's `previous_attributes`.
+    pub fn diff(old: &Value, new: &Value) -> Value {
+        let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else { return json!({}) };
+        let changed: serde_json::Map<String, Value> = old
+            .iter()
+            .filter(|(k, v)| new.get(*k) != Some(*v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        Value::Object(changed)
+    }
+}
