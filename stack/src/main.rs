@@ -1,6 +1,7 @@
 //! `cargo stack`: the whole system on this machine in one process, on the embedded
-//! default (an SQLite file), with no Stripe account needed. Migrations are applied, then
-//! billing and entitlement start on their usual ports; Ctrl-C drains both.
+//! default (an SQLite file), with no Stripe account needed. Migrations are applied; when
+//! no Stripe key is set the Stripe emulator starts with a plan to sell; then billing and
+//! entitlement start on their usual ports. Ctrl-C drains both.
 
 use std::path::Path;
 
@@ -14,6 +15,7 @@ const LOCAL_DATABASE_URL: &str = "sqlite://.caixa/local.sqlite?mode=rwc";
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let env = Env::from_process().or_default("DATABASE_URL", LOCAL_DATABASE_URL);
+    let (env, emulator) = with_stripe(env).await?;
     let database_url = env.get("DATABASE_URL").unwrap_or(LOCAL_DATABASE_URL).to_owned();
     if database_url == LOCAL_DATABASE_URL {
         std::fs::create_dir_all(Path::new(".caixa")).context("create .caixa/")?;
@@ -36,6 +38,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     print_banner(&database_url, billing.grpc_addr(), billing.http_addr(), entitlement.grpc_addr());
+    if let Some(emulator) = &emulator {
+        println!(
+            "  Stripe emulator      {}  (no Stripe key set; see docs/local-development.md)\n",
+            emulator.url()
+        );
+    }
 
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -48,6 +56,28 @@ async fn main() -> anyhow::Result<()> {
     entitlement_task.await?.context("entitlement service")?;
     billing_task.await?.context("billing service")?;
     Ok(())
+}
+
+/// Without a secret key for the active mode, starts the Stripe emulator on
+/// `STRIPE_EMULATOR_ADDR` (default 127.0.0.1:12111), points billing at it and gives it a
+/// plan to sell.
+async fn with_stripe(env: Env) -> anyhow::Result<(Env, Option<stripe_emulator::Emulator>)> {
+    let live = env.bool("STRIPE_LIVE_MODE", false)?;
+    let key_var = if live { "STRIPE_LIVE_SECRET_KEY" } else { "STRIPE_TEST_SECRET_KEY" };
+    if live || env.get(key_var).is_some() {
+        return Ok((env, None));
+    }
+    let addr = env.socket_addr("STRIPE_EMULATOR_ADDR", "127.0.0.1:12111")?;
+    let emulator = stripe_emulator::Emulator::start(addr, stripe_emulator::EmulatorConfig::default())
+        .await
+        .with_context(|| format!("start the Stripe emulator on {addr}"))?;
+    let price = emulator.seed_plan("Caixa Pro", 4990, "brl").map_err(anyhow::Error::msg)?;
+    let env = env
+        .set("STRIPE_API_BASE", emulator.url())
+        .set("STRIPE_TEST_SECRET_KEY", "sk_test_emulator")
+        .set("STRIPE_TEST_PUBLIC_KEY", "pk_test_emulator")
+        .or_default("STRIPE_DEFAULT_PRICE_ID", price);
+    Ok((env, Some(emulator)))
 }
 
 fn print_banner(

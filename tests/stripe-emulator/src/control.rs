@@ -149,12 +149,7 @@ async fn cancel(
     with_world(&app, q, &body, |world, params| {
         let livemode = mode_of(world, &id, "subscription")?;
         if params.bool("at_period_end")?.unwrap_or(false) {
-            let now = world.now();
-            world.update_subscription(&id, livemode, |s| {
-                s["cancel_at_period_end"] = json!(true);
-                s["canceled_at"] = json!(now);
-                s["cancel_at"] = s["items"]["data"][0]["current_period_end"].clone();
-            });
+            world.set_cancel_at_period_end(&id, livemode, true);
         } else {
             world.cancel_now(&id, livemode, "cancellation_requested");
         }
@@ -162,37 +157,18 @@ async fn cancel(
     })
 }
 
-async fn pause(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    with_world(&app, q, &body, |world, _| {
+async fn pause(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    with_world(&app, None, &[], |world, _| {
         let livemode = mode_of(world, &id, "subscription")?;
         world.update_subscription(&id, livemode, |s| s["status"] = json!("paused"));
         world.get_any(&id).cloned().ok_or_else(|| StripeError::no_such("subscription", &id, "id"))
     })
 }
 
-async fn resume(
-    State(app): State<AppState>,
-    Path(id): Path<String>,
-    RawQuery(q): RawQuery,
-    body: Bytes,
-) -> Response {
-    with_world(&app, q, &body, |world, _| {
+async fn resume(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+    with_world(&app, None, &[], |world, _| {
         let livemode = mode_of(world, &id, "subscription")?;
-        let now = world.now();
-        let end = now
-            + crate::lifecycle::period_seconds(
-                &world.get_any(&id).map(|s| s["items"]["data"][0]["price"].clone()).unwrap_or_default(),
-            );
-        world.update_subscription(&id, livemode, |s| {
-            s["status"] = json!("active");
-            s["items"]["data"][0]["current_period_start"] = json!(now);
-            s["items"]["data"][0]["current_period_end"] = json!(end);
-        });
+        world.resume(&id, livemode);
         world.get_any(&id).cloned().ok_or_else(|| StripeError::no_such("subscription", &id, "id"))
     })
 }

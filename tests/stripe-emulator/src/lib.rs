@@ -12,6 +12,7 @@
 //! `stripe-emulator` binary (or embeds it) when no Stripe key is configured.
 
 mod api;
+mod changes;
 mod control;
 mod delivery;
 mod entitlements;
@@ -69,6 +70,7 @@ pub(crate) struct AppState {
 /// A running emulator.
 pub struct Emulator {
     addr: SocketAddr,
+    state: AppState,
     task: JoinHandle<()>,
 }
 
@@ -80,18 +82,26 @@ impl Emulator {
         let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
         let deliveries = delivery::Deliverer::new(config.retry_schedule.clone(), config.delivery_timeout);
         let world = Arc::new(Mutex::new(world::World::new(public_url, deliveries.clone())));
-        let router = api::router(AppState { world, deliveries });
+        let state = AppState { world, deliveries };
+        let router = api::router(state.clone());
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, router).await {
                 tracing::error!(error = %err, "stripe emulator stopped");
             }
         });
-        Ok(Self { addr, task })
+        Ok(Self { addr, state, task })
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Creates a test-mode product (granting the feature `app`) with a monthly price and
+    /// returns the price id: a plan to sell when the account starts empty.
+    pub fn seed_plan(&self, name: &str, amount: i64, currency: &str) -> Result<String, String> {
+        let mut world = self.state.world.lock().map_err(|_| "emulator state poisoned".to_owned())?;
+        api::seed_plan(&mut world, name, amount, currency).map_err(|err| err.message)
     }
 
     /// Its base URL, for `STRIPE_API_BASE`.

@@ -246,45 +246,6 @@ impl World {
             self.emit("invoice.payment_failed", invoice, None);
         }
     }
-
-    /// Applies `change` to a subscription and emits `customer.subscription.updated` with
-    /// `previous_attributes` (and the entitlement summary when access may have changed).
-    pub fn update_subscription(&mut self, id: &str, livemode: bool, change: impl FnOnce(&mut Value)) {
-        let Some(sub) = self.get_mut(id, livemode) else { return };
-        let before = sub.clone();
-        change(sub);
-        let after = sub.clone();
-        let previous = World::diff(&before, &after);
-        if previous.as_object().is_some_and(|p| !p.is_empty()) {
-            if before["status"] != "paused" && after["status"] == "paused" {
-                self.emit("customer.subscription.paused", &after, None);
-            }
-            if before["status"] == "paused" && after["status"] != "paused" {
-                self.emit("customer.subscription.resumed", &after, None);
-            }
-            self.emit("customer.subscription.updated", &after, Some(previous));
-            self.refresh_entitlements(after["customer"].as_str().unwrap_or_default(), livemode);
-        }
-    }
-
-    /// Ends a subscription now.
-    pub fn cancel_now(&mut self, id: &str, livemode: bool, reason: &str) {
-        let now = self.now();
-        let Some(sub) = self.get_mut(id, livemode) else { return };
-        if sub["status"] == "canceled" {
-            return;
-        }
-        sub["status"] = json!("canceled");
-        sub["ended_at"] = json!(now);
-        if sub["canceled_at"].is_null() {
-            sub["canceled_at"] = json!(now);
-        }
-        sub["cancellation_details"]["reason"] = json!(reason);
-        let sub = sub.clone();
-        self.sims.remove(id);
-        self.emit("customer.subscription.deleted", &sub, None);
-        self.refresh_entitlements(sub["customer"].as_str().unwrap_or_default(), livemode);
-    }
 }
 
 fn settle(invoice: &mut Value, paid: bool, now: i64) {

@@ -177,10 +177,17 @@ fn path_string(path: &[(String, String)]) -> String {
     path.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
 }
 
-/// Test or live mode from the secret key; 401 without one, as Stripe answers.
+/// Test or live mode from the secret key, sent as Bearer or Basic auth (`curl -u key:`);
+/// 401 without one, as Stripe answers.
 fn mode_of(headers: &HeaderMap) -> ApiResult<bool> {
+    use base64::Engine;
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let key = auth.strip_prefix("Bearer ").unwrap_or_default().trim();
+    let basic = auth
+        .strip_prefix("Basic ")
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .map(|user| user.split(':').next().unwrap_or_default().to_owned());
+    let key = basic.as_deref().or_else(|| auth.strip_prefix("Bearer ")).unwrap_or_default().trim();
     if key.is_empty() {
         return Err(StripeError::unauthorized(
             "You did not provide an API key. You need to provide your API key in the Authorization header, \
@@ -250,4 +257,24 @@ fn expand_at(world: &World, node: &mut Value, parts: &[&str], livemode: bool) {
     } else {
         expand_at(world, child, rest, livemode);
     }
+}
+
+/// Creates a product with a `features` list and a monthly price in test mode, for a
+/// local stack that starts with an empty account; returns the price id.
+pub(crate) fn seed_plan(world: &mut World, name: &str, amount: i64, currency: &str) -> ApiResult<String> {
+    let ctx = Ctx { livemode: false, path: Vec::new() };
+    let product = catalog::create_product(
+        world,
+        &ctx,
+        &Params(json!({ "name": name, "metadata": { "features": "app" } })),
+    )?;
+    let price = catalog::create_price(
+        world,
+        &ctx,
+        &Params(json!({
+            "product": product["id"], "currency": currency, "unit_amount": amount.to_string(),
+            "recurring": { "interval": "month" },
+        })),
+    )?;
+    Ok(price["id"].as_str().unwrap_or_default().to_owned())
 }

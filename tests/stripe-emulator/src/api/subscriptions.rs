@@ -6,7 +6,6 @@ use super::{Ctx, customers::merge_metadata, page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
-    lifecycle::period_seconds,
     world::World,
 };
 
@@ -115,14 +114,7 @@ pub fn resume(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
     if sub["status"] != "paused" {
         return Err(StripeError::invalid("id", "Only a paused subscription can be resumed."));
     }
-    let now = world.now();
-    let end = now + period_seconds(&sub["items"]["data"][0]["price"]);
-    world.update_subscription(ctx.id("id"), ctx.livemode, |s| {
-        s["status"] = json!("active");
-        s["pause_collection"] = Value::Null;
-        s["items"]["data"][0]["current_period_start"] = json!(now);
-        s["items"]["data"][0]["current_period_end"] = json!(end);
-    });
+    world.resume(ctx.id("id"), ctx.livemode);
     find(world, ctx).cloned()
 }
 

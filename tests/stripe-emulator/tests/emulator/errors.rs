@@ -10,6 +10,12 @@ async fn errors_have_stripes_shape_and_status() {
     assert_eq!(status, 401);
     assert_eq!(body["error"]["type"], "invalid_request_error");
 
+    let (status, _) = api
+        .with_key("")
+        .send("GET", "/v1/customers", &[], &[("authorization", "Basic c2tfdGVzdF94Og==")])
+        .await;
+    assert_eq!(status, 200, "Basic auth with the key as user, as `curl -u sk_test_x:` sends");
+
     let (status, body) = api.get("/v1/customers/cus_missing").await;
     assert_eq!(
         (status, body["error"]["code"].as_str(), body["error"]["param"].as_str()),
