@@ -1,6 +1,6 @@
 //! Typed settings, parsed once from the environment at start-up.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use caixa_runtime::config::{CommonSettings, ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
@@ -19,6 +19,41 @@ pub struct Settings {
     pub stripe: StripeSettings,
     /// `FRONTEND_URL`: base of the default success, cancel and return URLs.
     pub frontend_url: Url,
+    /// How webhooks are accepted.
+    pub webhook: WebhookSettings,
+    /// How the inbox worker processes events.
+    pub inbox: InboxSettings,
+    /// `WATCH_HEARTBEAT_SECONDS`: how often an idle Watch stream sends a heartbeat.
+    pub watch_heartbeat: Duration,
+}
+
+/// Webhook acceptance.
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    /// `STRIPE_WEBHOOK_TOLERANCE_SECONDS`: how far a signature's timestamp may be from now.
+    pub tolerance_secs: i64,
+    /// `WEBHOOK_MAX_BODY_BYTES`: larger bodies get 413.
+    pub max_body_bytes: usize,
+    /// `STRIPE_WEBHOOK_ENDPOINT_ID`: the uuid under which `STRIPE_WEBHOOK_SECRET` is served
+    /// (`/stripe/webhook/{uuid}`), for the seed's single-secret setup.
+    pub default_endpoint_id: uuid::Uuid,
+}
+
+/// The inbox worker.
+#[derive(Clone, Debug)]
+pub struct InboxSettings {
+    /// `INBOX_WORKER`: run the worker in this process.
+    pub enabled: bool,
+    /// `INBOX_CONCURRENCY`: events applied in parallel (one per customer; 1 on SQLite).
+    pub concurrency: usize,
+    /// `INBOX_MAX_ATTEMPTS`: attempts before an event is dead-lettered.
+    pub max_attempts: i32,
+    /// `INBOX_LEASE_SECONDS`: how long a claim lasts before another worker may take over.
+    pub lease: Duration,
+    /// `INBOX_RETRY_BASE_MS`: first retry delay; doubles per attempt, capped at one hour.
+    pub retry_base: Duration,
+    /// `INBOX_POLL_MS`: how often an idle worker looks for due retries.
+    pub poll: Duration,
 }
 
 /// Stripe settings of the active mode.
@@ -50,6 +85,20 @@ impl Settings {
             http_addr: env.socket_addr("BILLING_HTTP_ADDR", "127.0.0.1:8080")?,
             stripe: StripeSettings::from_env(env)?,
             frontend_url: http_url(env, "FRONTEND_URL", "http://localhost:3000")?,
+            webhook: WebhookSettings {
+                tolerance_secs: env.parse_or("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)?,
+                max_body_bytes: env.parse_or("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)?,
+                default_endpoint_id: env.parse_or("STRIPE_WEBHOOK_ENDPOINT_ID", uuid::Uuid::nil())?,
+            },
+            inbox: InboxSettings {
+                enabled: env.bool("INBOX_WORKER", true)?,
+                concurrency: env.parse_or("INBOX_CONCURRENCY", 8)?,
+                max_attempts: env.parse_or("INBOX_MAX_ATTEMPTS", 10)?,
+                lease: env.seconds("INBOX_LEASE_SECONDS", Duration::from_secs(60))?,
+                retry_base: Duration::from_millis(env.parse_or("INBOX_RETRY_BASE_MS", 1000)?),
+                poll: Duration::from_millis(env.parse_or("INBOX_POLL_MS", 1000)?),
+            },
+            watch_heartbeat: env.seconds("WATCH_HEARTBEAT_SECONDS", Duration::from_secs(5))?,
         })
     }
 }

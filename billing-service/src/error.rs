@@ -19,6 +19,9 @@ pub enum ApiError {
     /// Something the call depends on is down; retrying later may succeed.
     #[error("{0}")]
     Unavailable(String),
+    /// A position the caller asked for no longer exists (a pruned revision).
+    #[error("{0}")]
+    OutOfRange(String),
     /// The RPC is part of the contract but not served by this version.
     #[error("{0} is not implemented by this version of the billing service")]
     Unimplemented(&'static str),
@@ -30,6 +33,7 @@ impl From<ApiError> for Status {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::Unimplemented(_) => Code::Unimplemented,
         };
         Status::new(code, err.to_string())

@@ -3,7 +3,11 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod http;
 pub mod startup;
+pub mod store;
+pub mod stripe;

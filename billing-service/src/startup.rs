@@ -1,6 +1,6 @@
 //! Building the service from its settings and running it until stopped.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
 use caixa_proto::billing::v1::{
     billing_service_server::{BillingServiceServer, SERVICE_NAME as BILLING},
@@ -14,12 +14,16 @@ use caixa_runtime::{
     shutdown,
 };
 use sea_orm::DatabaseConnection;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::Notify};
 use tracing::Instrument;
 
 use crate::{
     config::Settings,
+    domain::apply::Applier,
+    events::{RevisionFeed, worker::Worker},
     grpc::{BillingApi, SubscriptionEventsApi},
+    http::webhook::WebhookState,
+    stripe::{StripeApi, StripeCallError},
 };
 
 /// How often readiness re-checks the database.
@@ -37,12 +41,16 @@ pub enum StartupError {
     /// A server failed.
     #[error(transparent)]
     Serve(#[from] ServeError),
+    /// The Stripe client could not be built.
+    #[error(transparent)]
+    Stripe(#[from] StripeCallError),
 }
 
 /// The billing service, bound to its ports and ready to run.
 pub struct Application {
     settings: Settings,
     db: DatabaseConnection,
+    stripe: Option<StripeApi>,
     grpc_listener: TcpListener,
     http_listener: TcpListener,
 }
@@ -53,7 +61,8 @@ impl Application {
         let grpc_listener = bind(settings.grpc_addr).await?;
         let http_listener = bind(settings.http_addr).await?;
         let db = database::connect_lazy(&settings.common.database_url).await?;
-        Ok(Self { settings, db, grpc_listener, http_listener })
+        let stripe = StripeApi::from_settings(&settings.stripe)?;
+        Ok(Self { settings, db, stripe, grpc_listener, http_listener })
     }
 
     /// Where the gRPC API listens.
@@ -75,13 +84,35 @@ impl Application {
     async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
         let (health, routes) = grpc::standard_routes(&[BILLING, EVENTS]).await?;
+        let feed = RevisionFeed::default();
+        let live = self.settings.stripe.live_mode;
+        let events =
+            SubscriptionEventsApi::new(self.db.clone(), feed.clone(), live, self.settings.watch_heartbeat);
         let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(self.settings.stripe.clone())))
-            .add_service(SubscriptionEventsServer::new(SubscriptionEventsApi));
+            .add_service(SubscriptionEventsServer::new(events));
 
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         supervisor.spawn_grpc(self.grpc_listener, routes);
-        let http = crate::http::router(health.clone());
+        let wakeup = Arc::new(Notify::new());
+        if self.settings.inbox.enabled {
+            let worker = Worker {
+                db: self.db.clone(),
+                applier: Applier::new(self.stripe.clone()),
+                feed,
+                wakeup: wakeup.clone(),
+                settings: self.settings.inbox.clone(),
+            };
+            supervisor.spawn(worker.run(supervisor.drain_signal()));
+        }
+        let webhook = WebhookState {
+            db: self.db.clone(),
+            settings: self.settings.webhook.clone(),
+            live_mode: live,
+            config_secret: self.settings.stripe.webhook_secret.clone(),
+            wakeup,
+        };
+        let http = crate::http::router(health.clone(), webhook, caixa_runtime::metrics::prometheus());
         let drained = supervisor.drain_signal().wait();
         let http_listener = self.http_listener;
         supervisor.spawn(async move {

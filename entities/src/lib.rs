@@ -10,6 +10,7 @@ pub mod entitlements;
 pub mod prices;
 pub mod products;
 pub mod revision_counter;
+pub mod state;
 pub mod stripe_events;
 pub mod subscriptions;
 pub mod trial_usage;

@@ -5,6 +5,7 @@
 pub mod config;
 pub mod database;
 pub mod grpc;
+pub mod metrics;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;

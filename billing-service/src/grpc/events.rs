@@ -1,21 +1,133 @@
-//! `caixa.billing.v1.SubscriptionEvents`.
+//! `caixa.billing.v1.SubscriptionEvents`: the revision log as a resumable stream.
 
-use std::pin::Pin;
+use std::{pin::Pin, time::Duration};
 
-use caixa_proto::billing::v1::{WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents};
-use tokio_stream::Stream;
+use caixa_proto::billing::v1::{
+    Heartbeat, WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents,
+    watch_response::Event,
+};
+use sea_orm::DatabaseConnection;
+use tokio::sync::mpsc;
+use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
-use crate::error::ApiError;
+use crate::{
+    error::ApiError,
+    events::RevisionFeed,
+    store::revisions::{self, parse_state},
+};
+
+/// How many changes one read takes from the log.
+const BATCH: u64 = 500;
+/// How often an idle stream looks for commits made by other billing replicas.
+const POLL: Duration = Duration::from_secs(1);
 
 /// Serves the revision log.
-pub struct SubscriptionEventsApi;
+pub struct SubscriptionEventsApi {
+    db: DatabaseConnection,
+    feed: RevisionFeed,
+    livemode: bool,
+    heartbeat: Duration,
+}
+
+impl SubscriptionEventsApi {
+    /// The log of `livemode` data in `db`, woken by `feed`.
+    pub fn new(db: DatabaseConnection, feed: RevisionFeed, livemode: bool, heartbeat: Duration) -> Self {
+        Self { db, feed, livemode, heartbeat }
+    }
+}
 
 #[tonic::async_trait]
 impl SubscriptionEvents for SubscriptionEventsApi {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
-    async fn watch(&self, _request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
-        Err(ApiError::Unimplemented("SubscriptionEvents.Watch").into())
+    async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
+            ApiError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
+        })?;
+        let (_, pruned) =
+            revisions::head(&self.db).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        if after < pruned {
+            return Err(ApiError::OutOfRange(format!(
+                "revision {after} has been pruned (the log starts after {pruned}); load a fresh snapshot and watch from its revision"
+            ))
+            .into());
+        }
+        let (tx, rx) = mpsc::channel(BATCH as usize);
+        let stream = Streamer { db: self.db.clone(), livemode: self.livemode, heartbeat: self.heartbeat };
+        tokio::spawn(stream.run(after, self.feed.subscribe(), tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+struct Streamer {
+    db: DatabaseConnection,
+    livemode: bool,
+    heartbeat: Duration,
+}
+
+impl Streamer {
+    /// Sends the backlog, then each commit as it happens, with heartbeats while idle,
+    /// until the client goes away.
+    async fn run(
+        self,
+        mut cursor: i64,
+        mut feed: tokio::sync::watch::Receiver<i64>,
+        tx: mpsc::Sender<Result<WatchResponse, Status>>,
+    ) {
+        let mut last_sent = tokio::time::Instant::now();
+        loop {
+            let changes = match revisions::changes_after(&self.db, cursor, self.livemode, BATCH).await {
+                Ok(changes) => changes,
+                Err(err) => {
+                    let _ =
+                        tx.send(Err(Status::unavailable(format!("revision log unreadable: {err}")))).await;
+                    return;
+                }
+            };
+            let full = changes.len() as u64 == BATCH;
+            for change in changes {
+                let state = match parse_state(&change.state) {
+                    Ok(state) => state,
+                    Err(err) => {
+                        let _ = tx
+                            .send(Err(Status::data_loss(format!("revision {}: {err}", change.revision))))
+                            .await;
+                        return;
+                    }
+                };
+                let message =
+                    state.to_proto(&change.user_id, change.revision, change.committed_at.timestamp());
+                if tx.send(Ok(WatchResponse { event: Some(Event::Change(message)) })).await.is_err() {
+                    return;
+                }
+                cursor = change.revision;
+                last_sent = tokio::time::Instant::now();
+            }
+            if full {
+                continue;
+            }
+            if last_sent.elapsed() >= self.heartbeat {
+                let head = revisions::head(&self.db).await.map(|(head, _)| head).unwrap_or(cursor);
+                let beat = Heartbeat {
+                    head_revision: u64::try_from(head).unwrap_or(0),
+                    sent_at: Some(prost_types::Timestamp {
+                        seconds: chrono::Utc::now().timestamp(),
+                        nanos: 0,
+                    }),
+                };
+                if tx.send(Ok(WatchResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() {
+                    return;
+                }
+                last_sent = tokio::time::Instant::now();
+            }
+            let wait =
+                POLL.min(self.heartbeat.saturating_sub(last_sent.elapsed()).max(Duration::from_millis(10)));
+            tokio::select! {
+                _ = feed.changed() => {}
+                () = tokio::time::sleep(wait) => {}
+                () = tx.closed() => return,
+            }
+        }
     }
 }

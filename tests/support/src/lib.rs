@@ -7,6 +7,9 @@ pub mod database;
 pub mod grpc;
 pub mod process;
 
+/// Stripe's reference `Stripe-Signature` cases (verdicts from Stripe's own libraries).
+pub const SIGNATURE_VECTORS: &str = include_str!("../data/stripe-signature-vectors.json");
+
 /// Installs human-readable logging when `TEST_LOG` is set; otherwise tests stay silent.
 pub fn init_test_logging() {
     if std::env::var_os("TEST_LOG").is_some() {

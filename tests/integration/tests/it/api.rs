@@ -4,8 +4,7 @@
 use caixa_integration_tests::{spawn_billing, spawn_entitlement};
 use caixa_proto::{
     billing::v1::{
-        CreateCheckoutSessionRequest, GetConfigRequest, WatchRequest,
-        billing_service_client::BillingServiceClient, subscription_events_client::SubscriptionEventsClient,
+        CreateCheckoutSessionRequest, GetConfigRequest, billing_service_client::BillingServiceClient,
     },
     entitlement::v1::{CheckAccessRequest, entitlement_service_client::EntitlementServiceClient},
 };
@@ -68,12 +67,6 @@ async fn rpcs_not_served_yet_answer_unimplemented_by_name() {
         .expect_err("not served yet");
     assert_eq!(status.code(), Code::Unimplemented);
     assert!(status.message().contains("CreateCheckoutSession"), "{}", status.message());
-
-    let status = SubscriptionEventsClient::new(channel(billing.grpc_addr).await)
-        .watch(WatchRequest { after_revision: 0 })
-        .await
-        .expect_err("not served yet");
-    assert_eq!(status.code(), Code::Unimplemented);
 
     let status = EntitlementServiceClient::new(channel(entitlement.grpc_addr).await)
         .check_access(CheckAccessRequest::default())

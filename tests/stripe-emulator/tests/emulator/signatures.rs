@@ -3,8 +3,7 @@
 
 #[test]
 fn signing_agrees_with_the_reference_vectors() {
-    let vectors: serde_json::Value =
-        serde_json::from_str(include_str!("../data/signature-vectors.json")).unwrap();
+    let vectors: serde_json::Value = serde_json::from_str(caixa_test_support::SIGNATURE_VECTORS).unwrap();
     let mut checked = 0;
     for vector in vectors["vectors"].as_array().unwrap() {
         if vector["valid_ignoring_tolerance"] != true {

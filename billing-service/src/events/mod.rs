@@ -1,0 +1,7 @@
+//! Publishing changes: the inbox worker that applies stored events, and the feed that
+//! wakes Watch streams when a revision commits.
+
+pub mod feed;
+pub mod worker;
+
+pub use feed::RevisionFeed;

@@ -1,0 +1,112 @@
+//! The inbox worker: claims due events (oldest first per customer, customers in
+//! parallel), applies each through the one apply path, retries failures with
+//! exponential backoff and dead-letters them after too many attempts.
+
+use std::{sync::Arc, time::Duration};
+
+use caixa_runtime::grpc::{DrainSignal, ServeError};
+use sea_orm::{DatabaseConnection, DbBackend};
+use tokio::sync::Notify;
+
+use super::RevisionFeed;
+use crate::{config::InboxSettings, domain::apply::Applier, store::inbox};
+
+/// Everything the worker needs.
+pub struct Worker {
+    /// The database.
+    pub db: DatabaseConnection,
+    /// The apply path.
+    pub applier: Applier,
+    /// Where committed revisions are announced.
+    pub feed: RevisionFeed,
+    /// Woken by the webhook bridge when an event is stored.
+    pub wakeup: Arc<Notify>,
+    /// Tuning.
+    pub settings: InboxSettings,
+}
+
+impl Worker {
+    /// Runs until the drain, finishing the batch in hand.
+    pub async fn run(self, drain: DrainSignal) -> Result<(), ServeError> {
+        let id = format!("billing-{}", uuid::Uuid::new_v4().simple());
+        // SQLite has one writer; parallel appliers would only wait on each other.
+        let concurrency = if self.db.get_database_backend() == DbBackend::Sqlite {
+            1
+        } else {
+            self.settings.concurrency.max(1)
+        };
+        let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
+        let drained = drain.wait();
+        tokio::pin!(drained);
+        tracing::info!(worker = %id, concurrency, "inbox worker started");
+        loop {
+            let claimed = inbox::claim(&self.db, &id, concurrency as u64, lease).await;
+            let busy = match claimed {
+                Ok(events) if !events.is_empty() => {
+                    let work = events.iter().map(|event| self.process(event, &id));
+                    futures_util::future::join_all(work).await;
+                    true
+                }
+                Ok(_) => false,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot claim inbox events");
+                    false
+                }
+            };
+            self.report().await;
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                () = &mut drained => return Ok(()),
+                () = self.wakeup.notified() => {}
+                () = tokio::time::sleep(self.settings.poll) => {}
+            }
+        }
+    }
+
+    async fn process(&self, event: &caixa_entities::stripe_events::Model, worker: &str) {
+        match self.applier.apply_event(&self.db, event, worker).await {
+            Ok(applied) => {
+                if let Some(head) = applied.revisions.iter().max() {
+                    self.feed.publish(*head);
+                }
+                let outcome = if applied.ignored.is_some() { "ignored" } else { "processed" };
+                metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
+                tracing::debug!(event = %event.id, kind = %event.event_type, outcome, revisions = ?applied.revisions, "event applied");
+            }
+            Err(err) => {
+                let backoff = backoff(self.settings.retry_base, event.attempts);
+                let dead = inbox::fail(
+                    &self.db,
+                    event,
+                    worker,
+                    &err.to_string(),
+                    self.settings.max_attempts,
+                    chrono::Duration::from_std(backoff).unwrap_or_default(),
+                )
+                .await
+                .unwrap_or(false);
+                let outcome = if dead { "dead" } else { "retry" };
+                metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
+                tracing::warn!(event = %event.id, kind = %event.event_type, attempts = event.attempts, error = %err, outcome, "event not applied");
+            }
+        }
+    }
+
+    async fn report(&self) {
+        if let Ok(stats) = inbox::stats(&self.db).await {
+            for (status, count) in &stats.counts {
+                metrics::gauge!("caixa_inbox_events", "status" => status.clone()).set(*count as f64);
+            }
+            metrics::gauge!("caixa_inbox_oldest_unprocessed_seconds")
+                .set(stats.oldest_unprocessed_secs.unwrap_or(0) as f64);
+        }
+    }
+}
+
+/// `base`, doubled per attempt so far, capped at one hour.
+fn backoff(base: Duration, attempts: i32) -> Duration {
+    let factor = 2u32.saturating_pow(u32::try_from(attempts.saturating_sub(1)).unwrap_or(0).min(20));
+    base.saturating_mul(factor).min(Duration::from_secs(3600))
+}

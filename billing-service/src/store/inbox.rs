@@ -1,0 +1,196 @@
+//! The durable inbox of verified Stripe events (`stripe_events`): stored before the
+//! webhook is acknowledged, claimed by workers in order per customer, retried with
+//! backoff, dead-lettered after too many attempts.
+
+use caixa_entities::stripe_events::{self, Entity as Events};
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QueryResult, sea_query::OnConflict,
+};
+
+use super::{StoreError, statement};
+
+/// A verified event, as the bridge stores it.
+pub struct NewEvent {
+    /// `evt_...`.
+    pub id: String,
+    /// Event type.
+    pub event_type: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// API version the event was rendered in.
+    pub api_version: Option<String>,
+    /// Stripe `created`.
+    pub created: DateTime<Utc>,
+    /// `data.object.id`.
+    pub object_id: Option<String>,
+    /// The customer the event concerns (the ordering key).
+    pub customer_id: Option<String>,
+    /// Endpoint that received it.
+    pub endpoint_id: Option<uuid::Uuid>,
+    /// The raw body.
+    pub payload: String,
+}
+
+/// Stores `event`; returns false when it was already stored (a repeated delivery).
+pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let row = stripe_events::ActiveModel {
+        id: Set(event.id),
+        livemode: Set(event.livemode),
+        event_type: Set(event.event_type),
+        api_version: Set(event.api_version),
+        stripe_created: Set(event.created),
+        object_id: Set(event.object_id),
+        customer_id: Set(event.customer_id),
+        endpoint_id: Set(event.endpoint_id),
+        payload: Set(event.payload),
+        status: Set("received".to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        last_error: Set(None),
+        received_at: Set(now),
+        processed_at: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = Events::insert(row)
+        .on_conflict(OnConflict::column(stripe_events::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
+}
+
+/// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a
+/// worker died), but only the oldest pending event of each customer, so one customer's
+/// events apply in order while different customers proceed in parallel. On PostgreSQL
+/// `SKIP LOCKED` lets several billing replicas claim side by side.
+pub async fn claim(
+    db: &impl ConnectionTrait,
+    worker: &str,
+    limit: u64,
+    lease: Duration,
+) -> Result<Vec<stripe_events::Model>, StoreError> {
+    let now = Utc::now();
+    let lock = if db.get_database_backend() == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
+    let sql = format!(
+        "UPDATE stripe_events SET status = 'processing', locked_by = $1, locked_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+         WHERE id IN ( \
+             SELECT e.id FROM stripe_events e \
+             WHERE ((e.status IN ('received', 'retry') AND e.next_attempt_at <= $3) \
+                    OR (e.status = 'processing' AND e.locked_until < $3)) \
+               AND NOT EXISTS ( \
+                   SELECT 1 FROM stripe_events p \
+                   WHERE p.customer_id = e.customer_id \
+                     AND p.status IN ('received', 'retry', 'processing') \
+                     AND (p.stripe_created < e.stripe_created \
+                          OR (p.stripe_created = e.stripe_created AND p.id < e.id))) \
+             ORDER BY e.stripe_created, e.id LIMIT $4 {lock}) \
+         RETURNING *"
+    );
+    let stmt = statement(
+        db,
+        &sql,
+        vec![worker.into(), (now + lease).into(), now.into(), i64::try_from(limit).unwrap_or(32).into()],
+    );
+    let rows = db.query_all_raw(stmt).await?;
+    let mut events = rows
+        .iter()
+        .map(|row| stripe_events::Model::from_query_result(row, ""))
+        .collect::<Result<Vec<_>, _>>()?;
+    events.sort_by(|a, b| (a.stripe_created, &a.id).cmp(&(b.stripe_created, &b.id)));
+    Ok(events)
+}
+
+/// Marks a claimed event done (`processed` or `ignored`), inside the apply transaction.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    id: &str,
+    worker: &str,
+    status: &str,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let stmt = statement(
+        db,
+        "UPDATE stripe_events SET status = $1, processed_at = $2, updated_at = $2, locked_by = NULL, \
+             locked_until = NULL, last_error = NULL WHERE id = $3 AND locked_by = $4",
+        vec![status.into(), now.into(), id.into(), worker.into()],
+    );
+    db.execute_raw(stmt).await?;
+    Ok(())
+}
+
+/// Records a failed attempt: retried after `backoff`, or dead once `attempts` reached
+/// `max_attempts`. The error is kept either way.
+pub async fn fail(
+    db: &impl ConnectionTrait,
+    event: &stripe_events::Model,
+    worker: &str,
+    error: &str,
+    max_attempts: i32,
+    backoff: Duration,
+) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let dead = event.attempts >= max_attempts;
+    let stmt = statement(
+        db,
+        "UPDATE stripe_events SET status = $1, next_attempt_at = $2, last_error = $3, updated_at = $4, \
+             locked_by = NULL, locked_until = NULL WHERE id = $5 AND locked_by = $6",
+        vec![
+            (if dead { "dead" } else { "retry" }).into(),
+            (now + backoff).into(),
+            error.into(),
+            now.into(),
+            event.id.clone().into(),
+            worker.into(),
+        ],
+    );
+    db.execute_raw(stmt).await?;
+    Ok(dead)
+}
+
+/// Puts a dead (or any finished) event back in the queue for another attempt.
+pub async fn replay(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let stmt = statement(
+        db,
+        "UPDATE stripe_events SET status = 'retry', attempts = 0, next_attempt_at = $1, updated_at = $1 WHERE id = $2",
+        vec![now.into(), id.into()],
+    );
+    Ok(db.execute_raw(stmt).await?.rows_affected() > 0)
+}
+
+/// Counts per status and the age of the oldest unprocessed event.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct InboxStats {
+    /// (status, count), sorted by status.
+    pub counts: Vec<(String, i64)>,
+    /// Seconds since the oldest event still waiting was received.
+    pub oldest_unprocessed_secs: Option<i64>,
+}
+
+/// Reads the inbox's counts.
+pub async fn stats(db: &impl ConnectionTrait) -> Result<InboxStats, StoreError> {
+    let rows = db
+        .query_all_raw(statement(
+            db,
+            "SELECT status, COUNT(*) AS n FROM stripe_events GROUP BY status ORDER BY status",
+            vec![],
+        ))
+        .await?;
+    let counts = rows
+        .iter()
+        .map(|row: &QueryResult| Ok((row.try_get::<String>("", "status")?, row.try_get::<i64>("", "n")?)))
+        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    let oldest = stripe_events::Entity::find()
+        .filter(stripe_events::Column::Status.is_in(["received", "retry", "processing"]))
+        .order_by_asc(stripe_events::Column::ReceivedAt)
+        .one(db)
+        .await?
+        .map(|event| (Utc::now() - event.received_at).num_seconds());
+    Ok(InboxStats { counts, oldest_unprocessed_secs: oldest })
+}

@@ -1,0 +1,114 @@
+//! Stripe's API through async-stripe's client (rustls, retries with backoff on what
+//! Stripe marks retryable). Objects are returned as Stripe's JSON so that the apply path
+//! has one mapping for refetched objects and webhook payloads alike, and a field that a
+//! newer API version adds or drops never blocks an apply.
+
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde_json::Value;
+use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod};
+
+use crate::config::StripeSettings;
+
+/// Why a Stripe call failed, by what the caller should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum StripeCallError {
+    /// No secret key is configured for the active mode.
+    #[error("Stripe is not configured: set {0}")]
+    NotConfigured(&'static str),
+    /// Network failure, timeout, rate limit or a 5xx: retry later.
+    #[error("Stripe is unreachable: {0}")]
+    Unreachable(String),
+    /// The object does not exist (or no longer does).
+    #[error("not found in Stripe: {0}")]
+    NotFound(String),
+    /// Stripe refused the request.
+    #[error("Stripe refused the request ({status}): {message}")]
+    Rejected {
+        /// HTTP status.
+        status: u16,
+        /// Stripe's error type (`invalid_request_error`, `card_error`, ...).
+        kind: String,
+        /// The parameter at fault, if Stripe named one.
+        param: Option<String>,
+        /// Stripe's message.
+        message: String,
+    },
+}
+
+/// A configured Stripe client.
+#[derive(Clone)]
+pub struct StripeApi {
+    client: stripe::Client,
+}
+
+impl StripeApi {
+    /// A client for the active mode's key, or `None` when no key is configured.
+    pub fn from_settings(settings: &StripeSettings) -> Result<Option<Self>, StripeCallError> {
+        let Some(key) = &settings.secret_key else { return Ok(None) };
+        let mut base = settings.api_base.to_string();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let client = stripe::ClientBuilder::new(key.expose_secret())
+            .url(base)
+            .request_strategy(RequestStrategy::ExponentialBackoff(3))
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|err| StripeCallError::Unreachable(err.to_string()))?;
+        Ok(Some(Self { client }))
+    }
+
+    /// `GET /v1{path}` as JSON.
+    pub async fn get(&self, path: &str) -> Result<Value, StripeCallError> {
+        self.send(RequestBuilder::new(StripeMethod::Get, path), None).await
+    }
+
+    /// `POST /v1{path}` with a form body and an idempotency key.
+    pub async fn post(
+        &self,
+        path: &str,
+        form: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<Value, StripeCallError> {
+        let mut builder = RequestBuilder::new(StripeMethod::Post, path);
+        builder.body = Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish());
+        self.send(builder, Some(idempotency_key)).await
+    }
+
+    async fn send(
+        &self,
+        builder: RequestBuilder,
+        idempotency_key: Option<&str>,
+    ) -> Result<Value, StripeCallError> {
+        let mut request = builder.customize::<miniserde::json::Value>();
+        if let Some(key) = idempotency_key {
+            let key = stripe_client_core::IdempotencyKey::new(key)
+                .map_err(|err| StripeCallError::Unreachable(format!("invalid idempotency key: {err}")))?;
+            request = request.request_strategy(RequestStrategy::Idempotent(key));
+        }
+        let value = request.send(&self.client).await.map_err(classify)?;
+        serde_json::from_str(&miniserde::json::to_string(&value))
+            .map_err(|err| StripeCallError::Unreachable(err.to_string()))
+    }
+}
+
+fn classify(err: stripe::StripeError) -> StripeCallError {
+    match err {
+        stripe::StripeError::Stripe(errors, status) => {
+            let message = errors.message.clone().unwrap_or_default();
+            match status {
+                404 => StripeCallError::NotFound(message),
+                429 | 500.. => StripeCallError::Unreachable(format!("{status}: {message}")),
+                _ => StripeCallError::Rejected {
+                    status,
+                    kind: format!("{:?}", errors.type_).to_lowercase(),
+                    param: errors.param.clone(),
+                    message,
+                },
+            }
+        }
+        other => StripeCallError::Unreachable(other.to_string()),
+    }
+}

@@ -1,0 +1,102 @@
+//! The JSON kept in `entitlements.state` and `entitlement_changes.state`: a user's full
+//! access-relevant state. Billing writes it; the entitlement service reads it; both turn
+//! it into the proto `EntitlementState` the same way, here.
+
+use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
+use serde::{Deserialize, Serialize};
+
+/// Every subscription of one user in one mode.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserState {
+    /// Sorted by subscription id, so equal states serialise equally.
+    pub subscriptions: Vec<SubscriptionState>,
+}
+
+/// One subscription, with times as Unix seconds.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionState {
+    /// `sub_...`.
+    pub id: String,
+    /// `cus_...`.
+    pub customer_id: String,
+    /// Stripe's status string.
+    pub status: String,
+    /// Price of the first item.
+    pub price_id: Option<String>,
+    /// Product of that price.
+    pub product_id: Option<String>,
+    /// Trial start.
+    pub trial_start: Option<i64>,
+    /// Trial end.
+    pub trial_end: Option<i64>,
+    /// Current period start.
+    pub current_period_start: Option<i64>,
+    /// Current period end.
+    pub current_period_end: Option<i64>,
+    /// Cancels at period end.
+    pub cancel_at_period_end: bool,
+    /// Scheduled cancellation.
+    pub cancel_at: Option<i64>,
+    /// When it ended.
+    pub ended_at: Option<i64>,
+    /// Start of the grace period of a past_due episode.
+    pub past_due_since: Option<i64>,
+    /// Feature lookup keys its product grants.
+    pub features: Vec<String>,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+}
+
+/// Stripe's status string as the proto enum.
+pub fn status_from_str(status: &str) -> SubscriptionStatus {
+    match status {
+        "incomplete" => SubscriptionStatus::Incomplete,
+        "incomplete_expired" => SubscriptionStatus::IncompleteExpired,
+        "trialing" => SubscriptionStatus::Trialing,
+        "active" => SubscriptionStatus::Active,
+        "past_due" => SubscriptionStatus::PastDue,
+        "canceled" => SubscriptionStatus::Canceled,
+        "unpaid" => SubscriptionStatus::Unpaid,
+        "paused" => SubscriptionStatus::Paused,
+        _ => SubscriptionStatus::Unspecified,
+    }
+}
+
+fn timestamp(seconds: Option<i64>) -> Option<prost_types::Timestamp> {
+    seconds.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+impl SubscriptionState {
+    /// The proto snapshot.
+    pub fn to_proto(&self) -> SubscriptionSnapshot {
+        SubscriptionSnapshot {
+            subscription_id: self.id.clone(),
+            customer_id: self.customer_id.clone(),
+            status: status_from_str(&self.status).into(),
+            price_id: self.price_id.clone().unwrap_or_default(),
+            product_id: self.product_id.clone().unwrap_or_default(),
+            trial_start: timestamp(self.trial_start),
+            trial_end: timestamp(self.trial_end),
+            current_period_start: timestamp(self.current_period_start),
+            current_period_end: timestamp(self.current_period_end),
+            cancel_at_period_end: self.cancel_at_period_end,
+            cancel_at: timestamp(self.cancel_at),
+            ended_at: timestamp(self.ended_at),
+            past_due_since: timestamp(self.past_due_since),
+            features: self.features.clone(),
+            livemode: self.livemode,
+        }
+    }
+}
+
+impl UserState {
+    /// The proto state of `user_id` at `revision`, committed at `changed_at` (Unix seconds).
+    pub fn to_proto(&self, user_id: &str, revision: i64, changed_at: i64) -> EntitlementState {
+        EntitlementState {
+            user_id: user_id.to_owned(),
+            revision: u64::try_from(revision).unwrap_or(0),
+            subscriptions: self.subscriptions.iter().map(SubscriptionState::to_proto).collect(),
+            changed_at: timestamp(Some(changed_at)),
+        }
+    }
+}
