@@ -86,13 +86,19 @@ impl Application {
         let (health, routes) = grpc::standard_routes(&[BILLING, EVENTS]).await?;
         let feed = RevisionFeed::default();
         let live = self.settings.stripe.live_mode;
-        let events =
-            SubscriptionEventsApi::new(self.db.clone(), feed.clone(), live, self.settings.watch_heartbeat);
+        let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
+        let heartbeat = self.settings.watch_heartbeat;
+        let events = SubscriptionEventsApi::new(
+            self.db.clone(),
+            feed.clone(),
+            live,
+            heartbeat,
+            supervisor.drain_signal(),
+        );
         let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(self.settings.stripe.clone())))
             .add_service(SubscriptionEventsServer::new(events));
 
-        let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         supervisor.spawn_grpc(self.grpc_listener, routes);
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use serde_json::Value;
 
-use super::stripe_json::{id_of, metadata_features};
+use super::stripe_json::{id_of, metadata_features, subscription_item};
 use crate::{
     store::{StoreError, inbox, records, revisions, statement},
     stripe::{StripeApi, StripeCallError},
@@ -130,10 +130,19 @@ impl Applier {
             (true, Some(product)) => self.product_features(&product.object).await,
             _ => Vec::new(),
         };
+        // A subscription whose product is not known yet (its product event is still on
+        // the way) would publish a state without features; fetch the product first.
+        let missing_product = match &fetched {
+            Some(f) if !kind.starts_with("product.") => self.missing_product(db, &f.object).await?,
+            _ => None,
+        };
         let txn = db.begin().await?;
         revisions::lock_for_sqlite(&txn).await?;
         let mut applied = Applied::default();
         let mut users: Vec<(String, bool)> = Vec::new();
+        if let Some((product, features)) = &missing_product {
+            records::upsert_product(&txn, product, features.clone(), Utc::now()).await?;
+        }
         match (kind, fetched) {
             (_, Some(Fetched { object, fallback: Some(reason), .. })) if object.is_null() => {
                 return Err(ApplyError::StalePayload(reason));
@@ -197,6 +206,32 @@ impl Applier {
         };
         tracing::warn!(%path, %reason, "refetch failed; using the event payload if it is newer");
         Fetched { object: payload.clone(), as_of: created, fallback: Some(reason) }
+    }
+
+    /// The product (and its features) of a subscription (or of a session's expanded
+    /// subscription) when it is not stored yet and Stripe can be asked.
+    async fn missing_product(
+        &self,
+        db: &DatabaseConnection,
+        object: &Value,
+    ) -> Result<Option<(Value, Vec<String>)>, ApplyError> {
+        use caixa_entities::products;
+        use sea_orm::EntityTrait;
+        let subscription =
+            if object["object"] == "checkout.session" { &object["subscription"] } else { object };
+        let Some(product) = id_of(&subscription_item(subscription)["price"]["product"]) else {
+            return Ok(None);
+        };
+        let Some(stripe) = &self.stripe else { return Ok(None) };
+        if products::Entity::find_by_id(product.clone()).one(db).await?.is_some() {
+            return Ok(None);
+        }
+        let Ok(object) = stripe.get(&format!("/products/{product}")).await else { return Ok(None) };
+        let mut features = metadata_features(&object);
+        features.extend(self.product_features(&object).await);
+        features.sort();
+        features.dedup();
+        Ok(Some((object, features)))
     }
 
     /// Lookup keys of the Stripe Entitlements features attached to a product.

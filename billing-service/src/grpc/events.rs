@@ -6,6 +6,7 @@ use caixa_proto::billing::v1::{
     Heartbeat, WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents,
     watch_response::Event,
 };
+use caixa_runtime::grpc::DrainSignal;
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
@@ -28,12 +29,20 @@ pub struct SubscriptionEventsApi {
     feed: RevisionFeed,
     livemode: bool,
     heartbeat: Duration,
+    drain: DrainSignal,
 }
 
 impl SubscriptionEventsApi {
-    /// The log of `livemode` data in `db`, woken by `feed`.
-    pub fn new(db: DatabaseConnection, feed: RevisionFeed, livemode: bool, heartbeat: Duration) -> Self {
-        Self { db, feed, livemode, heartbeat }
+    /// The log of `livemode` data in `db`, woken by `feed`; streams end when `drain` fires
+    /// so that followers reconnect elsewhere instead of holding the shutdown.
+    pub fn new(
+        db: DatabaseConnection,
+        feed: RevisionFeed,
+        livemode: bool,
+        heartbeat: Duration,
+        drain: DrainSignal,
+    ) -> Self {
+        Self { db, feed, livemode, heartbeat, drain }
     }
 }
 
@@ -54,7 +63,12 @@ impl SubscriptionEvents for SubscriptionEventsApi {
             .into());
         }
         let (tx, rx) = mpsc::channel(BATCH as usize);
-        let stream = Streamer { db: self.db.clone(), livemode: self.livemode, heartbeat: self.heartbeat };
+        let stream = Streamer {
+            db: self.db.clone(),
+            livemode: self.livemode,
+            heartbeat: self.heartbeat,
+            drain: self.drain.clone(),
+        };
         tokio::spawn(stream.run(after, self.feed.subscribe(), tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -64,6 +78,7 @@ struct Streamer {
     db: DatabaseConnection,
     livemode: bool,
     heartbeat: Duration,
+    drain: DrainSignal,
 }
 
 impl Streamer {
@@ -76,6 +91,8 @@ impl Streamer {
         tx: mpsc::Sender<Result<WatchResponse, Status>>,
     ) {
         let mut last_sent = tokio::time::Instant::now();
+        let drained = self.drain.clone().wait();
+        tokio::pin!(drained);
         loop {
             let changes = match revisions::changes_after(&self.db, cursor, self.livemode, BATCH).await {
                 Ok(changes) => changes,
@@ -127,6 +144,10 @@ impl Streamer {
                 _ = feed.changed() => {}
                 () = tokio::time::sleep(wait) => {}
                 () = tx.closed() => return,
+                () = &mut drained => {
+                    let _ = tx.send(Err(Status::unavailable("billing is shutting down; reconnect and resume"))).await;
+                    return;
+                }
             }
         }
     }

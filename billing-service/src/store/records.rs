@@ -43,6 +43,7 @@ pub async fn upsert_customer(
     let previous_user_id = existing.as_ref().and_then(|row| row.user_id.clone());
     // A link made at checkout survives a payload without metadata.
     let user_id = metadata_user.or_else(|| previous_user_id.clone());
+    let is_new = existing.is_none();
     let mut row: customers::ActiveModel = match existing {
         Some(row) if deleted => {
             let mut row: customers::ActiveModel = row.into();
@@ -72,7 +73,7 @@ pub async fn upsert_customer(
     row.user_id = Set(user_id.clone());
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
-    row.save(db).await?;
+    save(db, row, is_new).await?;
     let previous_user_id = previous_user_id.filter(|previous| Some(previous) != user_id.as_ref());
     Ok(Upserted { applied: true, user_id, previous_user_id })
 }
@@ -109,7 +110,7 @@ pub async fn link_customer(
                 metadata: Set(json!({})),
                 stripe_created: Set(as_of),
                 // The stub is older than anything Stripe will send about the customer.
-                as_of: Set(DateTime::<Utc>::MIN_UTC),
+                as_of: Set(DateTime::<Utc>::UNIX_EPOCH),
                 created_at: Set(now),
                 updated_at: Set(now),
             }
@@ -148,6 +149,7 @@ pub async fn upsert_subscription(
         _ => None,
     };
     let now = Utc::now();
+    let is_new = existing.is_none();
     let mut row: subscriptions::ActiveModel = match existing {
         Some(row) => row.into(),
         None => subscriptions::ActiveModel { id: Set(id), created_at: Set(now), ..Default::default() },
@@ -174,7 +176,7 @@ pub async fn upsert_subscription(
     row.stripe_created = Set(timestamp(&object["created"]).unwrap_or(as_of));
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
-    row.save(db).await?;
+    save(db, row, is_new).await?;
     Ok(Upserted { applied: true, user_id, previous_user_id })
 }
 
@@ -191,6 +193,7 @@ pub async fn upsert_product(
         return Ok(false);
     }
     let now = Utc::now();
+    let is_new = existing.is_none();
     let mut row: products::ActiveModel = match existing {
         Some(row) => row.into(),
         None => products::ActiveModel { id: Set(id), created_at: Set(now), ..Default::default() },
@@ -203,7 +206,7 @@ pub async fn upsert_product(
     row.metadata = Set(object["metadata"].clone());
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
-    row.save(db).await?;
+    save(db, row, is_new).await?;
     Ok(true)
 }
 
@@ -277,6 +280,7 @@ pub async fn upsert_price(
         return Ok(false);
     }
     let now = Utc::now();
+    let is_new = existing.is_none();
     let mut row: prices::ActiveModel = match existing {
         Some(row) => row.into(),
         None => prices::ActiveModel { id: Set(id), created_at: Set(now), ..Default::default() },
@@ -293,6 +297,21 @@ pub async fn upsert_price(
     row.metadata = Set(object["metadata"].clone());
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
-    row.save(db).await?;
+    save(db, row, is_new).await?;
     Ok(true)
+}
+
+/// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row
+/// whose key is set, as Stripe ids always are).
+async fn save<A>(db: &impl ConnectionTrait, row: A, is_new: bool) -> Result<(), StoreError>
+where
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
+{
+    if is_new {
+        row.insert(db).await?;
+    } else {
+        row.update(db).await?;
+    }
+    Ok(())
 }

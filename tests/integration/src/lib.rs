@@ -2,7 +2,9 @@
 //! to them over real sockets with the typed clients of the proto crate.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should panic loudly
 
-use std::net::SocketAddr;
+pub mod stripe;
+
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use caixa_runtime::config::Env;
 use caixa_test_support::database::TestDatabase;
@@ -63,6 +65,32 @@ fn env_for(db: &TestDatabase, extra: &[(&str, &str)]) -> Env {
         env = env.set(name, *value);
     }
     env
+}
+
+/// Polls `check` until it returns true, for at most `within`.
+pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Starts billing against the emulator, with a fast inbox (short polls and retries).
+pub async fn spawn_billing_with_stripe(
+    db: &TestDatabase,
+    stripe: &stripe::StripeEmulator,
+    extra: &[(&str, &str)],
+) -> TestBilling {
+    let mut settings: Vec<(&str, String)> = stripe.billing_env();
+    settings.extend([("INBOX_POLL_MS", "50".to_owned()), ("INBOX_RETRY_BASE_MS", "50".to_owned())]);
+    settings.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let pairs: Vec<(&str, &str)> = settings.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    spawn_billing(db, &pairs).await
 }
 
 /// Starts the billing service on `db` with extra settings.

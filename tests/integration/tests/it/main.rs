@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api;
+mod flow;
 mod health;
 mod migrations;
 mod reflection;
+mod webhooks;
