@@ -25,6 +25,8 @@ pub struct Settings {
     pub inbox: InboxSettings,
     /// `WATCH_HEARTBEAT_SECONDS`: how often an idle Watch stream sends a heartbeat.
     pub watch_heartbeat: Duration,
+    /// `REVISION_RETENTION_HOURS`: how long the revision log keeps a change.
+    pub revision_retention: Duration,
 }
 
 /// Webhook acceptance.
@@ -99,6 +101,9 @@ impl Settings {
                 poll: Duration::from_millis(env.parse_or("INBOX_POLL_MS", 1000)?),
             },
             watch_heartbeat: env.seconds("WATCH_HEARTBEAT_SECONDS", Duration::from_secs(5))?,
+            revision_retention: Duration::from_secs(
+                3600 * env.parse_or::<u64>("REVISION_RETENTION_HOURS", 168)?,
+            ),
         })
     }
 }

@@ -111,6 +111,11 @@ impl Application {
             };
             supervisor.spawn(worker.run(supervisor.drain_signal()));
         }
+        supervisor.spawn(crate::events::retention::run(
+            self.db.clone(),
+            self.settings.revision_retention,
+            supervisor.drain_signal(),
+        ));
         let webhook = WebhookState {
             db: self.db.clone(),
             settings: self.settings.webhook.clone(),

@@ -2,6 +2,7 @@
 //! wakes Watch streams when a revision commits.
 
 pub mod feed;
+pub mod retention;
 pub mod worker;
 
 pub use feed::RevisionFeed;

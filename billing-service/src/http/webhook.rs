@@ -128,10 +128,10 @@ async fn find_endpoint(state: &WebhookState, id: &str) -> Result<Option<Endpoint
             return Ok(None);
         }
         let mut secrets = vec![row.secret.clone()];
-        if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at) {
-            if until > Utc::now() {
-                secrets.push(previous.clone());
-            }
+        if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at)
+            && until > Utc::now()
+        {
+            secrets.push(previous.clone());
         }
         return Ok(Some(Endpoint { id: Some(uuid), secrets, livemode: row.livemode }));
     }

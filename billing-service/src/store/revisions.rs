@@ -35,10 +35,10 @@ pub async fn record(
         .one(db)
         .await?;
     let json = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    if let Some(current) = &current {
-        if current.state == json {
-            return Ok(current.revision);
-        }
+    if let Some(current) = &current
+        && current.state == json
+    {
+        return Ok(current.revision);
     }
     let revision = next_revision(db).await?;
     let now = Utc::now();
@@ -122,4 +122,32 @@ pub async fn changes_after(
 /// Reads a stored state.
 pub fn parse_state(json: &serde_json::Value) -> Result<UserState, StoreError> {
     serde_json::from_value(json.clone()).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Deletes log entries committed before `before`, always keeping the newest one, and
+/// records how far the log now starts. Returns the new `pruned_through`.
+pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> Result<i64, StoreError> {
+    let (head, pruned) = head(db).await?;
+    let cut = db
+        .query_one_raw(statement(
+            db,
+            "SELECT COALESCE(MAX(revision), 0) AS cut FROM entitlement_changes WHERE committed_at < $1 AND revision < $2",
+            vec![before.into(), head.into()],
+        ))
+        .await?
+        .map(|row| row.try_get::<i64>("", "cut"))
+        .transpose()?
+        .unwrap_or(0);
+    if cut <= pruned {
+        return Ok(pruned);
+    }
+    db.execute_raw(statement(db, "DELETE FROM entitlement_changes WHERE revision <= $1", vec![cut.into()]))
+        .await?;
+    db.execute_raw(statement(
+        db,
+        "UPDATE revision_counter SET pruned_through = $1 WHERE id = 1",
+        vec![cut.into()],
+    ))
+    .await?;
+    Ok(cut)
 }

@@ -58,6 +58,27 @@ impl TestDatabase {
         db
     }
 
+    /// PostgreSQL only: refuses (or accepts again) every new connection and ends the open
+    /// ones, as if the server had gone away.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let Cleanup::Postgres { server, name } = &self.cleanup else {
+            panic!("only PostgreSQL can be taken down")
+        };
+        let admin = connect_admin(server).await;
+        admin
+            .execute_unprepared(&format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS {reachable}"))
+            .await
+            .expect("alter database");
+        if !reachable {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+                ))
+                .await
+                .expect("terminate connections");
+        }
+    }
+
     /// The backend it runs on.
     pub fn backend(&self) -> Backend {
         self.backend

@@ -45,10 +45,10 @@ async fn a_completed_checkout_reaches_the_log_and_the_stream(backend: Backend) {
     // Assert: the stream carries user-1's trialing subscription with its features.
     let change = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
-            if let Some(Event::Change(change)) = watch.message().await.unwrap().unwrap().event {
-                if change.subscriptions.iter().any(|s| s.status() == SubscriptionStatus::Trialing) {
-                    return change;
-                }
+            if let Some(Event::Change(change)) = watch.message().await.unwrap().unwrap().event
+                && change.subscriptions.iter().any(|s| s.status() == SubscriptionStatus::Trialing)
+            {
+                return change;
             }
         }
     })
@@ -93,7 +93,7 @@ async fn duplicated_shuffled_events_converge_to_stripes_state(backend: Backend) 
     let truth = stripe.get(&format!("/v1/subscriptions/{sub_id}")).await;
     let row = subscriptions::Entity::find_by_id(sub_id).one(&conn).await.unwrap().unwrap();
     assert_eq!(row.status, truth["status"].as_str().unwrap());
-    assert_eq!(row.cancel_at_period_end, true);
+    assert!(row.cancel_at_period_end);
     assert_eq!(
         row.current_period_end.map(|t| t.timestamp()),
         truth["items"]["data"][0]["current_period_end"].as_i64()

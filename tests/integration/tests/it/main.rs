@@ -6,4 +6,6 @@ mod flow;
 mod health;
 mod migrations;
 mod reflection;
+mod reliability;
+mod revisions;
 mod webhooks;
