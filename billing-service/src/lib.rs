@@ -2,6 +2,7 @@
 //! sync and repair) and publishes every access-relevant change as a revision log.
 #![doc = include_str!("../README.md")]
 
+pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;

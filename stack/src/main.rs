@@ -29,7 +29,14 @@ async fn main() -> anyhow::Result<()> {
     Migrator::up(&db, None).await.context("apply migrations")?;
     db.close().await.ok();
 
+    let stripe = billing_service::stripe::StripeApi::from_settings(&billing_settings.stripe)?;
     let billing = billing_service::startup::Application::build(billing_settings).await?;
+    if let (Some(_), Some(stripe)) = (&emulator, &stripe) {
+        // The emulator delivers its events to this stack's bridge, signed.
+        let db = sea_orm::Database::connect(&database_url).await.context("open DATABASE_URL")?;
+        let base = url::Url::parse(&format!("http://{}/", billing.http_addr()))?;
+        billing_service::cli::register_webhook(&db, stripe, &base, false).await?;
+    }
     let billing_url = format!("http://{}", billing.grpc_addr());
     let entitlement_env = env.or_default("BILLING_URL", billing_url.as_str());
     let entitlement = entitlement_service::startup::Application::build(
