@@ -4,6 +4,7 @@
 mod api;
 mod flow;
 mod health;
+mod inbox;
 mod migrations;
 mod reflection;
 mod reliability;

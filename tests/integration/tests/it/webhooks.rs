@@ -22,7 +22,7 @@ fn event(id: &str, livemode: bool) -> String {
     .to_string()
 }
 
-async fn deliver(
+pub async fn deliver(
     addr: std::net::SocketAddr,
     path: &str,
     body: &str,
