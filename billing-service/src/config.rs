@@ -27,6 +27,8 @@ pub struct Settings {
     pub watch_heartbeat: Duration,
     /// `REVISION_RETENTION_HOURS`: how long the revision log keeps a change.
     pub revision_retention: Duration,
+    /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
+    pub grace: Duration,
 }
 
 /// Webhook acceptance.
@@ -104,6 +106,7 @@ impl Settings {
             revision_retention: Duration::from_secs(
                 3600 * env.parse_or::<u64>("REVISION_RETENTION_HOURS", 168)?,
             ),
+            grace: Duration::from_secs(86_400 * env.parse_or::<u64>("ACCESS_GRACE_DAYS", 3)?),
         })
     }
 }

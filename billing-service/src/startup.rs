@@ -2,6 +2,7 @@
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
+use caixa_policy::Policy;
 use caixa_proto::billing::v1::{
     billing_service_server::{BillingServiceServer, SERVICE_NAME as BILLING},
     subscription_events_server::{SERVICE_NAME as EVENTS, SubscriptionEventsServer},
@@ -19,7 +20,7 @@ use tracing::Instrument;
 
 use crate::{
     config::Settings,
-    domain::apply::Applier,
+    domain::{apply::Applier, billing::Billing, customers::CustomerLocks},
     events::{RevisionFeed, worker::Worker},
     grpc::{BillingApi, SubscriptionEventsApi},
     http::webhook::WebhookState,
@@ -96,7 +97,17 @@ impl Application {
             supervisor.drain_signal(),
         );
         let routes = routes
-            .add_service(BillingServiceServer::new(BillingApi::new(self.settings.stripe.clone())))
+            .add_service(BillingServiceServer::new(BillingApi::new(Billing {
+                db: self.db.clone(),
+                stripe: self.stripe.clone(),
+                settings: self.settings.stripe.clone(),
+                frontend_url: self.settings.frontend_url.clone(),
+                locks: CustomerLocks::default(),
+                feed: feed.clone(),
+                policy: Policy {
+                    grace_seconds: self.settings.grace.as_secs().try_into().unwrap_or(i64::MAX),
+                },
+            })))
             .add_service(SubscriptionEventsServer::new(events));
 
         supervisor.spawn_grpc(self.grpc_listener, routes);

@@ -1,4 +1,5 @@
-//! `caixa.billing.v1.BillingService`.
+//! `caixa.billing.v1.BillingService`: validation and mapping; the work is in
+//! `domain::billing`.
 
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreateCheckoutSessionResponse, CreatePortalSessionRequest,
@@ -8,17 +9,23 @@ use caixa_proto::billing::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::{config::StripeSettings, error::ApiError};
+use crate::{
+    domain::{
+        billing::{Billing, CheckoutRequest},
+        validate,
+    },
+    error::ApiError,
+};
 
 /// Serves the billing API.
 pub struct BillingApi {
-    stripe: StripeSettings,
+    billing: Billing,
 }
 
 impl BillingApi {
-    /// The API over the given Stripe settings.
-    pub fn new(stripe: StripeSettings) -> Self {
-        Self { stripe }
+    /// The API over `billing`.
+    pub fn new(billing: Billing) -> Self {
+        Self { billing }
     }
 }
 
@@ -26,41 +33,74 @@ impl BillingApi {
 impl BillingService for BillingApi {
     async fn create_checkout_session(
         &self,
-        _request: Request<CreateCheckoutSessionRequest>,
+        request: Request<CreateCheckoutSessionRequest>,
     ) -> Result<Response<CreateCheckoutSessionResponse>, Status> {
-        Err(ApiError::Unimplemented("CreateCheckoutSession").into())
+        let r = request.into_inner();
+        let user_id = validate::user_id(&r.user_id)?.to_owned();
+        let email = validate::email(&r.email)?.to_owned();
+        let price_id = match r.price_id.as_deref().filter(|p| !p.is_empty()) {
+            Some(price) => validate::price_id(price)?.to_owned(),
+            None => {
+                self.billing.settings.default_price_id.clone().ok_or_else(|| ApiError::InvalidArgument {
+                    field: "price_id",
+                    reason: "is required because STRIPE_DEFAULT_PRICE_ID is not set".to_owned(),
+                })?
+            }
+        };
+        let success_url = validate::url(
+            "success_url",
+            r.success_url.as_deref(),
+            self.billing.frontend("subscription/success?session_id={CHECKOUT_SESSION_ID}"),
+        )?;
+        let cancel_url = validate::url(
+            "cancel_url",
+            r.cancel_url.as_deref(),
+            self.billing.frontend("subscription/cancel"),
+        )?;
+        let request = CheckoutRequest { user_id, email, price_id, success_url, cancel_url };
+        Ok(Response::new(self.billing.create_checkout(request).await?))
     }
 
     async fn sync_checkout_session(
         &self,
-        _request: Request<SyncCheckoutSessionRequest>,
+        request: Request<SyncCheckoutSessionRequest>,
     ) -> Result<Response<SyncCheckoutSessionResponse>, Status> {
-        Err(ApiError::Unimplemented("SyncCheckoutSession").into())
+        let r = request.into_inner();
+        let session_id = validate::session_id(&r.session_id)?;
+        Ok(Response::new(self.billing.sync_checkout(session_id).await?))
     }
 
     async fn create_portal_session(
         &self,
-        _request: Request<CreatePortalSessionRequest>,
+        request: Request<CreatePortalSessionRequest>,
     ) -> Result<Response<CreatePortalSessionResponse>, Status> {
-        Err(ApiError::Unimplemented("CreatePortalSession").into())
+        let r = request.into_inner();
+        let user_id = validate::user_id(&r.user_id)?;
+        let return_url =
+            validate::url("return_url", r.return_url.as_deref(), self.billing.frontend("account"))?;
+        let url = self.billing.portal(user_id, return_url).await?;
+        Ok(Response::new(CreatePortalSessionResponse { url }))
     }
 
     async fn get_subscription_status(
         &self,
-        _request: Request<GetSubscriptionStatusRequest>,
+        request: Request<GetSubscriptionStatusRequest>,
     ) -> Result<Response<GetSubscriptionStatusResponse>, Status> {
-        Err(ApiError::Unimplemented("GetSubscriptionStatus").into())
+        let r = request.into_inner();
+        let user_id = validate::user_id(&r.user_id)?;
+        Ok(Response::new(self.billing.status(user_id).await?))
     }
 
     async fn get_config(
         &self,
         _request: Request<GetConfigRequest>,
     ) -> Result<Response<GetConfigResponse>, Status> {
+        let stripe = &self.billing.settings;
         Ok(Response::new(GetConfigResponse {
-            publishable_key: self.stripe.publishable_key.clone().unwrap_or_default(),
-            live_mode: self.stripe.live_mode,
-            default_price_id: self.stripe.default_price_id.clone().unwrap_or_default(),
-            trial_days: self.stripe.trial_days,
+            publishable_key: stripe.publishable_key.clone().unwrap_or_default(),
+            live_mode: stripe.live_mode,
+            default_price_id: stripe.default_price_id.clone().unwrap_or_default(),
+            trial_days: stripe.trial_days,
         }))
     }
 }

@@ -309,7 +309,13 @@ where
     <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
 {
     if is_new {
-        row.insert(db).await?;
+        match row.insert(db).await {
+            // A concurrent writer stored the same object a moment ago; its copy stands.
+            Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {}
+            other => {
+                other?;
+            }
+        }
     } else {
         row.update(db).await?;
     }

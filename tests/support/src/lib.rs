@@ -5,6 +5,7 @@
 
 pub mod database;
 pub mod grpc;
+pub mod http;
 pub mod process;
 
 /// Stripe's reference `Stripe-Signature` cases (verdicts from Stripe's own libraries).

@@ -12,6 +12,7 @@ use tokio::{
 pub struct ServiceProcess {
     child: Child,
     lines: Arc<Mutex<Vec<serde_json::Value>>>,
+    stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -30,15 +31,18 @@ impl ServiceProcess {
             .kill_on_drop(true);
         let mut child = command.spawn().unwrap_or_else(|err| panic!("cannot start {binary}: {err}"));
         let lines = Arc::new(Mutex::new(Vec::new()));
+        let stdout = Arc::new(Mutex::new(String::new()));
         let stderr = Arc::new(Mutex::new(String::new()));
         let (out, err) = (child.stdout.take().expect("stdout"), child.stderr.take().expect("stderr"));
-        let sink = lines.clone();
+        let (sink, text) = (lines.clone(), stdout.clone());
         tokio::spawn(async move {
             let mut reader = BufReader::new(out).lines();
             while let Ok(Some(line)) = reader.next_line().await {
                 if std::env::var_os("TEST_LOG").is_some() {
                     eprintln!("{line}");
                 }
+                text.lock().await.push_str(&line);
+                text.lock().await.push('\n');
                 if let Ok(value) = serde_json::from_str(&line) {
                     sink.lock().await.push(value);
                 }
@@ -53,7 +57,7 @@ impl ServiceProcess {
                 all.push('\n');
             }
         });
-        Self { child, lines, stderr }
+        Self { child, lines, stdout, stderr }
     }
 
     /// Waits for a log line whose `message` is `message`, and returns it.
@@ -76,6 +80,11 @@ impl ServiceProcess {
     pub async fn address(&self, listening_message: &str, field: &str) -> SocketAddr {
         let line = self.wait_for_log(listening_message, Duration::from_secs(20)).await;
         line[field].as_str().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("no {field} in {line}"))
+    }
+
+    /// Everything the process wrote so far, stdout then stderr.
+    pub async fn output(&self) -> String {
+        format!("{}{}", self.stdout.lock().await, self.stderr.lock().await)
     }
 
     /// Sends SIGTERM.

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api;
+mod billing_api;
 mod flow;
 mod health;
 mod inbox;

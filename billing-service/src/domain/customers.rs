@@ -1,0 +1,66 @@
+//! Finding or creating a user's Stripe customer without ever creating two.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
+
+use caixa_entities::customers;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+
+use crate::{error::ApiError, store::records, stripe::StripeApi};
+
+/// One lock per user, so concurrent checkouts of a user in this process queue up. Across
+/// replicas, Stripe's idempotency key (derived from the user) returns the same customer.
+#[derive(Clone, Default)]
+pub struct CustomerLocks {
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+impl CustomerLocks {
+    fn for_user(&self, user: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        // Forget locks nobody holds, so the map does not grow with every user ever seen.
+        locks.retain(|_, lock| Arc::strong_count(lock) > 1);
+        locks.entry(user.to_owned()).or_default().clone()
+    }
+}
+
+/// The user's linked customer, if any.
+pub async fn linked(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+) -> Result<Option<customers::Model>, ApiError> {
+    Ok(customers::Entity::find()
+        .filter(customers::Column::UserId.eq(user))
+        .filter(customers::Column::Livemode.eq(livemode))
+        .filter(customers::Column::Deleted.eq(false))
+        .one(db)
+        .await?)
+}
+
+/// The user's customer id, created at Stripe (with `metadata.user_id`) when missing.
+pub async fn find_or_create(
+    db: &impl ConnectionTrait,
+    stripe: &StripeApi,
+    locks: &CustomerLocks,
+    user: &str,
+    email: &str,
+    livemode: bool,
+) -> Result<String, ApiError> {
+    let lock = locks.for_user(user);
+    let _held = lock.lock().await;
+    if let Some(customer) = linked(db, user, livemode).await? {
+        return Ok(customer.id);
+    }
+    let form =
+        vec![("email".to_owned(), email.to_owned()), ("metadata[user_id]".to_owned(), user.to_owned())];
+    let mode = if livemode { "live" } else { "test" };
+    let created = stripe.post("/customers", &form, &format!("caixa-customer-{mode}-{user}")).await?;
+    records::upsert_customer(db, &created, chrono::Utc::now()).await?;
+    created["id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Unavailable("Stripe returned a customer without id".to_owned()))
+}

@@ -1,0 +1,70 @@
+//! Input checks that name the field at fault.
+
+use url::Url;
+
+use crate::error::ApiError;
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
+    ApiError::InvalidArgument { field, reason: reason.into() }
+}
+
+/// A user id: non-empty, at most 255 characters, no control characters.
+pub fn user_id(raw: &str) -> Result<&str, ApiError> {
+    let id = raw.trim();
+    if id.is_empty() {
+        return Err(invalid("user_id", "is required"));
+    }
+    if id.chars().count() > 255 {
+        return Err(invalid("user_id", "must be at most 255 characters"));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(invalid("user_id", "must not contain control characters"));
+    }
+    Ok(id)
+}
+
+/// An email address: `local@domain.tld`, no spaces, at most 254 characters.
+pub fn email(raw: &str) -> Result<&str, ApiError> {
+    let email = raw.trim();
+    let valid = email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+        });
+    if email.is_empty() {
+        return Err(invalid("email", "is required"));
+    }
+    if !valid {
+        return Err(invalid("email", format!("{email:?} is not an email address")));
+    }
+    Ok(email)
+}
+
+/// An absolute http(s) URL, or the default when not given.
+pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<String, ApiError> {
+    let Some(raw) = raw else { return Ok(default.to_string()) };
+    match Url::parse(raw) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(raw.to_owned()),
+        _ => Err(invalid(field, format!("{raw:?} is not an absolute http(s) URL"))),
+    }
+}
+
+/// A Stripe price id.
+pub fn price_id(raw: &str) -> Result<&str, ApiError> {
+    if !raw.starts_with("price_") || raw.len() > 255 {
+        return Err(invalid("price_id", format!("{raw:?} is not a Stripe price id (price_...)")));
+    }
+    Ok(raw)
+}
+
+/// A Stripe Checkout Session id.
+pub fn session_id(raw: &str) -> Result<&str, ApiError> {
+    if !raw.starts_with("cs_") || raw.len() > 255 {
+        return Err(invalid("session_id", format!("{raw:?} is not a Checkout Session id (cs_...)")));
+    }
+    Ok(raw)
+}

@@ -1,0 +1,77 @@
+//! One test per row of the access policy, with the clock injected.
+#![allow(missing_docs)]
+
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_policy::Policy;
+use caixa_proto::billing::v1::AccessReason::{self, *};
+
+const NOW: i64 = 1_800_000_000;
+const DAY: i64 = 86_400;
+
+fn sub(status: &str) -> SubscriptionState {
+    SubscriptionState {
+        id: format!("sub_{status}"),
+        status: status.to_owned(),
+        current_period_start: Some(NOW - 10 * DAY),
+        current_period_end: Some(NOW + 20 * DAY),
+        features: vec!["app".to_owned()],
+        ..Default::default()
+    }
+}
+
+fn check(subs: Vec<SubscriptionState>, feature: Option<&str>) -> (bool, AccessReason, Option<i64>) {
+    let d = Policy::default().decide(&UserState { subscriptions: subs }, feature, NOW);
+    (d.allowed, d.reason, d.access_until)
+}
+
+#[test]
+fn trialing_grants_until_the_trial_ends_even_without_a_webhook() {
+    let mut trial = sub("trialing");
+    trial.trial_end = Some(NOW + DAY);
+    assert_eq!(check(vec![trial.clone()], None), (true, Trialing, Some(NOW + DAY)));
+    trial.trial_end = Some(NOW - 1);
+    assert!(!check(vec![trial], None).0, "a trial that ended is over");
+}
+
+#[test]
+fn active_and_canceling() {
+    assert_eq!(check(vec![sub("active")], None), (true, Active, Some(NOW + 20 * DAY)));
+    let mut canceling = sub("active");
+    canceling.cancel_at_period_end = true;
+    assert_eq!(check(vec![canceling.clone()], None), (true, Canceling, Some(NOW + 20 * DAY)));
+    canceling.current_period_end = Some(NOW - 1);
+    assert_eq!(check(vec![canceling], None), (false, Canceled, None));
+}
+
+#[test]
+fn past_due_has_a_grace_period_from_the_failed_period_start() {
+    let mut late = sub("past_due");
+    late.past_due_since = Some(NOW - DAY);
+    assert_eq!(check(vec![late.clone()], None), (true, PastDueGrace, Some(NOW + 2 * DAY)));
+    late.past_due_since = Some(NOW - 3 * DAY);
+    assert_eq!(check(vec![late], None), (false, PaymentFailed, None));
+    assert_eq!(check(vec![sub("unpaid")], None), (false, PaymentFailed, None));
+}
+
+#[test]
+fn refusals_name_their_reason() {
+    assert_eq!(check(vec![sub("incomplete")], None).1, Incomplete);
+    assert_eq!(check(vec![sub("incomplete_expired")], None).1, Incomplete);
+    assert_eq!(check(vec![sub("paused")], None).1, Paused);
+    assert_eq!(check(vec![sub("canceled")], None).1, Canceled);
+    assert_eq!(check(vec![], None), (false, NoSubscription, None));
+}
+
+#[test]
+fn features_are_the_union_over_granting_subscriptions() {
+    let mut reports = sub("active");
+    reports.id = "sub_reports".to_owned();
+    reports.features = vec!["reports".to_owned()];
+    let mut old = sub("canceled");
+    old.features = vec!["export".to_owned()];
+    let subs = vec![sub("active"), reports, old];
+    assert!(check(subs.clone(), Some("app")).0);
+    assert!(check(subs.clone(), Some("reports")).0);
+    assert_eq!(check(subs.clone(), Some("export")).1, FeatureNotInPlan, "a canceled plan grants nothing");
+    assert!(check(subs, Some("")).0, "an empty feature means the paid app");
+}
