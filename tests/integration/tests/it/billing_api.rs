@@ -164,7 +164,7 @@ async fn sync_after_checkout_returns_a_fresh_revision(backend: Backend) {
 #[tokio::test]
 async fn bad_requests_name_their_field() {
     caixa_test_support::init_test_logging();
-    let Setup { db: _db, stripe: _stripe, billing, mut client } = setup(Backend::Sqlite).await;
+    let Setup { db: _db, stripe, billing, mut client } = setup(Backend::Sqlite).await;
     let cases = [
         (checkout("", "a@example.com"), "user_id"),
         (checkout("u", "not-an-email"), "email"),
