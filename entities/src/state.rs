@@ -62,11 +62,48 @@ pub fn status_from_str(status: &str) -> SubscriptionStatus {
     }
 }
 
+/// The proto enum as Stripe's status string.
+pub fn status_name(status: SubscriptionStatus) -> &'static str {
+    match status {
+        SubscriptionStatus::Incomplete => "incomplete",
+        SubscriptionStatus::IncompleteExpired => "incomplete_expired",
+        SubscriptionStatus::Trialing => "trialing",
+        SubscriptionStatus::Active => "active",
+        SubscriptionStatus::PastDue => "past_due",
+        SubscriptionStatus::Canceled => "canceled",
+        SubscriptionStatus::Unpaid => "unpaid",
+        SubscriptionStatus::Paused => "paused",
+        SubscriptionStatus::Unspecified => "",
+    }
+}
+
 fn timestamp(seconds: Option<i64>) -> Option<prost_types::Timestamp> {
     seconds.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
 }
 
 impl SubscriptionState {
+    /// From the proto snapshot (the inverse of [`SubscriptionState::to_proto`]).
+    pub fn from_proto(s: &SubscriptionSnapshot) -> Self {
+        let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+        Self {
+            id: s.subscription_id.clone(),
+            customer_id: s.customer_id.clone(),
+            status: status_name(s.status()).to_owned(),
+            price_id: Some(s.price_id.clone()).filter(|p| !p.is_empty()),
+            product_id: Some(s.product_id.clone()).filter(|p| !p.is_empty()),
+            trial_start: seconds(&s.trial_start),
+            trial_end: seconds(&s.trial_end),
+            current_period_start: seconds(&s.current_period_start),
+            current_period_end: seconds(&s.current_period_end),
+            cancel_at_period_end: s.cancel_at_period_end,
+            cancel_at: seconds(&s.cancel_at),
+            ended_at: seconds(&s.ended_at),
+            past_due_since: seconds(&s.past_due_since),
+            features: s.features.clone(),
+            livemode: s.livemode,
+        }
+    }
+
     /// The proto snapshot.
     pub fn to_proto(&self) -> SubscriptionSnapshot {
         SubscriptionSnapshot {

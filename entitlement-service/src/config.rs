@@ -1,6 +1,6 @@
 //! Typed settings, parsed once from the environment at start-up.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, time::Duration};
 
 use caixa_runtime::config::{CommonSettings, ConfigError, Env};
 use tonic::transport::Uri;
@@ -14,6 +14,21 @@ pub struct Settings {
     pub grpc_addr: SocketAddr,
     /// `BILLING_URL`: the billing service's gRPC endpoint, whose revision log it follows.
     pub billing_url: Uri,
+    /// `STRIPE_LIVE_MODE`: which mode's entitlements to serve.
+    pub live_mode: bool,
+    /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
+    pub grace: Duration,
+    /// `STALENESS_BOUND_SECONDS`: after this long without contact with billing (or the
+    /// log), answers say `stale`.
+    pub staleness_bound: Duration,
+    /// `STALE_DENY_FEATURES`: features (comma separated) denied with reason STALE while
+    /// stale; every other feature keeps its last known answer.
+    pub stale_deny_features: Vec<String>,
+    /// `FRESHNESS_WAIT_CAP_MS`: longest wait for an `at_least_as_fresh` revision.
+    pub freshness_wait_cap: Duration,
+    /// `MAX_CONCURRENT_REQUESTS`: calls in progress per connection before new ones are
+    /// refused with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: usize,
 }
 
 impl Settings {
@@ -30,6 +45,21 @@ impl Settings {
             common: CommonSettings::from_env(env)?,
             grpc_addr: env.socket_addr("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:50052")?,
             billing_url,
+            live_mode: env.bool("STRIPE_LIVE_MODE", false)?,
+            grace: Duration::from_secs(86_400 * env.parse_or::<u64>("ACCESS_GRACE_DAYS", 3)?),
+            staleness_bound: env.seconds("STALENESS_BOUND_SECONDS", Duration::from_secs(30))?,
+            stale_deny_features: env
+                .get("STALE_DENY_FEATURES")
+                .unwrap_or_default()
+                .split(',')
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            freshness_wait_cap: std::time::Duration::from_millis(
+                env.parse_or("FRESHNESS_WAIT_CAP_MS", 2000)?,
+            ),
+            max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
         })
     }
 }

@@ -2,6 +2,9 @@
 //! millisecond, by following the billing service's revision log.
 
 pub mod config;
+pub mod domain;
 pub mod error;
+pub mod events;
 pub mod grpc;
 pub mod startup;
+pub mod store;

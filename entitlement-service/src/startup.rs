@@ -1,7 +1,8 @@
 //! Building the service from its settings and running it until stopped.
 
-use std::{future::Future, net::SocketAddr, process::ExitCode, time::Duration};
+use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
+use caixa_policy::Policy;
 use caixa_proto::entitlement::v1::entitlement_service_server::{
     EntitlementServiceServer, SERVICE_NAME as ENTITLEMENT,
 };
@@ -14,9 +15,10 @@ use caixa_runtime::{
 };
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
+use tonic::transport::Endpoint;
 use tracing::Instrument;
 
-use crate::{config::Settings, grpc::EntitlementApi};
+use crate::{config::Settings, domain::cache::Cache, events::follower::Follower, grpc::EntitlementApi};
 
 /// How often readiness re-checks the database.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
@@ -64,16 +66,44 @@ impl Application {
     async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let grpc_addr = self.grpc_addr();
         let (health, routes) = grpc::standard_routes(&[ENTITLEMENT]).await?;
-        let routes = routes.add_service(EntitlementServiceServer::new(EntitlementApi));
-
+        let cache = Arc::new(Cache::default());
+        let api = EntitlementApi {
+            cache: cache.clone(),
+            policy: Policy {
+                grace_seconds: i64::try_from(self.settings.grace.as_secs()).unwrap_or(i64::MAX),
+            },
+            staleness_bound: self.settings.staleness_bound,
+            stale_deny_features: self.settings.stale_deny_features.clone(),
+            freshness_wait_cap: self.settings.freshness_wait_cap,
+        };
+        let routes = routes.add_service(EntitlementServiceServer::new(api));
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
-        supervisor.spawn_grpc(self.grpc_listener, routes);
-        supervisor.spawn(database::watch_readiness(
-            self.db,
-            health.clone(),
-            supervisor.drain_signal(),
-            READINESS_INTERVAL,
-        ));
+        supervisor.spawn_grpc_limited(
+            self.grpc_listener,
+            routes,
+            Some(self.settings.max_concurrent_requests),
+        );
+        let follower = Follower {
+            cache,
+            db: self.db.clone(),
+            billing: Endpoint::from(self.settings.billing_url.clone())
+                .connect_timeout(Duration::from_secs(2)),
+            livemode: self.settings.live_mode,
+        };
+        let ready = health.clone();
+        let drain = supervisor.drain_signal();
+        supervisor.spawn(async move {
+            // SERVING only once a consistent snapshot is in memory.
+            loop {
+                match follower.snapshot().await {
+                    Ok(()) => break,
+                    Err(err) => tracing::warn!(error = %err, "cannot load the snapshot yet"),
+                }
+                tokio::time::sleep(READINESS_INTERVAL).await;
+            }
+            ready.set_serving(true).await;
+            follower.run(drain).await
+        });
         tracing::info!(%grpc_addr, billing_url = %self.settings.billing_url, "entitlement service listening");
         supervisor.run(&health, shutdown).await?;
         Ok(())

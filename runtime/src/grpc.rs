@@ -147,10 +147,26 @@ impl Supervisor {
 
     /// Serves `routes` on `listener` until the drain.
     pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes) {
+        self.spawn_grpc_limited(listener, routes, None);
+    }
+
+    /// Serves `routes`; with `per_connection`, calls beyond that many in progress on one
+    /// connection are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
+    pub fn spawn_grpc_limited(
+        &mut self,
+        listener: TcpListener,
+        routes: Routes,
+        per_connection: Option<usize>,
+    ) {
         let drained = self.drain_signal().wait();
         let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let builder = match per_connection {
+            Some(limit) => Server::builder().concurrency_limit_per_connection(limit).load_shed(true),
+            None => Server::builder(),
+        };
         self.spawn(async move {
-            Server::builder().add_routes(routes).serve_with_incoming_shutdown(incoming, drained).await?;
+            let mut builder = builder;
+            builder.add_routes(routes).serve_with_incoming_shutdown(incoming, drained).await?;
             Ok(())
         });
     }

@@ -133,7 +133,10 @@ impl Applier {
         // A subscription whose product is not known yet (its product event is still on
         // the way) would publish a state without features; fetch the product first.
         let missing_product = match &fetched {
-            Some(f) if !kind.starts_with("product.") => self.missing_product(db, &f.object).await?,
+            Some(f) if !kind.starts_with("product.") => match &self.stripe {
+                Some(stripe) => missing_product(db, stripe, &f.object).await?,
+                None => None,
+            },
             _ => None,
         };
         let txn = db.begin().await?;
@@ -208,50 +211,53 @@ impl Applier {
         Fetched { object: payload.clone(), as_of: created, fallback: Some(reason) }
     }
 
-    /// The product (and its features) of a subscription (or of a session's expanded
-    /// subscription) when it is not stored yet and Stripe can be asked.
-    async fn missing_product(
-        &self,
-        db: &DatabaseConnection,
-        object: &Value,
-    ) -> Result<Option<(Value, Vec<String>)>, ApplyError> {
-        use caixa_entities::products;
-        use sea_orm::EntityTrait;
-        let subscription =
-            if object["object"] == "checkout.session" { &object["subscription"] } else { object };
-        let Some(product) = id_of(&subscription_item(subscription)["price"]["product"]) else {
-            return Ok(None);
-        };
-        let Some(stripe) = &self.stripe else { return Ok(None) };
-        if products::Entity::find_by_id(product.clone()).one(db).await?.is_some() {
-            return Ok(None);
-        }
-        let Ok(object) = stripe.get(&format!("/products/{product}")).await else { return Ok(None) };
-        let mut features = metadata_features(&object);
-        features.extend(self.product_features(&object).await);
-        features.sort();
-        features.dedup();
-        Ok(Some((object, features)))
-    }
-
-    /// Lookup keys of the Stripe Entitlements features attached to a product.
     async fn product_features(&self, product: &Value) -> Vec<String> {
-        let Some(stripe) = &self.stripe else { return Vec::new() };
-        let path = format!("/products/{}/features?limit=100", id_of(&product["id"]).unwrap_or_default());
-        match stripe.get(&path).await {
-            Ok(list) => list["data"]
-                .as_array()
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(|f| f["entitlement_feature"]["lookup_key"].as_str().map(str::to_owned))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(error = %err, "cannot list product features");
-                Vec::new()
-            }
+        match &self.stripe {
+            Some(stripe) => product_features(stripe, product).await,
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The product (and its feature keys) of a subscription, or of a session's expanded
+/// subscription, when it is not stored yet: a state published without it would lack the
+/// product's features.
+pub async fn missing_product(
+    db: &impl ConnectionTrait,
+    stripe: &StripeApi,
+    object: &Value,
+) -> Result<Option<(Value, Vec<String>)>, ApplyError> {
+    use caixa_entities::products;
+    use sea_orm::EntityTrait;
+    let subscription = if object["object"] == "checkout.session" { &object["subscription"] } else { object };
+    let Some(product) = id_of(&subscription_item(subscription)["price"]["product"]) else { return Ok(None) };
+    if products::Entity::find_by_id(product.clone()).one(db).await?.is_some() {
+        return Ok(None);
+    }
+    let Ok(object) = stripe.get(&format!("/products/{product}")).await else { return Ok(None) };
+    let mut features = metadata_features(&object);
+    features.extend(product_features(stripe, &object).await);
+    features.sort();
+    features.dedup();
+    Ok(Some((object, features)))
+}
+
+/// Lookup keys of the Stripe Entitlements features attached to a product.
+async fn product_features(stripe: &StripeApi, product: &Value) -> Vec<String> {
+    let path = format!("/products/{}/features?limit=100", id_of(&product["id"]).unwrap_or_default());
+    match stripe.get(&path).await {
+        Ok(list) => list["data"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|f| f["entitlement_feature"]["lookup_key"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list product features");
+            Vec::new()
         }
     }
 }

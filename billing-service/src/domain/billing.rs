@@ -12,7 +12,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, Transac
 use url::Url;
 
 use super::{
-    apply::{apply_checkout_session, record_users},
+    apply::{apply_checkout_session, missing_product, record_users},
     customers::{self, CustomerLocks},
     stripe_json::{id_of, normalize_email},
     trials,
@@ -176,8 +176,12 @@ impl Billing {
         let Some(user) = user else {
             return Err(ApiError::FailedPrecondition(format!("checkout session {session_id} names no user")));
         };
+        let product = missing_product(&self.db, stripe, &session).await?;
         let txn = self.db.begin().await?;
         revisions::lock_for_sqlite(&txn).await?;
+        if let Some((product, features)) = &product {
+            records::upsert_product(&txn, product, features.clone(), Utc::now()).await?;
+        }
         let users = apply_checkout_session(&txn, &session, Utc::now()).await?;
         record_users(&txn, users).await?;
         txn.commit().await?;

@@ -1,19 +1,140 @@
-//! `caixa.entitlement.v1.EntitlementService`.
+//! `caixa.entitlement.v1.EntitlementService`: every answer from memory, computed at call
+//! time with the access policy.
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc, time::Duration};
 
-use caixa_proto::entitlement::v1::{
-    CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest, CheckAccessResponse,
-    GetEntitlementsRequest, GetEntitlementsResponse, WatchEntitlementsRequest, WatchEntitlementsResponse,
-    entitlement_service_server::EntitlementService,
+use caixa_policy::Policy;
+use caixa_proto::{
+    billing::v1::{AccessReason, EntitlementState, Heartbeat},
+    entitlement::v1::{
+        CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest, CheckAccessResponse,
+        Consistency, GetEntitlementsRequest, GetEntitlementsResponse, WatchEntitlementsRequest,
+        WatchEntitlementsResponse, consistency::Requirement, entitlement_service_server::EntitlementService,
+        watch_entitlements_response::Event,
+    },
 };
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::error::ApiError;
+use crate::{domain::cache::Cache, error::ApiError};
+
+/// Largest batch accepted by `CheckAccessBatch`.
+pub const MAX_BATCH: usize = 10_000;
 
 /// Serves access checks.
-pub struct EntitlementApi;
+pub struct EntitlementApi {
+    /// The in-memory state.
+    pub cache: Arc<Cache>,
+    /// The access policy.
+    pub policy: Policy,
+    /// After this long without contact, answers say `stale`.
+    pub staleness_bound: Duration,
+    /// Features denied while stale.
+    pub stale_deny_features: Vec<String>,
+    /// Longest wait for a requested revision.
+    pub freshness_wait_cap: Duration,
+}
+
+fn ts(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
+    ApiError::InvalidArgument { field, reason: reason.into() }
+}
+
+fn valid_user(user: &str) -> Result<(), ApiError> {
+    if user.is_empty() {
+        return Err(invalid("user_id", "is required"));
+    }
+    if user.len() > 255 {
+        return Err(invalid("user_id", "must be at most 255 bytes"));
+    }
+    Ok(())
+}
+
+fn valid_feature(feature: &str) -> Result<(), ApiError> {
+    let ok = feature.len() <= 128
+        && feature.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "feature",
+            format!("{feature:?} must be lowercase letters, digits, _ - . : (at most 128)"),
+        ))
+    }
+}
+
+impl EntitlementApi {
+    /// The freshest revision the request asks for, waiting for it within the deadline.
+    async fn ensure_fresh(
+        &self,
+        consistency: Option<&Consistency>,
+        deadline: Option<Duration>,
+    ) -> Result<(), ApiError> {
+        let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement.clone())
+        else {
+            return Ok(());
+        };
+        if self.cache.revision() >= wanted {
+            return Ok(());
+        }
+        let wait = deadline.map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
+        if self.cache.wait_for(wanted, wait).await {
+            return Ok(());
+        }
+        Err(ApiError::Unavailable(format!(
+            "at revision {} after waiting {} ms; revision {wanted} has not arrived yet",
+            self.cache.revision(),
+            wait.as_millis()
+        )))
+    }
+
+    fn stale(&self, now: i64) -> bool {
+        now - self.cache.as_of() > i64::try_from(self.staleness_bound.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    fn check(&self, request: &CheckAccessRequest, now: i64) -> Result<CheckAccessResponse, ApiError> {
+        valid_user(&request.user_id)?;
+        valid_feature(&request.feature)?;
+        let entry = self.cache.get(&request.user_id);
+        let state = entry.as_ref().map(|e| &e.state);
+        let empty = Default::default();
+        let decision = self.policy.decide(state.unwrap_or(&empty), Some(&request.feature), now);
+        let stale = self.stale(now);
+        let mut response = CheckAccessResponse {
+            allowed: decision.allowed,
+            reason: decision.reason.into(),
+            status: decision.status.into(),
+            access_until: decision.access_until.map(ts),
+            subscription_id: decision.subscription_id.unwrap_or_default(),
+            revision: self.cache.revision(),
+            as_of: Some(ts(self.cache.as_of())),
+            stale,
+        };
+        if stale && self.stale_deny_features.iter().any(|f| *f == request.feature) {
+            response.allowed = false;
+            response.reason = AccessReason::Stale.into();
+            response.access_until = None;
+        }
+        Ok(response)
+    }
+}
+
+fn deadline<T>(request: &Request<T>) -> Option<Duration> {
+    let raw = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+    let (value, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    let value: u64 = value.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(value * 3600),
+        "M" => Duration::from_secs(value * 60),
+        "S" => Duration::from_secs(value),
+        "m" => Duration::from_millis(value),
+        "u" => Duration::from_micros(value),
+        _ => Duration::from_nanos(value),
+    })
+}
 
 #[tonic::async_trait]
 impl EntitlementService for EntitlementApi {
@@ -22,29 +143,139 @@ impl EntitlementService for EntitlementApi {
 
     async fn check_access(
         &self,
-        _request: Request<CheckAccessRequest>,
+        request: Request<CheckAccessRequest>,
     ) -> Result<Response<CheckAccessResponse>, Status> {
-        Err(ApiError::Unimplemented("CheckAccess").into())
+        let wait = deadline(&request);
+        let request = request.into_inner();
+        self.ensure_fresh(request.consistency.as_ref(), wait).await?;
+        Ok(Response::new(self.check(&request, chrono::Utc::now().timestamp())?))
     }
 
     async fn check_access_batch(
         &self,
-        _request: Request<CheckAccessBatchRequest>,
+        request: Request<CheckAccessBatchRequest>,
     ) -> Result<Response<CheckAccessBatchResponse>, Status> {
-        Err(ApiError::Unimplemented("CheckAccessBatch").into())
+        let wait = deadline(&request);
+        let request = request.into_inner();
+        if request.checks.len() > MAX_BATCH {
+            return Err(invalid(
+                "checks",
+                format!("at most {MAX_BATCH} checks per batch, got {}", request.checks.len()),
+            )
+            .into());
+        }
+        let freshest = request
+            .checks
+            .iter()
+            .filter_map(|c| match c.consistency.as_ref().and_then(|c| c.requirement.clone()) {
+                Some(Requirement::AtLeastAsFresh(r)) => Some(r),
+                _ => None,
+            })
+            .max();
+        if let Some(revision) = freshest {
+            let wanted = Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) };
+            self.ensure_fresh(Some(&wanted), wait).await?;
+        }
+        let now = chrono::Utc::now().timestamp();
+        let results = request.checks.iter().map(|c| self.check(c, now)).collect::<Result<Vec<_>, _>>()?;
+        Ok(Response::new(CheckAccessBatchResponse { results }))
     }
 
     async fn get_entitlements(
         &self,
-        _request: Request<GetEntitlementsRequest>,
+        request: Request<GetEntitlementsRequest>,
     ) -> Result<Response<GetEntitlementsResponse>, Status> {
-        Err(ApiError::Unimplemented("GetEntitlements").into())
+        let wait = deadline(&request);
+        let request = request.into_inner();
+        valid_user(&request.user_id)?;
+        self.ensure_fresh(request.consistency.as_ref(), wait).await?;
+        let now = chrono::Utc::now().timestamp();
+        let entry = self.cache.get(&request.user_id).unwrap_or_default();
+        let decision = self.policy.decide(&entry.state, None, now);
+        let mut features: Vec<String> = entry
+            .state
+            .subscriptions
+            .iter()
+            .filter(|s| {
+                self.policy
+                    .decide(
+                        &caixa_entities::state::UserState { subscriptions: vec![(*s).clone()] },
+                        None,
+                        now,
+                    )
+                    .allowed
+            })
+            .flat_map(|s| s.features.clone())
+            .collect();
+        features.sort();
+        features.dedup();
+        Ok(Response::new(GetEntitlementsResponse {
+            user_id: request.user_id,
+            allowed: decision.allowed,
+            reason: decision.reason.into(),
+            features,
+            subscriptions: entry.state.subscriptions.iter().map(|s| s.to_proto()).collect(),
+            revision: self.cache.revision(),
+            as_of: Some(ts(self.cache.as_of())),
+            stale: self.stale(now),
+        }))
     }
 
     async fn watch_entitlements(
         &self,
-        _request: Request<WatchEntitlementsRequest>,
+        request: Request<WatchEntitlementsRequest>,
     ) -> Result<Response<Self::WatchEntitlementsStream>, Status> {
-        Err(ApiError::Unimplemented("WatchEntitlements").into())
+        let after = request.into_inner().after_revision;
+        // Subscribe before reading the backlog, so no change falls between the two.
+        let live = self.cache.subscribe();
+        let backlog = self.cache.changed_after(after);
+        Ok(Response::new(stream_changes(backlog, after, self.cache.clone(), live)))
     }
+}
+
+/// The backlog (current states newer than `after`), then live changes, with heartbeats.
+fn stream_changes(
+    backlog: Vec<(String, Arc<crate::domain::cache::Entry>)>,
+    after: u64,
+    cache: Arc<Cache>,
+    mut live: tokio::sync::broadcast::Receiver<crate::domain::cache::Change>,
+) -> Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, Status>> + Send>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1024);
+    tokio::spawn(async move {
+        let mut sent = after;
+        for (user, entry) in backlog {
+            sent = sent.max(entry.revision);
+            let change = EntitlementState {
+                user_id: user,
+                revision: entry.revision,
+                subscriptions: entry.state.subscriptions.iter().map(|s| s.to_proto()).collect(),
+                changed_at: None,
+            };
+            if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(change)) })).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                change = live.recv() => match change {
+                    Ok(change) if change.entry.revision > sent => {
+                        sent = change.entry.revision;
+                        let state = change.entry.state.to_proto(&change.user_id, i64::try_from(change.entry.revision).unwrap_or(0), change.changed_at);
+                        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(state)) })).await.is_err() { return; }
+                    }
+                    Ok(_) => {}
+                    Err(_) => {
+                        let _ = tx.send(Err(Status::unavailable("fell behind the live changes; watch again from your last revision"))).await;
+                        return;
+                    }
+                },
+                () = tokio::time::sleep(Duration::from_secs(5)) => {
+                    let beat = Heartbeat { head_revision: cache.revision(), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
+                    if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() { return; }
+                }
+                () = tx.closed() => return,
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

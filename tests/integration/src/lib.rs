@@ -110,10 +110,20 @@ pub async fn spawn_billing(db: &TestDatabase, extra: &[(&str, &str)]) -> TestBil
 
 /// Starts the entitlement service on `db`, following billing at `billing`.
 pub async fn spawn_entitlement(db: &TestDatabase, billing: SocketAddr) -> TestEntitlement {
+    spawn_entitlement_with(db, billing, &[]).await
+}
+
+/// Starts the entitlement service with extra settings.
+pub async fn spawn_entitlement_with(
+    db: &TestDatabase,
+    billing: SocketAddr,
+    extra: &[(&str, &str)],
+) -> TestEntitlement {
     use entitlement_service::{config::Settings, startup::Application};
     let billing_url = format!("http://{billing}");
-    let settings =
-        Settings::from_env(&env_for(db, &[("BILLING_URL", &billing_url)])).expect("entitlement settings");
+    let mut settings = vec![("BILLING_URL", billing_url.as_str())];
+    settings.extend_from_slice(extra);
+    let settings = Settings::from_env(&env_for(db, &settings)).expect("entitlement settings");
     let app = Application::build(settings).await.expect("entitlement builds");
     let grpc_addr = app.grpc_addr();
     let running = Running::start(|stopped| async move {

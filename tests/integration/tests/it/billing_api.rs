@@ -214,6 +214,11 @@ async fn bad_requests_name_their_field() {
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition);
     assert!(status.message().contains("no Stripe customer"), "{}", status.message());
+
+    // Stripe rate-limiting every attempt (the client retries with backoff) is UNAVAILABLE.
+    stripe.post("/_emulator/rate_limit", &[("count", "10")]).await;
+    let status = client.create_checkout_session(checkout("limited", "l@example.com")).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable, "{}", status.message());
     billing.running.stop().await.unwrap();
 }
 

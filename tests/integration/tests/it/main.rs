@@ -3,6 +3,7 @@
 
 mod api;
 mod billing_api;
+mod entitlement;
 mod flow;
 mod health;
 mod inbox;

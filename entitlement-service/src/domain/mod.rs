@@ -1,0 +1,3 @@
+//! The in-memory entitlement state the hot path reads.
+
+pub mod cache;

@@ -1,0 +1,152 @@
+//! Keeps the cache current: follows billing's `Watch` stream; when billing cannot be
+//! reached, reads the revision log straight from the shared database until it can; on a
+//! pruned revision, loads a fresh snapshot.
+
+use std::{sync::Arc, time::Duration};
+
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_proto::billing::v1::{
+    WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
+};
+use caixa_runtime::grpc::{DrainSignal, ServeError};
+use sea_orm::DatabaseConnection;
+use tonic::{Code, transport::Endpoint};
+
+use crate::{
+    domain::cache::{Cache, Entry},
+    store,
+};
+
+/// How long to wait before trying billing again after losing it.
+const RECONNECT: Duration = Duration::from_secs(1);
+/// How often the database fallback reads the log.
+const DB_POLL: Duration = Duration::from_millis(500);
+
+/// The follower's dependencies.
+pub struct Follower {
+    /// Shared cache.
+    pub cache: Arc<Cache>,
+    /// The shared database.
+    pub db: DatabaseConnection,
+    /// Billing's gRPC endpoint.
+    pub billing: Endpoint,
+    /// Which mode to follow.
+    pub livemode: bool,
+}
+
+/// Why following stopped for a moment.
+enum Lost {
+    /// The revision we are at was pruned: load a snapshot.
+    Pruned,
+    /// Billing is unreachable or the stream broke.
+    Unreachable(String),
+}
+
+impl Follower {
+    /// Loads a snapshot into the cache.
+    pub async fn snapshot(&self) -> Result<(), store::StoreError> {
+        let snapshot = store::snapshot(&self.db, self.livemode).await?;
+        tracing::info!(users = snapshot.users.len(), revision = snapshot.revision, "snapshot loaded");
+        self.cache.load(snapshot.users, snapshot.revision, chrono::Utc::now().timestamp());
+        Ok(())
+    }
+
+    /// Follows until the drain.
+    pub async fn run(self, drain: DrainSignal) -> Result<(), ServeError> {
+        let drained = drain.wait();
+        tokio::pin!(drained);
+        loop {
+            let lost = tokio::select! {
+                () = &mut drained => return Ok(()),
+                lost = self.follow_billing() => lost,
+            };
+            match lost {
+                Lost::Pruned => {
+                    tracing::warn!("our revision was pruned from the log; loading a fresh snapshot");
+                    if let Err(err) = self.snapshot().await {
+                        tracing::warn!(error = %err, "snapshot failed");
+                    }
+                }
+                Lost::Unreachable(reason) => {
+                    tracing::warn!(%reason, "billing unreachable; reading the log from the database");
+                    tokio::select! {
+                        () = &mut drained => return Ok(()),
+                        () = self.follow_database(RECONNECT) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn follow_billing(&self) -> Lost {
+        let channel = match self.billing.connect().await {
+            Ok(channel) => channel,
+            Err(err) => return Lost::Unreachable(err.to_string()),
+        };
+        let after = self.cache.revision();
+        let mut stream = match SubscriptionEventsClient::new(channel)
+            .watch(WatchRequest { after_revision: after })
+            .await
+        {
+            Ok(response) => response.into_inner(),
+            Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
+            Err(status) => return Lost::Unreachable(status.to_string()),
+        };
+        tracing::info!(after, "following billing's revision log");
+        loop {
+            match stream.message().await {
+                Ok(Some(message)) => match message.event {
+                    Some(Event::Change(change)) => {
+                        let changed_at = change.changed_at.as_ref().map_or(0, |t| t.seconds);
+                        let state = UserState {
+                            subscriptions: change
+                                .subscriptions
+                                .iter()
+                                .map(SubscriptionState::from_proto)
+                                .collect(),
+                        };
+                        self.cache.apply(
+                            change.user_id,
+                            Entry { revision: change.revision, state },
+                            changed_at,
+                        );
+                        self.cache.touch(chrono::Utc::now().timestamp());
+                    }
+                    Some(Event::Heartbeat(beat)) => {
+                        if beat.head_revision <= self.cache.revision() {
+                            self.cache.touch(chrono::Utc::now().timestamp());
+                        }
+                    }
+                    None => {}
+                },
+                Ok(None) => return Lost::Unreachable("stream ended".to_owned()),
+                Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
+                Err(status) => return Lost::Unreachable(status.to_string()),
+            }
+        }
+    }
+
+    /// Reads the log from the database for `period`.
+    async fn follow_database(&self, period: Duration) {
+        let until = tokio::time::Instant::now() + period;
+        while tokio::time::Instant::now() < until {
+            match store::changes_after(&self.db, self.cache.revision(), self.livemode, 1000).await {
+                Ok((_, _, pruned)) if pruned > self.cache.revision() => {
+                    if let Err(err) = self.snapshot().await {
+                        tracing::warn!(error = %err, "snapshot failed");
+                    }
+                }
+                Ok((changes, head, _)) => {
+                    for change in changes {
+                        self.cache.apply(change.user_id, change.entry, change.committed_at);
+                    }
+                    if self.cache.revision() >= head {
+                        self.cache.touch(chrono::Utc::now().timestamp());
+                    }
+                }
+                Err(err) => tracing::debug!(error = %err, "database unreachable too; serving from memory"),
+            }
+            tokio::time::sleep(DB_POLL).await;
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Following billing's revision log.
+
+pub mod follower;

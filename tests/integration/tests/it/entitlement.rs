@@ -1,0 +1,261 @@
+//! The entitlement service: answers from memory that follow billing, read-your-writes
+//! with a revision, staleness when cut off, validation and overload.
+
+use std::time::Duration;
+
+use billing_service::store::revisions;
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_integration_tests::{
+    spawn_billing, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator,
+};
+use caixa_proto::{
+    billing::v1::{
+        AccessReason, CreateCheckoutSessionRequest, SyncCheckoutSessionRequest,
+        billing_service_client::BillingServiceClient,
+    },
+    entitlement::v1::{
+        CheckAccessBatchRequest, CheckAccessRequest, Consistency, GetEntitlementsRequest,
+        consistency::Requirement, entitlement_service_client::EntitlementServiceClient,
+    },
+};
+use caixa_test_support::{
+    database::{Backend, TestDatabase},
+    grpc::{channel, wait_for_health},
+    on_both_backends,
+};
+use tonic::{Code, transport::Channel};
+use tonic_health::pb::health_check_response::ServingStatus;
+
+on_both_backends!(
+    paying_flips_access_and_the_sync_revision_is_fresh,
+    cut_off_it_answers_from_memory_and_says_stale,
+    a_trial_without_a_webhook_still_ends
+);
+
+fn check(user: &str, feature: &str) -> CheckAccessRequest {
+    CheckAccessRequest { user_id: user.to_owned(), feature: feature.to_owned(), consistency: None }
+}
+
+fn fresh(user: &str, revision: u64) -> CheckAccessRequest {
+    CheckAccessRequest {
+        consistency: Some(Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) }),
+        ..check(user, "")
+    }
+}
+
+fn active(id: &str, features: &[&str], trial_end: Option<i64>) -> UserState {
+    let now = chrono::Utc::now().timestamp();
+    UserState {
+        subscriptions: vec![SubscriptionState {
+            id: id.to_owned(),
+            customer_id: "cus_x".to_owned(),
+            status: if trial_end.is_some() { "trialing" } else { "active" }.to_owned(),
+            trial_end,
+            current_period_start: Some(now - 86_400),
+            current_period_end: Some(now + 86_400 * 20),
+            features: features.iter().map(|f| (*f).to_owned()).collect(),
+            ..Default::default()
+        }],
+    }
+}
+
+async fn client(addr: std::net::SocketAddr) -> EntitlementServiceClient<Channel> {
+    wait_for_health(
+        addr,
+        "caixa.entitlement.v1.EntitlementService",
+        ServingStatus::Serving,
+        Duration::from_secs(10),
+    )
+    .await;
+    EntitlementServiceClient::new(channel(addr).await)
+}
+
+async fn paying_flips_access_and_the_sync_revision_is_fresh(backend: Backend) {
+    // Arrange
+    let db = TestDatabase::migrated(backend).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_DEFAULT_PRICE_ID", &price)]).await;
+    stripe.register_billing(&db, billing.http_addr).await;
+    let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &[]).await;
+    let mut access = client(entitlement.grpc_addr).await;
+    let mut billing_api = BillingServiceClient::new(channel(billing.grpc_addr).await);
+    let before = access.check_access(check("user-p", "")).await.unwrap().into_inner();
+    assert_eq!((before.allowed, before.reason()), (false, AccessReason::NoSubscription));
+
+    // Act: pay, then read your own write with the sync's revision.
+    let session = billing_api
+        .create_checkout_session(CreateCheckoutSessionRequest {
+            user_id: "user-p".into(),
+            email: "p@example.com".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    stripe.post(&format!("/_emulator/checkout/sessions/{}/complete", session.session_id), &[]).await;
+    let synced = billing_api
+        .sync_checkout_session(SyncCheckoutSessionRequest { session_id: session.session_id })
+        .await
+        .unwrap()
+        .into_inner();
+    let after = access.check_access(fresh("user-p", synced.revision)).await.unwrap().into_inner();
+
+    // Assert
+    assert!(after.allowed, "{after:?}");
+    assert_eq!(after.reason(), AccessReason::Trialing);
+    assert!(after.revision >= synced.revision);
+    assert!(access.check_access(check("user-p", "reports")).await.unwrap().into_inner().allowed);
+    let other = access.check_access(check("user-p", "export")).await.unwrap().into_inner();
+    assert_eq!((other.allowed, other.reason()), (false, AccessReason::FeatureNotInPlan));
+    let ents = access
+        .get_entitlements(GetEntitlementsRequest { user_id: "user-p".into(), consistency: None })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(ents.features, ["app", "reports"]);
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+async fn cut_off_it_answers_from_memory_and_says_stale(backend: Backend) {
+    // Arrange: a user with access, known to the entitlement service.
+    let db = TestDatabase::migrated(backend).await;
+    let conn = db.connect().await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false"), ("WATCH_HEARTBEAT_SECONDS", "1")]).await;
+    let entitlement = spawn_entitlement_with(
+        &db,
+        billing.grpc_addr,
+        &[("STALENESS_BOUND_SECONDS", "1"), ("STALE_DENY_FEATURES", "reports")],
+    )
+    .await;
+    let mut access = client(entitlement.grpc_addr).await;
+    let revision =
+        revisions::record(&conn, "user-m", false, &active("sub_m", &["app", "reports"], None)).await.unwrap();
+    let answer =
+        access.check_access(fresh("user-m", u64::try_from(revision).unwrap())).await.unwrap().into_inner();
+    assert!(answer.allowed && !answer.stale);
+
+    // Act: billing goes away.
+    billing.running.stop().await.unwrap();
+    if backend == Backend::Sqlite {
+        // The log is still in the shared database: changes keep arriving from it.
+        let revision =
+            revisions::record(&conn, "user-m", false, &active("sub_m", &["app"], None)).await.unwrap();
+        let answer = access
+            .check_access(fresh("user-m", u64::try_from(revision).unwrap()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(!answer.stale, "current through the database");
+        let reports = access.check_access(check("user-m", "reports")).await.unwrap().into_inner();
+        assert_eq!(
+            reports.reason(),
+            AccessReason::FeatureNotInPlan,
+            "the change made while billing was down arrived"
+        );
+        entitlement.running.stop().await.unwrap();
+        return;
+    }
+    // On PostgreSQL the database goes away too: only memory is left.
+    db.set_reachable(false).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    // Assert: answers keep coming from memory, marked stale; a deny-when-stale feature is denied.
+    let app = access.check_access(check("user-m", "app")).await.unwrap().into_inner();
+    assert!(app.allowed, "last known answer served");
+    assert!(app.stale, "staleness reported");
+    let reports = access.check_access(check("user-m", "reports")).await.unwrap().into_inner();
+    assert_eq!((reports.allowed, reports.reason()), (false, AccessReason::Stale));
+    db.set_reachable(true).await;
+    entitlement.running.stop().await.unwrap();
+}
+
+async fn a_trial_without_a_webhook_still_ends(backend: Backend) {
+    let db = TestDatabase::migrated(backend).await;
+    let conn = db.connect().await;
+    let now = chrono::Utc::now().timestamp();
+    revisions::record(&conn, "user-t", false, &active("sub_t", &["app"], Some(now - 1))).await.unwrap();
+    revisions::record(&conn, "user-u", false, &active("sub_u", &["app"], Some(now + 3600))).await.unwrap();
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &[]).await;
+    let mut access = client(entitlement.grpc_addr).await;
+
+    let ended = access.check_access(check("user-t", "")).await.unwrap().into_inner();
+    let running = access.check_access(check("user-u", "")).await.unwrap().into_inner();
+
+    assert_eq!(
+        (ended.allowed, ended.reason()),
+        (false, AccessReason::Canceled),
+        "status still says trialing; time says over"
+    );
+    assert_eq!((running.allowed, running.reason()), (true, AccessReason::Trialing));
+    assert_eq!(running.access_until.map(|t| t.seconds), Some(now + 3600));
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_input_is_named_and_waits_are_bounded() {
+    caixa_test_support::init_test_logging();
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let entitlement =
+        spawn_entitlement_with(&db, billing.grpc_addr, &[("FRESHNESS_WAIT_CAP_MS", "200")]).await;
+    let mut access = client(entitlement.grpc_addr).await;
+
+    for (request, field) in [
+        (check("", ""), "user_id"),
+        (check(&"x".repeat(256), ""), "user_id"),
+        (check("u", "Bad Feature"), "feature"),
+    ] {
+        let status = access.check_access(request).await.unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().starts_with(field), "{field}: {}", status.message());
+    }
+    let too_many = CheckAccessBatchRequest { checks: vec![check("u", ""); 10_001] };
+    let status = access.check_access_batch(too_many).await.unwrap_err();
+    assert!(status.message().starts_with("checks"), "{}", status.message());
+    let batch = access
+        .check_access_batch(CheckAccessBatchRequest { checks: vec![check("a", ""), check("b", "x")] })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(batch.results.len(), 2);
+
+    let status = access.check_access(fresh("u", 999)).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+    assert!(
+        status.message().contains("999") && status.message().contains("at revision 0"),
+        "{}",
+        status.message()
+    );
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn overload_is_refused_not_queued() {
+    caixa_test_support::init_test_logging();
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let entitlement = spawn_entitlement_with(
+        &db,
+        billing.grpc_addr,
+        &[("MAX_CONCURRENT_REQUESTS", "1"), ("FRESHNESS_WAIT_CAP_MS", "2000")],
+    )
+    .await;
+    let access = client(entitlement.grpc_addr).await;
+
+    // One call holds the only slot of the connection (it waits for a revision) ...
+    let mut waiting = access.clone();
+    let held = tokio::spawn(async move { waiting.check_access(fresh("u", 5)).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ... so the next one on the same connection is shed at once.
+    let status = access.clone().check_access(check("u", "")).await.unwrap_err();
+
+    assert_eq!(status.code(), Code::ResourceExhausted, "{}", status.message());
+    assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
