@@ -112,12 +112,10 @@ impl Follower {
                         );
                         self.cache.touch(chrono::Utc::now().timestamp());
                     }
-                    Some(Event::Heartbeat(beat)) => {
-                        if beat.head_revision <= self.cache.revision() {
-                            self.cache.touch(chrono::Utc::now().timestamp());
-                        }
+                    Some(Event::Heartbeat(beat)) if beat.head_revision <= self.cache.revision() => {
+                        self.cache.touch(chrono::Utc::now().timestamp());
                     }
-                    None => {}
+                    Some(Event::Heartbeat(_)) | None => {}
                 },
                 Ok(None) => return Lost::Unreachable("stream ended".to_owned()),
                 Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,

@@ -73,8 +73,7 @@ impl EntitlementApi {
         consistency: Option<&Consistency>,
         deadline: Option<Duration>,
     ) -> Result<(), ApiError> {
-        let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement.clone())
-        else {
+        let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement) else {
             return Ok(());
         };
         if self.cache.revision() >= wanted {
@@ -113,7 +112,7 @@ impl EntitlementApi {
             as_of: Some(ts(self.cache.as_of())),
             stale,
         };
-        if stale && self.stale_deny_features.iter().any(|f| *f == request.feature) {
+        if stale && self.stale_deny_features.contains(&request.feature) {
             response.allowed = false;
             response.reason = AccessReason::Stale.into();
             response.access_until = None;
@@ -167,7 +166,7 @@ impl EntitlementService for EntitlementApi {
         let freshest = request
             .checks
             .iter()
-            .filter_map(|c| match c.consistency.as_ref().and_then(|c| c.requirement.clone()) {
+            .filter_map(|c| match c.consistency.as_ref().and_then(|c| c.requirement) {
                 Some(Requirement::AtLeastAsFresh(r)) => Some(r),
                 _ => None,
             })

@@ -1,16 +1,11 @@
-//! The API surface available at this stage: GetConfig answers from settings, and RPCs not
-//! served yet say so with UNIMPLEMENTED naming the RPC.
+//! GetConfig answers from settings, for the active mode only.
 
-use caixa_integration_tests::{spawn_billing, spawn_entitlement};
-use caixa_proto::{
-    billing::v1::{GetConfigRequest, billing_service_client::BillingServiceClient},
-    entitlement::v1::{CheckAccessRequest, entitlement_service_client::EntitlementServiceClient},
-};
+use caixa_integration_tests::spawn_billing;
+use caixa_proto::billing::v1::{GetConfigRequest, billing_service_client::BillingServiceClient};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
     grpc::channel,
 };
-use tonic::Code;
 
 #[tokio::test]
 async fn get_config_reports_the_active_mode() {
@@ -50,22 +45,4 @@ async fn get_config_reports_the_active_mode() {
         assert_eq!(config.trial_days, 7);
         billing.running.stop().await.expect("drain");
     }
-}
-
-#[tokio::test]
-async fn rpcs_not_served_yet_answer_unimplemented_by_name() {
-    caixa_test_support::init_test_logging();
-    let db = TestDatabase::migrated(Backend::Sqlite).await;
-    let billing = spawn_billing(&db, &[]).await;
-    let entitlement = spawn_entitlement(&db, billing.grpc_addr).await;
-
-    let status = EntitlementServiceClient::new(channel(entitlement.grpc_addr).await)
-        .check_access(CheckAccessRequest::default())
-        .await
-        .expect_err("not served yet");
-    assert_eq!(status.code(), Code::Unimplemented);
-    assert!(status.message().contains("CheckAccess"), "{}", status.message());
-
-    entitlement.running.stop().await.expect("drain");
-    billing.running.stop().await.expect("drain");
 }
