@@ -15,7 +15,9 @@ use caixa_proto::{
     },
     entitlement::v1::{
         CheckAccessBatchRequest, CheckAccessRequest, Consistency, GetEntitlementsRequest,
-        consistency::Requirement, entitlement_service_client::EntitlementServiceClient,
+        WatchEntitlementsRequest, WatchEntitlementsResponse, consistency::Requirement,
+        entitlement_service_client::EntitlementServiceClient,
+        watch_entitlements_response::Event as WatchEvent,
     },
 };
 use caixa_test_support::{
@@ -258,4 +260,63 @@ async fn overload_is_refused_not_queued() {
     assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
     entitlement.running.stop().await.unwrap();
     billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_billing_restart_while_1000_changes_flow_skips_nothing() {
+    caixa_test_support::init_test_logging();
+    // Arrange: billing on a fixed port so it can come back where the follower looks.
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let conn = db.connect().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let billing_settings = [("INBOX_WORKER", "false"), ("BILLING_GRPC_ADDR", addr.as_str())];
+    let mut billing = Some(spawn_billing(&db, &billing_settings).await);
+    let entitlement = spawn_entitlement_with(&db, addr.parse().unwrap(), &[]).await;
+    let mut access = client(entitlement.grpc_addr).await;
+    let mut watch =
+        access.watch_entitlements(WatchEntitlementsRequest { after_revision: 0 }).await.unwrap().into_inner();
+    let seen = tokio::spawn(async move {
+        let mut revisions = Vec::new();
+        while revisions.len() < 1000 {
+            match watch.message().await {
+                Ok(Some(WatchEntitlementsResponse { event: Some(WatchEvent::Change(change)) })) => {
+                    revisions.push(change.revision)
+                }
+                Ok(Some(_)) => {}
+                _ => break,
+            }
+        }
+        revisions
+    });
+
+    // Act: 1,000 changes for 100 users; billing restarts after the 300th.
+    for i in 0..1000usize {
+        let mut state = active(&format!("sub_{}", i % 100), &["app"], None);
+        state.subscriptions[0].current_period_end = Some(2_000_000_000 + i as i64);
+        revisions::record(&conn, &format!("user-{}", i % 100), false, &state).await.unwrap();
+        if i == 300 {
+            billing.take().unwrap().running.stop().await.unwrap();
+        }
+        if i == 600 {
+            billing = Some(spawn_billing(&db, &billing_settings).await);
+        }
+    }
+
+    // Assert: every revision seen once, in order, and memory equals the database.
+    let revisions = tokio::time::timeout(Duration::from_secs(30), seen).await.unwrap().unwrap();
+    assert_eq!(revisions, (1..=1000).collect::<Vec<u64>>());
+    for user in 0..100 {
+        let ents = access
+            .get_entitlements(GetEntitlementsRequest { user_id: format!("user-{user}"), consistency: None })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(
+            ents.subscriptions[0].current_period_end.as_ref().map(|t| t.seconds),
+            Some(2_000_000_000 + 900 + user as i64)
+        );
+    }
+    entitlement.running.stop().await.unwrap();
+    billing.unwrap().running.stop().await.unwrap();
 }
