@@ -9,7 +9,7 @@ const CHUNK: usize = 5000;
 /// An active subscription granting `app` (and `reports` to every third user).
 fn state(i: usize) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
-    let features = if i % 3 == 0 { vec!["app", "reports"] } else { vec!["app"] };
+    let features = if i.is_multiple_of(3) { vec!["app", "reports"] } else { vec!["app"] };
     serde_json::json!({ "subscriptions": [{
         "id": format!("sub_{i}"), "customer_id": format!("cus_{i}"), "status": "active",
         "price_id": "price_1", "product_id": "prod_1", "trial_start": null, "trial_end": null,

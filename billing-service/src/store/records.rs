@@ -99,7 +99,7 @@ pub async fn link_customer(
             Ok(())
         }
         None => {
-            customers::ActiveModel {
+            let stub = customers::ActiveModel {
                 id: Set(customer_id.to_owned()),
                 livemode: Set(livemode),
                 user_id: Set(Some(user_id.to_owned())),
@@ -113,9 +113,23 @@ pub async fn link_customer(
                 as_of: Set(DateTime::<Utc>::UNIX_EPOCH),
                 created_at: Set(now),
                 updated_at: Set(now),
+            };
+            let inserted = customers::Entity::insert(stub)
+                .on_conflict(
+                    sea_orm::sea_query::OnConflict::column(customers::Column::Id).do_nothing().to_owned(),
+                )
+                .exec_without_returning(db)
+                .await?;
+            if inserted == 0 {
+                // Stored a moment ago by another writer: only the link is ours to set.
+                let sql = "UPDATE customers SET user_id = $1, updated_at = $2 WHERE id = $3";
+                db.execute_raw(super::statement(
+                    db,
+                    sql,
+                    vec![user_id.into(), now.into(), customer_id.into()],
+                ))
+                .await?;
             }
-            .insert(db)
-            .await?;
             Ok(())
         }
     }
@@ -302,22 +316,26 @@ pub async fn upsert_price(
 }
 
 /// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row
-/// whose key is set, as Stripe ids always are).
+/// whose key is set, as Stripe ids always are). A row that a concurrent writer inserted a
+/// moment ago is updated instead; `ON CONFLICT DO NOTHING` keeps the transaction usable,
+/// where a failed INSERT would abort it on PostgreSQL.
 async fn save<A>(db: &impl ConnectionTrait, row: A, is_new: bool) -> Result<(), StoreError>
 where
-    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send,
+    A: ActiveModelTrait + sea_orm::ActiveModelBehavior + Send + Clone,
     <A::Entity as EntityTrait>::Model: sea_orm::IntoActiveModel<A>,
 {
+    use sea_orm::{Iterable, PrimaryKeyToColumn, sea_query::OnConflict};
     if is_new {
-        match row.insert(db).await {
-            // A concurrent writer stored the same object a moment ago; its copy stands.
-            Err(err) if matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_))) => {}
-            other => {
-                other?;
-            }
+        let key: Vec<_> =
+            <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter().map(|k| k.into_column()).collect();
+        let inserted = <A::Entity as EntityTrait>::insert(row.clone())
+            .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await?;
+        if inserted > 0 {
+            return Ok(());
         }
-    } else {
-        row.update(db).await?;
     }
+    row.update(db).await?;
     Ok(())
 }
