@@ -3,10 +3,10 @@
 
 use std::{collections::HashMap, sync::Arc};
 
-use caixa_entities::{entitlement_changes, entitlements, revision_counter, state::UserState};
+use caixa_entities::{entitlement_changes, revision_counter, state::UserState};
 use sea_orm::{
-    AccessMode, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 
 use crate::domain::cache::Entry;
@@ -40,21 +40,48 @@ fn parse(user: &str, json: serde_json::Value) -> Result<UserState, StoreError> {
         .map_err(|e| StoreError::Corrupt { user: user.to_owned(), reason: e.to_string() })
 }
 
-/// Loads every user's state and the head revision in one read transaction.
+/// Rows read per query while loading the snapshot.
+const PAGE: i64 = 20_000;
+
+/// Loads every user's state and the head revision in one read transaction
+/// (REPEATABLE READ on PostgreSQL, so every page sees the same snapshot). Rows are read
+/// in pages and each state is parsed straight from its JSON text, so memory holds the
+/// result and one page, never a tree of every document.
 pub async fn snapshot(db: &DatabaseConnection, livemode: bool) -> Result<Snapshot, StoreError> {
-    let txn = db.begin_with_config(None, Some(AccessMode::ReadOnly)).await?;
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
+    let isolation = postgres.then_some(IsolationLevel::RepeatableRead);
+    let txn = db.begin_with_config(isolation, Some(AccessMode::ReadOnly)).await?;
     let head = revision_counter::Entity::find_by_id(1i16).one(&txn).await?.map_or(0, |row| row.value);
-    let rows =
-        entitlements::Entity::find().filter(entitlements::Column::Livemode.eq(livemode)).all(&txn).await?;
-    txn.commit().await?;
-    let mut users = HashMap::with_capacity(rows.len());
-    for row in rows {
-        let state = parse(&row.user_id, row.state)?;
-        users.insert(
-            row.user_id,
-            Arc::new(Entry { revision: u64::try_from(row.revision).unwrap_or(0), state }),
+    let mut users = HashMap::new();
+    let mut last_id = 0i64;
+    let sql = if postgres {
+        "SELECT id, user_id, revision, state::text AS state FROM entitlements WHERE livemode = $1 AND id > $2 ORDER BY id LIMIT $3"
+    } else {
+        "SELECT id, user_id, revision, CAST(state AS TEXT) AS state FROM entitlements WHERE livemode = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+    };
+    loop {
+        let statement = Statement::from_sql_and_values(
+            db.get_database_backend(),
+            sql,
+            [livemode.into(), last_id.into(), PAGE.into()],
         );
+        let rows = txn.query_all_raw(statement).await?;
+        let count = rows.len();
+        for row in rows {
+            last_id = row.try_get::<i64>("", "id")?;
+            let user: String = row.try_get("", "user_id")?;
+            let revision: i64 = row.try_get("", "revision")?;
+            let text: String = row.try_get("", "state")?;
+            let state: UserState = serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt { user: user.clone(), reason: e.to_string() })?;
+            users.insert(user, Arc::new(Entry { revision: u64::try_from(revision).unwrap_or(0), state }));
+        }
+        if i64::try_from(count).unwrap_or(0) < PAGE {
+            break;
+        }
     }
+    txn.commit().await?;
+    users.shrink_to_fit();
     Ok(Snapshot { users, revision: u64::try_from(head).unwrap_or(0) })
 }
 
