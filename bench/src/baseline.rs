@@ -35,8 +35,11 @@ impl EntitlementService for Baseline {
             .map_err(|e| Status::unavailable(e.to_string()))?;
         let state: UserState =
             row.map(|r| serde_json::from_value(r.state).unwrap_or_default()).unwrap_or_default();
-        let decision =
-            Policy::default().decide(&state, Some(&request.feature), chrono::Utc::now().timestamp());
+        let decision = Policy::default().decide(
+            &state.subscriptions,
+            Some(&request.feature),
+            chrono::Utc::now().timestamp(),
+        );
         Ok(Response::new(CheckAccessResponse {
             allowed: decision.allowed,
             reason: decision.reason.into(),

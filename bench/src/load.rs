@@ -41,18 +41,6 @@ impl Measured {
     }
 }
 
-/// The process's peak resident set (VmHWM), in KiB.
-pub fn peak_rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// Waits until the entitlement service reports SERVING.
 pub async fn wait_serving(addr: SocketAddr) {
     wait_for_health(

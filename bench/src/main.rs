@@ -8,13 +8,26 @@
 mod baseline;
 mod load;
 mod seed;
+mod server;
 
-use std::time::{Duration, Instant};
+use std::{
+    process::ExitCode,
+    time::{Duration, Instant},
+};
 
 use caixa_test_support::database::{Backend, TestDatabase};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    if std::env::var_os(server::SERVE_ROLE).is_some() {
+        let env = caixa_runtime::config::Env::from_process();
+        return Ok(runtime.block_on(entitlement_service::startup::main_with(env)));
+    }
+    runtime.block_on(benchmark())?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn benchmark() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let step = Duration::from_secs(args.next().map(|a| a.parse()).transpose()?.unwrap_or(5));
@@ -30,29 +43,27 @@ async fn main() -> anyhow::Result<()> {
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
     let billing = caixa_integration_tests::spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
-    let rss_before = load::peak_rss_kib();
-    let started = Instant::now();
-    let entitlement = caixa_integration_tests::spawn_entitlement(&db, billing.grpc_addr).await;
-    load::wait_serving(entitlement.grpc_addr).await;
-    let cold_start = started.elapsed();
-    let rss = load::peak_rss_kib();
+    let entitlement = server::Server::start(&db, billing.grpc_addr).await?;
     println!("\n| measure | result |\n|---|---|");
-    println!("| cold start to SERVING ({users} users) | {:.2} s |", cold_start.as_secs_f64());
     println!(
-        "| peak RSS of the process after load (before: {} MiB) | {} MiB |",
-        rss_before / 1024,
-        rss / 1024
+        "| cold start to SERVING, own process ({users} users) | {:.2} s |",
+        entitlement.cold_start.as_secs_f64()
+    );
+    println!(
+        "| service RSS once SERVING: peak, now | {} MiB, {} MiB |",
+        entitlement.peak_rss_kib() / 1024,
+        entitlement.rss_kib() / 1024
     );
 
     let mut fast_64 = 0.0;
     for concurrency in [1, 16, 64, 256] {
-        let result = load::unary(entitlement.grpc_addr, users, concurrency, step).await;
+        let result = load::unary(entitlement.addr, users, concurrency, step).await;
         println!("| CheckAccess unary, concurrency {concurrency} | {} |", result.describe());
         if concurrency == 64 {
             fast_64 = result.per_second;
         }
     }
-    let batch = load::batch(entitlement.grpc_addr, users, 1000, step).await;
+    let batch = load::batch(entitlement.addr, users, 1000, step).await;
     println!("| CheckAccessBatch of 1,000 | {batch:.0} checks/s |");
 
     let baseline_addr = baseline::serve(&db).await;
@@ -63,9 +74,11 @@ async fn main() -> anyhow::Result<()> {
         fast_64 / slow.per_second.max(1.0)
     );
 
+    println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
+    entitlement.stop().await;
+
     let propagation = load::propagation(&db, 200).await;
     println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");
-    entitlement.running.stop().await.ok();
     billing.running.stop().await.ok();
     Ok(())
 }

@@ -11,7 +11,8 @@ fn state(i: usize) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     let features = if i.is_multiple_of(3) { vec!["app", "reports"] } else { vec!["app"] };
     serde_json::json!({ "subscriptions": [{
-        "id": format!("sub_{i}"), "customer_id": format!("cus_{i}"), "status": "active",
+        // Stripe's id lengths: 28 characters for a subscription, 18 for a customer.
+        "id": format!("sub_1Q{i:0>22}"), "customer_id": format!("cus_R{i:0>13}"), "status": "active",
         "price_id": "price_1", "product_id": "prod_1", "trial_start": null, "trial_end": null,
         "current_period_start": now - 86_400, "current_period_end": now + 86_400 * 25,
         "cancel_at_period_end": false, "cancel_at": null, "ended_at": null, "past_due_since": null,

@@ -1,9 +1,70 @@
 //! The access policy (docs/api.md, "Access policy"), computed at call time from
 //! timestamps so that a trial or period that ends without a webhook still ends.
 //! Billing's `GetSubscriptionStatus` and the entitlement service's checks share it.
+//!
+//! The policy reads subscriptions through [`Terms`], so billing can hand it the stored
+//! JSON form and the entitlement service its compact in-memory form; deciding allocates
+//! nothing.
 
-use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
+use caixa_entities::state::{SubscriptionState, status_from_str};
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
+
+/// What the policy reads of one subscription.
+pub trait Terms {
+    /// `sub_...`.
+    fn id(&self) -> &str;
+    /// Stripe's status.
+    fn status(&self) -> SubscriptionStatus;
+    /// Trial end (Unix seconds).
+    fn trial_end(&self) -> Option<i64>;
+    /// Current period start.
+    fn current_period_start(&self) -> Option<i64>;
+    /// Current period end.
+    fn current_period_end(&self) -> Option<i64>;
+    /// Cancels at period end.
+    fn cancel_at_period_end(&self) -> bool;
+    /// Scheduled cancellation.
+    fn cancel_at(&self) -> Option<i64>;
+    /// When it ended.
+    fn ended_at(&self) -> Option<i64>;
+    /// Start of the grace period of a past_due episode.
+    fn past_due_since(&self) -> Option<i64>;
+    /// Whether its product grants `feature`.
+    fn grants_feature(&self, feature: &str) -> bool;
+}
+
+impl Terms for SubscriptionState {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> SubscriptionStatus {
+        status_from_str(&self.status)
+    }
+    fn trial_end(&self) -> Option<i64> {
+        self.trial_end
+    }
+    fn current_period_start(&self) -> Option<i64> {
+        self.current_period_start
+    }
+    fn current_period_end(&self) -> Option<i64> {
+        self.current_period_end
+    }
+    fn cancel_at_period_end(&self) -> bool {
+        self.cancel_at_period_end
+    }
+    fn cancel_at(&self) -> Option<i64> {
+        self.cancel_at
+    }
+    fn ended_at(&self) -> Option<i64> {
+        self.ended_at
+    }
+    fn past_due_since(&self) -> Option<i64> {
+        self.past_due_since
+    }
+    fn grants_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+}
 
 /// Tunable parts of the policy.
 #[derive(Clone, Copy, Debug)]
@@ -21,7 +82,7 @@ impl Default for Policy {
 
 /// The answer to "may this user use this now?".
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// Whether access is granted.
     pub allowed: bool,
     /// Why.
@@ -31,17 +92,25 @@ pub struct Decision {
     /// Until when the answer holds if nothing changes (Unix seconds), when granted.
     pub access_until: Option<i64>,
     /// The subscription that decided.
-    pub subscription_id: Option<String>,
+    pub subscription_id: Option<&'a str>,
 }
 
 /// One subscription's verdict.
-struct Verdict<'a> {
-    subscription: &'a SubscriptionState,
+struct Verdict<'a, S> {
+    subscription: &'a S,
     reason: AccessReason,
     until: Option<i64>,
 }
 
-impl Verdict<'_> {
+// Manual, so that `S` need not be `Copy`: a verdict only borrows its subscription.
+impl<S> Clone for Verdict<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for Verdict<'_, S> {}
+
+impl<S> Verdict<'_, S> {
     fn grants(&self) -> bool {
         matches!(
             self.reason,
@@ -51,36 +120,49 @@ impl Verdict<'_> {
                 | AccessReason::PastDueGrace
         )
     }
+
+    /// Open-ended grants outlast every dated one.
+    fn end(&self) -> i64 {
+        self.until.unwrap_or(i64::MAX)
+    }
 }
 
 impl Policy {
-    /// Decides access for `feature` ("" or `None` means the paid app) at `now`.
-    pub fn decide(&self, state: &UserState, feature: Option<&str>, now: i64) -> Decision {
-        let verdicts: Vec<Verdict<'_>> = state.subscriptions.iter().map(|s| self.judge(s, now)).collect();
-        let granting: Vec<&Verdict<'_>> = verdicts.iter().filter(|v| v.grants()).collect();
+    /// Decides access for `feature` ("" or `None` means the paid app) at `now`, over all
+    /// of one user's subscriptions: features are the union over the granting ones.
+    pub fn decide<'a, S: Terms>(
+        &self,
+        subscriptions: &'a [S],
+        feature: Option<&str>,
+        now: i64,
+    ) -> Decision<'a> {
         let feature = feature.filter(|f| !f.is_empty());
-        if let Some(best) = granting.iter().max_by_key(|v| v.until.unwrap_or(i64::MAX)) {
-            let granted = match feature {
-                None => true,
-                Some(feature) => {
-                    granting.iter().any(|v| v.subscription.features.iter().any(|f| f == feature))
+        // The latest-ending grant, the latest-ending grant that covers the feature, and
+        // the refusal most worth telling; later ties win among grants, earlier among
+        // refusals.
+        let mut best: Option<Verdict<'a, S>> = None;
+        let mut holder: Option<Verdict<'a, S>> = None;
+        let mut worst: Option<Verdict<'a, S>> = None;
+        for subscription in subscriptions {
+            let verdict = self.judge(subscription, now);
+            if verdict.grants() {
+                if feature.is_none_or(|f| subscription.grants_feature(f))
+                    && holder.as_ref().is_none_or(|h| verdict.end() >= h.end())
+                {
+                    holder = Some(verdict);
                 }
-            };
-            if granted {
-                // The latest end among the subscriptions that grant this feature.
-                let holder = granting
-                    .iter()
-                    .filter(|v| feature.is_none_or(|f| v.subscription.features.iter().any(|g| g == f)))
-                    .max_by_key(|v| v.until.unwrap_or(i64::MAX))
-                    .unwrap_or(best);
-                return decision(holder, true, holder.reason);
+                if best.as_ref().is_none_or(|b| verdict.end() >= b.end()) {
+                    best = Some(verdict);
+                }
+            } else if worst.as_ref().is_none_or(|w| priority(verdict.reason) < priority(w.reason)) {
+                worst = Some(verdict);
             }
-            return decision(best, false, AccessReason::FeatureNotInPlan);
         }
-        let worst = verdicts.iter().min_by_key(|v| priority(v.reason));
-        match worst {
-            Some(verdict) => decision(verdict, false, verdict.reason),
-            None => Decision {
+        match (holder, best, worst) {
+            (Some(holder), _, _) => decision(&holder, true, holder.reason),
+            (None, Some(best), _) => decision(&best, false, AccessReason::FeatureNotInPlan),
+            (None, None, Some(worst)) => decision(&worst, false, worst.reason),
+            (None, None, None) => Decision {
                 allowed: false,
                 reason: AccessReason::NoSubscription,
                 status: SubscriptionStatus::Unspecified,
@@ -90,31 +172,36 @@ impl Policy {
         }
     }
 
-    fn judge<'a>(&self, s: &'a SubscriptionState, now: i64) -> Verdict<'a> {
-        let ended = s.ended_at.is_some_and(|t| t <= now);
-        let (reason, until) = match s.status.as_str() {
+    fn judge<'a, S: Terms>(&self, s: &'a S, now: i64) -> Verdict<'a, S> {
+        let ended = s.ended_at().is_some_and(|t| t <= now);
+        let (reason, until) = match s.status() {
             _ if ended => (AccessReason::Canceled, None),
-            "trialing" => match s.trial_end {
+            SubscriptionStatus::Trialing => match s.trial_end() {
                 Some(end) if now < end => (AccessReason::Trialing, Some(end)),
                 // A trial that ended without news from Stripe has ended.
                 _ => (AccessReason::Canceled, None),
             },
-            "active" if s.cancel_at_period_end => match s.current_period_end.or(s.cancel_at) {
-                Some(end) if now < end => (AccessReason::Canceling, Some(end)),
-                _ => (AccessReason::Canceled, None),
-            },
-            "active" => (AccessReason::Active, s.current_period_end),
-            "past_due" => {
-                let grace_end = s.past_due_since.or(s.current_period_start).map(|t| t + self.grace_seconds);
+            SubscriptionStatus::Active if s.cancel_at_period_end() => {
+                match s.current_period_end().or(s.cancel_at()) {
+                    Some(end) if now < end => (AccessReason::Canceling, Some(end)),
+                    _ => (AccessReason::Canceled, None),
+                }
+            }
+            SubscriptionStatus::Active => (AccessReason::Active, s.current_period_end()),
+            SubscriptionStatus::PastDue => {
+                let grace_end =
+                    s.past_due_since().or(s.current_period_start()).map(|t| t + self.grace_seconds);
                 match grace_end {
                     Some(end) if now < end => (AccessReason::PastDueGrace, Some(end)),
                     _ => (AccessReason::PaymentFailed, None),
                 }
             }
-            "unpaid" => (AccessReason::PaymentFailed, None),
-            "incomplete" | "incomplete_expired" => (AccessReason::Incomplete, None),
-            "paused" => (AccessReason::Paused, None),
-            _ => (AccessReason::Canceled, None),
+            SubscriptionStatus::Unpaid => (AccessReason::PaymentFailed, None),
+            SubscriptionStatus::Incomplete | SubscriptionStatus::IncompleteExpired => {
+                (AccessReason::Incomplete, None)
+            }
+            SubscriptionStatus::Paused => (AccessReason::Paused, None),
+            SubscriptionStatus::Canceled | SubscriptionStatus::Unspecified => (AccessReason::Canceled, None),
         };
         Verdict { subscription: s, reason, until }
     }
@@ -130,12 +217,12 @@ fn priority(reason: AccessReason) -> u8 {
     }
 }
 
-fn decision(verdict: &Verdict<'_>, allowed: bool, reason: AccessReason) -> Decision {
+fn decision<'a, S: Terms>(verdict: &Verdict<'a, S>, allowed: bool, reason: AccessReason) -> Decision<'a> {
     Decision {
         allowed,
         reason,
-        status: status_from_str(&verdict.subscription.status),
+        status: verdict.subscription.status(),
         access_until: if allowed { verdict.until } else { None },
-        subscription_id: Some(verdict.subscription.id.clone()),
+        subscription_id: Some(verdict.subscription.id()),
     }
 }

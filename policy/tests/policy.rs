@@ -1,7 +1,7 @@
 //! One test per row of the access policy, with the clock injected.
 #![allow(missing_docs)]
 
-use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_entities::state::SubscriptionState;
 use caixa_policy::Policy;
 use caixa_proto::billing::v1::AccessReason::{self, *};
 
@@ -20,7 +20,7 @@ fn sub(status: &str) -> SubscriptionState {
 }
 
 fn check(subs: Vec<SubscriptionState>, feature: Option<&str>) -> (bool, AccessReason, Option<i64>) {
-    let d = Policy::default().decide(&UserState { subscriptions: subs }, feature, NOW);
+    let d = Policy::default().decide(&subs, feature, NOW);
     (d.allowed, d.reason, d.access_until)
 }
 

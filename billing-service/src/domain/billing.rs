@@ -217,11 +217,10 @@ impl Billing {
     pub async fn status(&self, user: &str) -> Result<GetSubscriptionStatusResponse, ApiError> {
         let live = self.settings.live_mode;
         let state = records::user_state(&self.db, user, live).await?;
-        let decision: Decision = self.policy.decide(&state, None, Utc::now().timestamp());
+        let decision: Decision = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
         let subscription: Option<SubscriptionSnapshot> = decision
             .subscription_id
-            .as_ref()
-            .and_then(|id| state.subscriptions.iter().find(|s| &s.id == id))
+            .and_then(|id| state.subscriptions.iter().find(|s| s.id == id))
             .map(|s| s.to_proto());
         let customer = customers::linked(&self.db, user, live).await?;
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());

@@ -3,31 +3,23 @@
 //! a watch channel, bounded by its deadline.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Arc, RwLock,
+        Arc, RwLock, RwLockReadGuard,
         atomic::{AtomicI64, Ordering},
     },
     time::Duration,
 };
 
-use caixa_entities::state::UserState;
 use tokio::sync::{broadcast, watch};
 
-/// One user's state at the revision that last changed it.
-#[derive(Debug, Clone, Default)]
-pub struct Entry {
-    /// The revision of this state.
-    pub revision: u64,
-    /// The state.
-    pub state: UserState,
-}
+use super::{
+    entry::{Entry, Plans},
+    users::Users,
+};
 
 /// A change applied to the cache, for `WatchEntitlements` subscribers.
 #[derive(Debug, Clone)]
 pub struct Change {
-    /// The user.
-    pub user_id: String,
     /// The new entry.
     pub entry: Arc<Entry>,
     /// Commit time (Unix seconds).
@@ -36,7 +28,8 @@ pub struct Change {
 
 /// The cache.
 pub struct Cache {
-    users: RwLock<HashMap<String, Arc<Entry>>>,
+    users: RwLock<Users>,
+    plans: Plans,
     revision: watch::Sender<u64>,
     as_of: AtomicI64,
     changes: broadcast::Sender<Change>,
@@ -45,7 +38,8 @@ pub struct Cache {
 impl Default for Cache {
     fn default() -> Self {
         Self {
-            users: RwLock::new(HashMap::new()),
+            users: RwLock::new(Users::default()),
+            plans: Plans::default(),
             revision: watch::channel(0).0,
             as_of: AtomicI64::new(0),
             changes: broadcast::channel(4096).0,
@@ -54,31 +48,30 @@ impl Default for Cache {
 }
 
 impl Cache {
+    /// The interned plans entries are built with.
+    pub fn plans(&self) -> &Plans {
+        &self.plans
+    }
+
     /// Replaces everything with a snapshot taken at `revision`.
-    pub fn load(&self, users: HashMap<String, Arc<Entry>>, revision: u64, now: i64) {
-        if let Ok(mut map) = self.users.write() {
-            *map = users;
-        }
+    pub fn load(&self, users: Users, revision: u64, now: i64) {
+        let old = match self.users.write() {
+            Ok(mut map) => Some(std::mem::replace(&mut *map, users)),
+            Err(_) => None,
+        };
+        // Freeing a million entries takes a while; not while holding the lock.
+        drop(old);
         self.revision.send_replace(revision);
         self.touch(now);
     }
 
-    /// Applies one user's state at `revision` (ignored if not newer than what is held).
-    pub fn apply(&self, user_id: String, entry: Entry, changed_at: i64) {
+    /// Applies one user's entry (ignored if not newer than what is held).
+    pub fn apply(&self, entry: Entry, changed_at: i64) {
         let revision = entry.revision;
         let entry = Arc::new(entry);
-        let newer = match self.users.write() {
-            Ok(mut map) => {
-                let newer = map.get(&user_id).is_none_or(|held| held.revision < revision);
-                if newer {
-                    map.insert(user_id.clone(), entry.clone());
-                }
-                newer
-            }
-            Err(_) => false,
-        };
+        let newer = self.users.write().is_ok_and(|mut users| users.upsert(entry.clone()));
         if newer {
-            let _ = self.changes.send(Change { user_id, entry, changed_at });
+            let _ = self.changes.send(Change { entry, changed_at });
         }
         self.revision.send_if_modified(|held| {
             let advanced = revision > *held;
@@ -96,15 +89,21 @@ impl Cache {
 
     /// A user's entry.
     pub fn get(&self, user_id: &str) -> Option<Arc<Entry>> {
-        self.users.read().ok().and_then(|map| map.get(user_id).cloned())
+        self.users.read().ok().and_then(|users| users.get(user_id).cloned())
     }
 
-    /// Entries changed after `revision`, for a new `WatchEntitlements` subscriber.
-    pub fn changed_after(&self, revision: u64) -> Vec<(String, Arc<Entry>)> {
-        let Ok(map) = self.users.read() else { return Vec::new() };
-        let mut entries: Vec<(String, Arc<Entry>)> =
-            map.iter().filter(|(_, e)| e.revision > revision).map(|(u, e)| (u.clone(), e.clone())).collect();
-        entries.sort_by_key(|(_, e)| e.revision);
+    /// Read access to every user at once, for a batch of checks: one lock, no clones.
+    /// Hold it briefly; writers wait for it.
+    pub fn read(&self) -> Option<RwLockReadGuard<'_, Users>> {
+        self.users.read().ok()
+    }
+
+    /// Entries changed after `revision`, oldest first, for a new `WatchEntitlements`
+    /// subscriber.
+    pub fn changed_after(&self, revision: u64) -> Vec<Arc<Entry>> {
+        let Ok(users) = self.users.read() else { return Vec::new() };
+        let mut entries: Vec<Arc<Entry>> = users.iter().filter(|e| e.revision > revision).cloned().collect();
+        entries.sort_by_key(|e| e.revision);
         entries
     }
 

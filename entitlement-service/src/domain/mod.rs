@@ -1,3 +1,5 @@
 //! The in-memory entitlement state the hot path reads.
 
 pub mod cache;
+pub mod entry;
+pub mod users;

@@ -4,7 +4,6 @@
 
 use std::{sync::Arc, time::Duration};
 
-use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
 };
@@ -13,7 +12,7 @@ use sea_orm::DatabaseConnection;
 use tonic::{Code, transport::Endpoint};
 
 use crate::{
-    domain::cache::{Cache, Entry},
+    domain::{cache::Cache, entry::Entry},
     store,
 };
 
@@ -45,7 +44,7 @@ enum Lost {
 impl Follower {
     /// Loads a snapshot into the cache.
     pub async fn snapshot(&self) -> Result<(), store::StoreError> {
-        let snapshot = store::snapshot(&self.db, self.livemode).await?;
+        let snapshot = store::snapshot(&self.db, self.livemode, self.cache.plans()).await?;
         tracing::info!(users = snapshot.users.len(), revision = snapshot.revision, "snapshot loaded");
         self.cache.load(snapshot.users, snapshot.revision, chrono::Utc::now().timestamp());
         Ok(())
@@ -98,18 +97,7 @@ impl Follower {
                 Ok(Some(message)) => match message.event {
                     Some(Event::Change(change)) => {
                         let changed_at = change.changed_at.as_ref().map_or(0, |t| t.seconds);
-                        let state = UserState {
-                            subscriptions: change
-                                .subscriptions
-                                .iter()
-                                .map(SubscriptionState::from_proto)
-                                .collect(),
-                        };
-                        self.cache.apply(
-                            change.user_id,
-                            Entry { revision: change.revision, state },
-                            changed_at,
-                        );
+                        self.cache.apply(Entry::from_proto(&change, self.cache.plans()), changed_at);
                         self.cache.touch(chrono::Utc::now().timestamp());
                     }
                     Some(Event::Heartbeat(beat)) if beat.head_revision <= self.cache.revision() => {
@@ -128,7 +116,15 @@ impl Follower {
     async fn follow_database(&self, period: Duration) {
         let until = tokio::time::Instant::now() + period;
         while tokio::time::Instant::now() < until {
-            match store::changes_after(&self.db, self.cache.revision(), self.livemode, 1000).await {
+            match store::changes_after(
+                &self.db,
+                self.cache.revision(),
+                self.livemode,
+                1000,
+                self.cache.plans(),
+            )
+            .await
+            {
                 Ok((_, _, pruned)) if pruned > self.cache.revision() => {
                     if let Err(err) = self.snapshot().await {
                         tracing::warn!(error = %err, "snapshot failed");
@@ -136,7 +132,7 @@ impl Follower {
                 }
                 Ok((changes, head, _)) => {
                     for change in changes {
-                        self.cache.apply(change.user_id, change.entry, change.committed_at);
+                        self.cache.apply(change.entry, change.committed_at);
                     }
                     if self.cache.revision() >= head {
                         self.cache.touch(chrono::Utc::now().timestamp());

@@ -5,7 +5,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 
 use caixa_policy::Policy;
 use caixa_proto::{
-    billing::v1::{AccessReason, EntitlementState, Heartbeat},
+    billing::v1::{AccessReason, Heartbeat},
     entitlement::v1::{
         CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest, CheckAccessResponse,
         Consistency, GetEntitlementsRequest, GetEntitlementsResponse, WatchEntitlementsRequest,
@@ -16,7 +16,13 @@ use caixa_proto::{
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use crate::{domain::cache::Cache, error::ApiError};
+use crate::{
+    domain::{
+        cache::Cache,
+        entry::{Entry, Subscription},
+    },
+    error::ApiError,
+};
 
 /// Largest batch accepted by `CheckAccessBatch`.
 pub const MAX_BATCH: usize = 10_000;
@@ -94,31 +100,41 @@ impl EntitlementApi {
         now - self.cache.as_of() > i64::try_from(self.staleness_bound.as_secs()).unwrap_or(i64::MAX)
     }
 
-    fn check(&self, request: &CheckAccessRequest, now: i64) -> Result<CheckAccessResponse, ApiError> {
-        valid_user(&request.user_id)?;
-        valid_feature(&request.feature)?;
-        let entry = self.cache.get(&request.user_id);
-        let state = entry.as_ref().map(|e| &e.state);
-        let empty = Default::default();
-        let decision = self.policy.decide(state.unwrap_or(&empty), Some(&request.feature), now);
-        let stale = self.stale(now);
+    /// What every answer given now shares.
+    fn moment(&self) -> Moment {
+        let now = chrono::Utc::now().timestamp();
+        Moment { now, stale: self.stale(now), revision: self.cache.revision(), as_of: self.cache.as_of() }
+    }
+
+    /// The answer for one user, from their entry (if any), with the staleness policy.
+    fn answer(&self, entry: Option<&Entry>, feature: &str, at: &Moment) -> CheckAccessResponse {
+        let decision = self.policy.decide(entry.map_or(&[], |e| e.subscriptions()), Some(feature), at.now);
+        let stale = at.stale;
         let mut response = CheckAccessResponse {
             allowed: decision.allowed,
             reason: decision.reason.into(),
             status: decision.status.into(),
             access_until: decision.access_until.map(ts),
-            subscription_id: decision.subscription_id.unwrap_or_default(),
-            revision: self.cache.revision(),
-            as_of: Some(ts(self.cache.as_of())),
+            subscription_id: decision.subscription_id.unwrap_or_default().to_owned(),
+            revision: at.revision,
+            as_of: Some(ts(at.as_of)),
             stale,
         };
-        if stale && self.stale_deny_features.contains(&request.feature) {
+        if stale && self.stale_deny_features.iter().any(|f| f == feature) {
             response.allowed = false;
             response.reason = AccessReason::Stale.into();
             response.access_until = None;
         }
-        Ok(response)
+        response
     }
+}
+
+/// The clock and the cache's freshness, read once per call.
+struct Moment {
+    now: i64,
+    stale: bool,
+    revision: u64,
+    as_of: i64,
 }
 
 fn deadline<T>(request: &Request<T>) -> Option<Duration> {
@@ -146,8 +162,11 @@ impl EntitlementService for EntitlementApi {
     ) -> Result<Response<CheckAccessResponse>, Status> {
         let wait = deadline(&request);
         let request = request.into_inner();
+        valid_user(&request.user_id)?;
+        valid_feature(&request.feature)?;
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
-        Ok(Response::new(self.check(&request, chrono::Utc::now().timestamp())?))
+        let entry = self.cache.get(&request.user_id);
+        Ok(Response::new(self.answer(entry.as_deref(), &request.feature, &self.moment())))
     }
 
     async fn check_access_batch(
@@ -163,6 +182,10 @@ impl EntitlementService for EntitlementApi {
             )
             .into());
         }
+        for check in &request.checks {
+            valid_user(&check.user_id)?;
+            valid_feature(&check.feature)?;
+        }
         let freshest = request
             .checks
             .iter()
@@ -175,8 +198,17 @@ impl EntitlementService for EntitlementApi {
             let wanted = Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) };
             self.ensure_fresh(Some(&wanted), wait).await?;
         }
-        let now = chrono::Utc::now().timestamp();
-        let results = request.checks.iter().map(|c| self.check(c, now)).collect::<Result<Vec<_>, _>>()?;
+        let at = self.moment();
+        // One read lock for the whole batch; entries are borrowed, not cloned.
+        let users = self
+            .cache
+            .read()
+            .ok_or_else(|| ApiError::Unavailable("the in-memory state is unavailable".to_owned()))?;
+        let results = request
+            .checks
+            .iter()
+            .map(|c| self.answer(users.get(&c.user_id).map(|e| &**e), &c.feature, &at))
+            .collect();
         Ok(Response::new(CheckAccessBatchResponse { results }))
     }
 
@@ -189,22 +221,13 @@ impl EntitlementService for EntitlementApi {
         valid_user(&request.user_id)?;
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
         let now = chrono::Utc::now().timestamp();
-        let entry = self.cache.get(&request.user_id).unwrap_or_default();
-        let decision = self.policy.decide(&entry.state, None, now);
-        let mut features: Vec<String> = entry
-            .state
-            .subscriptions
+        let entry = self.cache.get(&request.user_id);
+        let subscriptions = entry.as_deref().map_or(&[][..], Entry::subscriptions);
+        let decision = self.policy.decide(subscriptions, None, now);
+        let mut features: Vec<String> = subscriptions
             .iter()
-            .filter(|s| {
-                self.policy
-                    .decide(
-                        &caixa_entities::state::UserState { subscriptions: vec![(*s).clone()] },
-                        None,
-                        now,
-                    )
-                    .allowed
-            })
-            .flat_map(|s| s.features.clone())
+            .filter(|s| self.policy.decide(std::slice::from_ref(*s), None, now).allowed)
+            .flat_map(|s| s.features().map(str::to_owned))
             .collect();
         features.sort();
         features.dedup();
@@ -213,7 +236,7 @@ impl EntitlementService for EntitlementApi {
             allowed: decision.allowed,
             reason: decision.reason.into(),
             features,
-            subscriptions: entry.state.subscriptions.iter().map(|s| s.to_proto()).collect(),
+            subscriptions: subscriptions.iter().map(Subscription::to_proto).collect(),
             revision: self.cache.revision(),
             as_of: Some(ts(self.cache.as_of())),
             stale: self.stale(now),
@@ -234,7 +257,7 @@ impl EntitlementService for EntitlementApi {
 
 /// The backlog (current states newer than `after`), then live changes, with heartbeats.
 fn stream_changes(
-    backlog: Vec<(String, Arc<crate::domain::cache::Entry>)>,
+    backlog: Vec<Arc<Entry>>,
     after: u64,
     cache: Arc<Cache>,
     mut live: tokio::sync::broadcast::Receiver<crate::domain::cache::Change>,
@@ -242,14 +265,9 @@ fn stream_changes(
     let (tx, rx) = tokio::sync::mpsc::channel(1024);
     tokio::spawn(async move {
         let mut sent = after;
-        for (user, entry) in backlog {
+        for entry in backlog {
             sent = sent.max(entry.revision);
-            let change = EntitlementState {
-                user_id: user,
-                revision: entry.revision,
-                subscriptions: entry.state.subscriptions.iter().map(|s| s.to_proto()).collect(),
-                changed_at: None,
-            };
+            let change = entry.to_proto(None);
             if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(change)) })).await.is_err() {
                 return;
             }
@@ -259,7 +277,7 @@ fn stream_changes(
                 change = live.recv() => match change {
                     Ok(change) if change.entry.revision > sent => {
                         sent = change.entry.revision;
-                        let state = change.entry.state.to_proto(&change.user_id, i64::try_from(change.entry.revision).unwrap_or(0), change.changed_at);
+                        let state = change.entry.to_proto(Some(change.changed_at));
                         if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(state)) })).await.is_err() { return; }
                     }
                     Ok(_) => {}

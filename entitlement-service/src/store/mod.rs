@@ -1,20 +1,24 @@
 //! Reading the shared database: the snapshot at start-up, and the revision log when
 //! billing cannot be reached.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use caixa_entities::{entitlement_changes, revision_counter, state::UserState};
+use futures_util::TryStreamExt;
 use sea_orm::{
     AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement, StreamTrait, TransactionTrait,
 };
 
-use crate::domain::cache::Entry;
+use crate::domain::{
+    entry::{Entry, Plans},
+    users::Users,
+};
 
 /// A consistent snapshot: every user's state and the revision it is at.
 pub struct Snapshot {
     /// State per user.
-    pub users: HashMap<String, Arc<Entry>>,
+    pub users: Users,
     /// The head revision when it was taken.
     pub revision: u64,
 }
@@ -40,55 +44,57 @@ fn parse(user: &str, json: serde_json::Value) -> Result<UserState, StoreError> {
         .map_err(|e| StoreError::Corrupt { user: user.to_owned(), reason: e.to_string() })
 }
 
-/// Rows read per query while loading the snapshot.
-const PAGE: i64 = 20_000;
-
 /// Loads every user's state and the head revision in one read transaction
-/// (REPEATABLE READ on PostgreSQL, so every page sees the same snapshot). Rows are read
-/// in pages and each state is parsed straight from its JSON text, so memory holds the
-/// result and one page, never a tree of every document.
-pub async fn snapshot(db: &DatabaseConnection, livemode: bool) -> Result<Snapshot, StoreError> {
-    let postgres = db.get_database_backend() == DbBackend::Postgres;
+/// (REPEATABLE READ on PostgreSQL, so the count, the rows and the head agree). Rows are
+/// streamed and each state is parsed straight from its JSON text into its compact form,
+/// so memory holds the result and a socket buffer, never a page of documents; the
+/// database renders rows on one core while this parses on another.
+pub async fn snapshot(
+    db: &DatabaseConnection,
+    livemode: bool,
+    plans: &Plans,
+) -> Result<Snapshot, StoreError> {
+    let backend = db.get_database_backend();
+    let postgres = backend == DbBackend::Postgres;
     let isolation = postgres.then_some(IsolationLevel::RepeatableRead);
     let txn = db.begin_with_config(isolation, Some(AccessMode::ReadOnly)).await?;
     let head = revision_counter::Entity::find_by_id(1i16).one(&txn).await?.map_or(0, |row| row.value);
-    let mut users = HashMap::new();
-    let mut last_id = 0i64;
-    let sql = if postgres {
-        "SELECT id, user_id, revision, state::text AS state FROM entitlements WHERE livemode = $1 AND id > $2 ORDER BY id LIMIT $3"
+    let (count_sql, rows_sql) = if postgres {
+        (
+            "SELECT count(*) AS n FROM entitlements WHERE livemode = $1",
+            "SELECT user_id, revision, state::text AS state FROM entitlements WHERE livemode = $1",
+        )
     } else {
-        "SELECT id, user_id, revision, CAST(state AS TEXT) AS state FROM entitlements WHERE livemode = ?1 AND id > ?2 ORDER BY id LIMIT ?3"
+        (
+            "SELECT count(*) AS n FROM entitlements WHERE livemode = ?1",
+            "SELECT user_id, revision, CAST(state AS TEXT) AS state FROM entitlements WHERE livemode = ?1",
+        )
     };
-    loop {
-        let statement = Statement::from_sql_and_values(
-            db.get_database_backend(),
-            sql,
-            [livemode.into(), last_id.into(), PAGE.into()],
-        );
-        let rows = txn.query_all_raw(statement).await?;
-        let count = rows.len();
-        for row in rows {
-            last_id = row.try_get::<i64>("", "id")?;
+    let count = txn
+        .query_one_raw(Statement::from_sql_and_values(backend, count_sql, [livemode.into()]))
+        .await?
+        .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+    // Sized once, so the table never rehashes (and never holds two copies) while loading.
+    let mut users = Users::with_capacity(usize::try_from(count).unwrap_or(0));
+    {
+        let mut rows =
+            txn.stream_raw(Statement::from_sql_and_values(backend, rows_sql, [livemode.into()])).await?;
+        while let Some(row) = rows.try_next().await? {
             let user: String = row.try_get("", "user_id")?;
             let revision: i64 = row.try_get("", "revision")?;
             let text: String = row.try_get("", "state")?;
             let state: UserState = serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt { user: user.clone(), reason: e.to_string() })?;
-            users.insert(user, Arc::new(Entry { revision: u64::try_from(revision).unwrap_or(0), state }));
-        }
-        if i64::try_from(count).unwrap_or(0) < PAGE {
-            break;
+            let revision = u64::try_from(revision).unwrap_or(0);
+            users.upsert(Arc::new(Entry::new(&user, revision, &state, plans)));
         }
     }
     txn.commit().await?;
-    users.shrink_to_fit();
     Ok(Snapshot { users, revision: u64::try_from(head).unwrap_or(0) })
 }
 
 /// A change read from the log.
 pub struct LoggedChange {
-    /// The user.
-    pub user_id: String,
     /// The entry.
     pub entry: Entry,
     /// Commit time (Unix seconds).
@@ -102,6 +108,7 @@ pub async fn changes_after(
     after: u64,
     livemode: bool,
     limit: u64,
+    plans: &Plans,
 ) -> Result<(Vec<LoggedChange>, u64, u64), StoreError> {
     let counter = revision_counter::Entity::find_by_id(1i16).one(db).await?;
     let (head, pruned) = counter.map_or((0, 0), |c| (c.value, c.pruned_through));
@@ -116,8 +123,7 @@ pub async fn changes_after(
     for row in rows {
         let state = parse(&row.user_id, row.state)?;
         changes.push(LoggedChange {
-            user_id: row.user_id,
-            entry: Entry { revision: u64::try_from(row.revision).unwrap_or(0), state },
+            entry: Entry::new(&row.user_id, u64::try_from(row.revision).unwrap_or(0), &state, plans),
             committed_at: row.committed_at.timestamp(),
         });
     }

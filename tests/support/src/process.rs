@@ -60,6 +60,11 @@ impl ServiceProcess {
         Self { child, lines, stdout, stderr }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Waits for a log line whose `message` is `message`, and returns it.
     pub async fn wait_for_log(&self, message: &str, within: Duration) -> serde_json::Value {
         let deadline = tokio::time::Instant::now() + within;

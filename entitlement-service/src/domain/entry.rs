@@ -1,0 +1,252 @@
+//! The compact in-memory form of one user's state. A million users must fit in a few
+//! hundred megabytes, so an entry is one allocation holding its user id and
+//! subscriptions: short ids sit inline, times are 32-bit, the status is an enum, and the
+//! price, product and feature list, which a million subscriptions share, are interned
+//! as one [`Plan`].
+
+use std::{
+    hash::{BuildHasher, Hash, Hasher},
+    sync::{Arc, Mutex},
+};
+
+use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
+use caixa_policy::Terms;
+use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
+use hashbrown::{DefaultHashBuilder, HashTable};
+use smol_str::SmolStr;
+
+/// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
+/// anything outside saturates to those bounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Stamp(u32);
+
+impl Stamp {
+    fn new(seconds: Option<i64>) -> Self {
+        Self(seconds.map_or(0, |s| u32::try_from(s.clamp(1, i64::from(u32::MAX))).unwrap_or(u32::MAX)))
+    }
+
+    fn get(self) -> Option<i64> {
+        (self.0 != 0).then_some(i64::from(self.0))
+    }
+
+    fn proto(self) -> Option<prost_types::Timestamp> {
+        self.get().map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
+    }
+}
+
+/// What a price grants: shared by every subscription to it.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Plan {
+    price_id: Option<Box<str>>,
+    product_id: Option<Box<str>>,
+    features: Box<[Box<str>]>,
+}
+
+impl Plan {
+    fn of(s: &SubscriptionState) -> Self {
+        Self {
+            price_id: s.price_id.as_deref().map(Box::from),
+            product_id: s.product_id.as_deref().map(Box::from),
+            features: s.features.iter().map(|f| Box::from(f.as_str())).collect(),
+        }
+    }
+
+    fn matches(&self, s: &SubscriptionState) -> bool {
+        self.price_id.as_deref() == s.price_id.as_deref()
+            && self.product_id.as_deref() == s.product_id.as_deref()
+            && self.features.len() == s.features.len()
+            && self.features.iter().zip(&s.features).all(|(a, b)| **a == **b)
+    }
+}
+
+/// Interns plans, so that equal plans are one allocation.
+#[derive(Default)]
+pub struct Plans {
+    known: Mutex<HashTable<Arc<Plan>>>,
+    hasher: DefaultHashBuilder,
+}
+
+impl Plans {
+    /// Hashes a plan from borrowed parts, so that a known plan is found without
+    /// allocating.
+    fn hash<'a>(
+        &self,
+        price: Option<&str>,
+        product: Option<&str>,
+        features: impl Iterator<Item = &'a str>,
+    ) -> u64 {
+        let mut state = self.hasher.build_hasher();
+        price.hash(&mut state);
+        product.hash(&mut state);
+        for feature in features {
+            feature.hash(&mut state);
+        }
+        state.finish()
+    }
+
+    /// The shared plan of `s`, created on first sight.
+    fn intern(&self, s: &SubscriptionState) -> Arc<Plan> {
+        let hash =
+            self.hash(s.price_id.as_deref(), s.product_id.as_deref(), s.features.iter().map(String::as_str));
+        let Ok(mut known) = self.known.lock() else { return Arc::new(Plan::of(s)) };
+        if let Some(plan) = known.find(hash, |p| p.matches(s)) {
+            return plan.clone();
+        }
+        let plan = Arc::new(Plan::of(s));
+        known.insert_unique(hash, plan.clone(), |p| {
+            self.hash(p.price_id.as_deref(), p.product_id.as_deref(), p.features.iter().map(|f| &**f))
+        });
+        plan
+    }
+
+    /// How many distinct plans are held.
+    pub fn len(&self) -> usize {
+        self.known.lock().map_or(0, |k| k.len())
+    }
+
+    /// Whether no plan is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// One subscription, compact.
+#[derive(Debug)]
+pub struct Subscription {
+    id: SmolStr,
+    customer_id: SmolStr,
+    plan: Arc<Plan>,
+    status: SubscriptionStatus,
+    trial_start: Stamp,
+    trial_end: Stamp,
+    current_period_start: Stamp,
+    current_period_end: Stamp,
+    cancel_at: Stamp,
+    ended_at: Stamp,
+    past_due_since: Stamp,
+    cancel_at_period_end: bool,
+    livemode: bool,
+}
+
+impl Subscription {
+    fn new(s: &SubscriptionState, plans: &Plans) -> Self {
+        Self {
+            id: SmolStr::new(&s.id),
+            customer_id: SmolStr::new(&s.customer_id),
+            plan: plans.intern(s),
+            status: status_from_str(&s.status),
+            trial_start: Stamp::new(s.trial_start),
+            trial_end: Stamp::new(s.trial_end),
+            current_period_start: Stamp::new(s.current_period_start),
+            current_period_end: Stamp::new(s.current_period_end),
+            cancel_at: Stamp::new(s.cancel_at),
+            ended_at: Stamp::new(s.ended_at),
+            past_due_since: Stamp::new(s.past_due_since),
+            cancel_at_period_end: s.cancel_at_period_end,
+            livemode: s.livemode,
+        }
+    }
+
+    /// The features its plan grants.
+    pub fn features(&self) -> impl Iterator<Item = &str> {
+        self.plan.features.iter().map(|f| &**f)
+    }
+
+    /// The proto snapshot.
+    pub fn to_proto(&self) -> SubscriptionSnapshot {
+        SubscriptionSnapshot {
+            subscription_id: self.id.to_string(),
+            customer_id: self.customer_id.to_string(),
+            status: self.status.into(),
+            price_id: self.plan.price_id.as_deref().unwrap_or_default().to_owned(),
+            product_id: self.plan.product_id.as_deref().unwrap_or_default().to_owned(),
+            trial_start: self.trial_start.proto(),
+            trial_end: self.trial_end.proto(),
+            current_period_start: self.current_period_start.proto(),
+            current_period_end: self.current_period_end.proto(),
+            cancel_at_period_end: self.cancel_at_period_end,
+            cancel_at: self.cancel_at.proto(),
+            ended_at: self.ended_at.proto(),
+            past_due_since: self.past_due_since.proto(),
+            features: self.features().map(str::to_owned).collect(),
+            livemode: self.livemode,
+        }
+    }
+}
+
+impl Terms for Subscription {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> SubscriptionStatus {
+        self.status
+    }
+    fn trial_end(&self) -> Option<i64> {
+        self.trial_end.get()
+    }
+    fn current_period_start(&self) -> Option<i64> {
+        self.current_period_start.get()
+    }
+    fn current_period_end(&self) -> Option<i64> {
+        self.current_period_end.get()
+    }
+    fn cancel_at_period_end(&self) -> bool {
+        self.cancel_at_period_end
+    }
+    fn cancel_at(&self) -> Option<i64> {
+        self.cancel_at.get()
+    }
+    fn ended_at(&self) -> Option<i64> {
+        self.ended_at.get()
+    }
+    fn past_due_since(&self) -> Option<i64> {
+        self.past_due_since.get()
+    }
+    fn grants_feature(&self, feature: &str) -> bool {
+        self.plan.features.iter().any(|f| **f == *feature)
+    }
+}
+
+/// One user's state at the revision that last changed it.
+#[derive(Debug)]
+pub struct Entry {
+    /// The user.
+    pub user_id: SmolStr,
+    /// The revision of this state.
+    pub revision: u64,
+    subscriptions: Box<[Subscription]>,
+}
+
+impl Entry {
+    /// The compact form of `state`.
+    pub fn new(user_id: &str, revision: u64, state: &UserState, plans: &Plans) -> Self {
+        Self {
+            user_id: SmolStr::new(user_id),
+            revision,
+            subscriptions: state.subscriptions.iter().map(|s| Subscription::new(s, plans)).collect(),
+        }
+    }
+
+    /// The compact form of a change from billing's stream.
+    pub fn from_proto(change: &EntitlementState, plans: &Plans) -> Self {
+        let state = UserState {
+            subscriptions: change.subscriptions.iter().map(SubscriptionState::from_proto).collect(),
+        };
+        Self::new(&change.user_id, change.revision, &state, plans)
+    }
+
+    /// Every subscription of the user.
+    pub fn subscriptions(&self) -> &[Subscription] {
+        &self.subscriptions
+    }
+
+    /// The proto state, committed at `changed_at` (Unix seconds) when known.
+    pub fn to_proto(&self, changed_at: Option<i64>) -> EntitlementState {
+        EntitlementState {
+            user_id: self.user_id.to_string(),
+            revision: self.revision,
+            subscriptions: self.subscriptions.iter().map(Subscription::to_proto).collect(),
+            changed_at: changed_at.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+        }
+    }
+}

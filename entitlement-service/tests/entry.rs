@@ -1,0 +1,121 @@
+//! The compact in-memory form keeps everything the API returns and the policy reads.
+#![allow(missing_docs)]
+
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_policy::{Policy, Terms};
+use entitlement_service::domain::{
+    entry::{Entry, Plans},
+    users::Users,
+};
+use std::sync::Arc;
+
+fn subscription(id: &str, price: &str, features: &[&str]) -> SubscriptionState {
+    SubscriptionState {
+        id: id.to_owned(),
+        customer_id: "cus_NffrFeUfNV2Hib".to_owned(),
+        status: "past_due".to_owned(),
+        price_id: Some(price.to_owned()),
+        product_id: Some("prod_NWjs8kKbJWmuuc".to_owned()),
+        trial_start: Some(1_700_000_000),
+        trial_end: Some(1_700_086_400),
+        current_period_start: Some(1_800_000_000),
+        current_period_end: Some(1_802_592_000),
+        cancel_at_period_end: true,
+        cancel_at: Some(1_802_592_000),
+        ended_at: None,
+        past_due_since: Some(1_800_100_000),
+        features: features.iter().map(|f| (*f).to_owned()).collect(),
+        livemode: true,
+    }
+}
+
+#[test]
+fn an_entry_renders_exactly_the_state_it_was_built_from() {
+    // Arrange: a long (heap) subscription id and a short (inline) one.
+    let state = UserState {
+        subscriptions: vec![
+            subscription("sub_1MowQVLkdIwHu7ixeRlqHVzs", "price_1", &["app", "reports"]),
+            subscription("sub_2", "price_2", &[]),
+        ],
+    };
+    let plans = Plans::default();
+
+    // Act
+    let entry = Entry::new("user-42", 7, &state, &plans);
+    let rendered = entry.to_proto(Some(1_800_000_123));
+
+    // Assert
+    let expected = state.to_proto("user-42", 7, 1_800_000_123);
+    assert_eq!(rendered, expected);
+}
+
+#[test]
+fn the_policy_decides_the_same_on_the_compact_form() {
+    let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app"])] };
+    let entry = Entry::new("u", 1, &state, &Plans::default());
+    let policy = Policy::default();
+    for now in [1_799_999_999, 1_800_100_000, 1_800_200_000, 1_800_400_000, 1_803_000_000] {
+        for feature in [None, Some("app"), Some("reports")] {
+            assert_eq!(
+                policy.decide(entry.subscriptions(), feature, now),
+                policy.decide(&state.subscriptions, feature, now),
+                "at {now} for {feature:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn equal_plans_are_held_once() {
+    let plans = Plans::default();
+    let a = Entry::new(
+        "a",
+        1,
+        &UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app"])] },
+        &plans,
+    );
+    let b = Entry::new(
+        "b",
+        2,
+        &UserState { subscriptions: vec![subscription("sub_b", "price_1", &["app"])] },
+        &plans,
+    );
+    let c = Entry::new(
+        "c",
+        3,
+        &UserState { subscriptions: vec![subscription("sub_c", "price_1", &["app", "x"])] },
+        &plans,
+    );
+
+    assert_eq!(plans.len(), 2, "price_1 with [app] is shared; with [app, x] it is another plan");
+    assert!(a.subscriptions()[0].grants_feature("app") && b.subscriptions()[0].grants_feature("app"));
+    assert!(c.subscriptions()[0].grants_feature("x") && !a.subscriptions()[0].grants_feature("x"));
+}
+
+#[test]
+fn times_outside_32_bits_saturate_instead_of_vanishing() {
+    let mut far = subscription("sub_far", "price_1", &[]);
+    far.current_period_end = Some(i64::from(u32::MAX) + 1000);
+    far.trial_start = Some(-5);
+    let entry = Entry::new("u", 1, &UserState { subscriptions: vec![far] }, &Plans::default());
+    let s = &entry.subscriptions()[0];
+    assert_eq!(s.current_period_end(), Some(i64::from(u32::MAX)));
+    assert_eq!(entry.to_proto(None).subscriptions[0].trial_start.map(|t| t.seconds), Some(1));
+}
+
+#[test]
+fn the_table_keeps_the_newest_revision_of_each_user() {
+    let plans = Plans::default();
+    let state = |price: &str| UserState { subscriptions: vec![subscription("sub_a", price, &[])] };
+    let mut users = Users::with_capacity(1);
+    assert!(users.upsert(Arc::new(Entry::new("u", 5, &state("price_5"), &plans))));
+    assert!(!users.upsert(Arc::new(Entry::new("u", 4, &state("price_4"), &plans))), "older is ignored");
+    assert!(!users.upsert(Arc::new(Entry::new("u", 5, &state("price_x"), &plans))), "same revision too");
+    assert!(users.upsert(Arc::new(Entry::new("u", 6, &state("price_6"), &plans))));
+    assert!(users.upsert(Arc::new(Entry::new("v", 1, &state("price_1"), &plans))));
+
+    assert_eq!(users.len(), 2);
+    let held = users.get("u").map(|e| e.to_proto(None).subscriptions[0].price_id.clone());
+    assert_eq!(held.as_deref(), Some("price_6"));
+    assert!(users.get("w").is_none());
+}
