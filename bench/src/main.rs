@@ -1,8 +1,10 @@
-//! `cargo run --release -p caixa-bench -- [USERS] [SECONDS_PER_STEP]`: seeds USERS
+//! `cargo run --release -p caixa-bench -- [USERS] [SECONDS_PER_STEP] [STEPS]`: seeds USERS
 //! (default 1,000,000) into a fresh PostgreSQL database, then measures the entitlement
 //! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
 //! same load against a query-per-check baseline, and webhook → CheckAccess propagation.
-//! Prints a Markdown table (docs/performance.md keeps the results).
+//! STEPS (comma separated: unary,batch,baseline,propagation; all by default) picks the
+//! steps after the cold start. Prints a Markdown table (docs/performance.md keeps the
+//! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
 
 mod baseline;
@@ -23,14 +25,26 @@ fn main() -> anyhow::Result<ExitCode> {
         let env = caixa_runtime::config::Env::from_process();
         return Ok(runtime.block_on(entitlement_service::startup::main_with(env)));
     }
+    // Quiet unless asked: RUST_LOG=debug shows the in-process billing service's events.
+    if std::env::var_os("RUST_LOG").is_some() {
+        caixa_runtime::telemetry::init(caixa_runtime::telemetry::LogFormat::Human);
+    }
     runtime.block_on(benchmark())?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// The steps after the cold start, all run unless the third argument names some.
+const STEPS: [&str; 4] = ["unary", "batch", "baseline", "propagation"];
 
 async fn benchmark() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let step = Duration::from_secs(args.next().map(|a| a.parse()).transpose()?.unwrap_or(5));
+    let steps = args.next().unwrap_or_else(|| STEPS.join(","));
+    let runs = |name: &str| steps.split(',').any(|s| s == name);
+    if let Some(unknown) = steps.split(',').find(|s| !STEPS.contains(s)) {
+        anyhow::bail!("unknown step {unknown:?}; steps are {}", STEPS.join(","));
+    }
     println!(
         "caixa benchmark: {users} users, {} s per step, {} cores",
         step.as_secs(),
@@ -55,30 +69,41 @@ async fn benchmark() -> anyhow::Result<()> {
         entitlement.rss_kib() / 1024
     );
 
-    let mut fast_64 = 0.0;
-    for concurrency in [1, 16, 64, 256] {
-        let result = load::unary(entitlement.addr, users, concurrency, step).await;
-        println!("| CheckAccess unary, concurrency {concurrency} | {} |", result.describe());
-        if concurrency == 64 {
-            fast_64 = result.per_second;
+    let mut fast_64 = None;
+    if runs("unary") {
+        for concurrency in [1, 16, 64, 256] {
+            let result = load::unary(entitlement.addr, users, concurrency, step).await;
+            println!("| CheckAccess unary, concurrency {concurrency} | {} |", result.describe());
+            if concurrency == 64 {
+                fast_64 = Some(result.per_second);
+            }
         }
     }
-    let batch = load::batch(entitlement.addr, users, 1000, step).await;
-    println!("| CheckAccessBatch of 1,000 | {batch:.0} checks/s |");
-
-    let baseline_addr = baseline::serve(&db).await;
-    let slow = load::unary(baseline_addr, users, 64, step).await;
-    println!("| baseline (a query per check), concurrency 64 | {} |", slow.describe());
-    println!(
-        "| memory ÷ baseline throughput at concurrency 64 | {:.1}× |",
-        fast_64 / slow.per_second.max(1.0)
-    );
+    if runs("batch") {
+        let batch = load::batch(entitlement.addr, users, 1000, step).await;
+        println!("| CheckAccessBatch of 1,000 | {batch:.0} checks/s |");
+    }
+    if runs("baseline") {
+        let fast_64 = match fast_64 {
+            Some(fast) => fast,
+            None => load::unary(entitlement.addr, users, 64, step).await.per_second,
+        };
+        let baseline_addr = baseline::serve(&db).await;
+        let slow = load::unary(baseline_addr, users, 64, step).await;
+        println!("| baseline (a query per check), concurrency 64 | {} |", slow.describe());
+        println!(
+            "| memory ÷ baseline throughput at concurrency 64 | {:.1}× |",
+            fast_64 / slow.per_second.max(1.0)
+        );
+    }
 
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
     entitlement.stop().await;
 
-    let propagation = load::propagation(&db, 200).await;
-    println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");
+    if runs("propagation") {
+        let propagation = load::propagation(&db, 200).await;
+        println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");
+    }
     billing.running.stop().await.ok();
     Ok(())
 }

@@ -5,6 +5,7 @@
 use std::{sync::Arc, time::Duration};
 
 use caixa_runtime::grpc::{DrainSignal, ServeError};
+use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::sync::Notify;
 
@@ -26,7 +27,11 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Runs until the drain, finishing the batch in hand.
+    /// Runs until the drain, finishing the events in hand.
+    ///
+    /// Events are applied as a pipeline, not in rounds: whenever one finishes (or the
+    /// bridge stores a new one) the free slots are claimed again, so a new customer's
+    /// first event never waits behind another customer's slow one.
     pub async fn run(self, drain: DrainSignal) -> Result<(), ServeError> {
         let id = format!("billing-{}", uuid::Uuid::new_v4().simple());
         // SQLite has one writer; parallel appliers would only wait on each other.
@@ -38,34 +43,31 @@ impl Worker {
         let lease = chrono::Duration::from_std(self.settings.lease).unwrap_or(chrono::Duration::seconds(60));
         let drained = drain.wait();
         tokio::pin!(drained);
+        let reporter = tokio::spawn(report_every(self.db.clone(), REPORT_PERIOD));
         tracing::info!(worker = %id, concurrency, "inbox worker started");
+        let mut in_flight = FuturesUnordered::new();
         loop {
-            let claimed = inbox::claim(&self.db, &id, concurrency as u64, lease).await;
-            let busy = match claimed {
-                Ok(events) if !events.is_empty() => {
-                    let work = events.iter().map(|event| self.process(event, &id));
-                    futures_util::future::join_all(work).await;
-                    true
+            let free = concurrency.saturating_sub(in_flight.len());
+            if free > 0 {
+                match inbox::claim(&self.db, &id, free as u64, lease).await {
+                    Ok(events) => in_flight.extend(events.into_iter().map(|event| self.process(event, &id))),
+                    Err(err) => tracing::warn!(error = %err, "cannot claim inbox events"),
                 }
-                Ok(_) => false,
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot claim inbox events");
-                    false
-                }
-            };
-            self.report().await;
-            if busy {
-                continue;
             }
             tokio::select! {
-                () = &mut drained => return Ok(()),
+                () = &mut drained => break,
+                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
                 () = self.wakeup.notified() => {}
                 () = tokio::time::sleep(self.settings.poll) => {}
             }
         }
+        while in_flight.next().await.is_some() {}
+        reporter.abort();
+        Ok(())
     }
 
-    async fn process(&self, event: &caixa_entities::stripe_events::Model, worker: &str) {
+    async fn process(&self, event: caixa_entities::stripe_events::Model, worker: &str) {
+        let event = &event;
         match self.applier.apply_event(&self.db, event, worker).await {
             Ok(applied) => {
                 if let Some(head) = applied.revisions.iter().max() {
@@ -93,9 +95,18 @@ impl Worker {
             }
         }
     }
+}
 
-    async fn report(&self) {
-        if let Ok(stats) = inbox::stats(&self.db).await {
+/// How often the inbox gauges are refreshed.
+const REPORT_PERIOD: Duration = Duration::from_secs(5);
+
+/// Refreshes the inbox gauges, apart from the worker so that counting never delays an
+/// event.
+async fn report_every(db: DatabaseConnection, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    loop {
+        ticks.tick().await;
+        if let Ok(stats) = inbox::stats(&db).await {
             for (status, count) in &stats.counts {
                 metrics::gauge!("caixa_inbox_events", "status" => status.clone()).set(*count as f64);
             }
