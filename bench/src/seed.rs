@@ -1,23 +1,32 @@
 //! Seeds users straight into the entitlements table, in large multi-row inserts.
 
+use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_test_support::database::TestDatabase;
 use sea_orm::{ConnectionTrait, Statement, Value};
 
 /// Rows per INSERT (6 parameters each, well under PostgreSQL's 65,535).
 const CHUNK: usize = 5000;
 
-/// An active subscription granting `app` (and `reports` to every third user).
+/// An active subscription granting `app` (and `reports` to every third user), stored
+/// exactly as billing stores a state.
 fn state(i: usize) -> serde_json::Value {
     let now = chrono::Utc::now().timestamp();
     let features = if i.is_multiple_of(3) { vec!["app", "reports"] } else { vec!["app"] };
-    serde_json::json!({ "subscriptions": [{
-        // Stripe's id lengths: 28 characters for a subscription, 18 for a customer.
-        "id": format!("sub_1Q{i:0>22}"), "customer_id": format!("cus_R{i:0>13}"), "status": "active",
-        "price_id": "price_1", "product_id": "prod_1", "trial_start": null, "trial_end": null,
-        "current_period_start": now - 86_400, "current_period_end": now + 86_400 * 25,
-        "cancel_at_period_end": false, "cancel_at": null, "ended_at": null, "past_due_since": null,
-        "features": features, "livemode": false,
-    }]})
+    let state = UserState {
+        subscriptions: vec![SubscriptionState {
+            // Stripe's id lengths: 28 characters for a subscription, 18 for a customer.
+            id: format!("sub_1Q{i:0>22}"),
+            customer_id: format!("cus_R{i:0>13}"),
+            status: "active".to_owned(),
+            price_id: Some("price_1QmonthlyPlan0000000000".to_owned()),
+            product_id: Some("prod_RmonthlyPlan0".to_owned()),
+            current_period_start: Some(now - 86_400),
+            current_period_end: Some(now + 86_400 * 25),
+            features: features.into_iter().map(str::to_owned).collect(),
+            ..Default::default()
+        }],
+    };
+    serde_json::to_value(state).unwrap_or_default()
 }
 
 /// Inserts `count` users with revisions 1..=count and moves the counter to match.

@@ -12,7 +12,8 @@ pub struct UserState {
     pub subscriptions: Vec<SubscriptionState>,
 }
 
-/// One subscription, with times as Unix seconds.
+/// One subscription, with times as Unix seconds. Absent values are left out of the JSON
+/// rather than written as `null`: a million stored states stay smaller to store and load.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionState {
     /// `sub_...`.
@@ -22,24 +23,33 @@ pub struct SubscriptionState {
     /// Stripe's status string.
     pub status: String,
     /// Price of the first item.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_id: Option<String>,
     /// Product of that price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub product_id: Option<String>,
     /// Trial start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_start: Option<i64>,
     /// Trial end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trial_end: Option<i64>,
     /// Current period start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_start: Option<i64>,
     /// Current period end.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub current_period_end: Option<i64>,
     /// Cancels at period end.
     pub cancel_at_period_end: bool,
     /// Scheduled cancellation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cancel_at: Option<i64>,
     /// When it ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<i64>,
     /// Start of the grace period of a past_due episode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub past_due_since: Option<i64>,
     /// Feature lookup keys its product grants.
     pub features: Vec<String>,

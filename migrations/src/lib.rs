@@ -8,6 +8,7 @@ mod m20261127_000001_catalogue;
 mod m20261127_000002_subscriptions;
 mod m20261127_000003_webhooks;
 mod m20261127_000004_entitlements;
+mod m20261127_000005_state_as_json;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_subscriptions::Migration),
             Box::new(m20261127_000003_webhooks::Migration),
             Box::new(m20261127_000004_entitlements::Migration),
+            Box::new(m20261127_000005_state_as_json::Migration),
         ]
     }
 }

@@ -35,8 +35,10 @@ pub async fn record(
         .one(db)
         .await?;
     let json = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    // Compared as states, not as JSON, so that how a state was written (an older row's
+    // explicit nulls, say) never counts as a change.
     if let Some(current) = &current
-        && current.state == json
+        && parse_state(&current.state).is_ok_and(|held| held == *state)
     {
         return Ok(current.revision);
     }

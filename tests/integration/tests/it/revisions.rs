@@ -14,10 +14,14 @@ use caixa_test_support::{
     grpc::channel,
     on_both_backends,
 };
-use sea_orm::TransactionTrait;
+use sea_orm::{ConnectionTrait, TransactionTrait};
 use tonic::Code;
 
-on_both_backends!(concurrent_writers_give_a_gapless_ordered_log, a_pruned_revision_asks_for_a_snapshot);
+on_both_backends!(
+    concurrent_writers_give_a_gapless_ordered_log,
+    a_pruned_revision_asks_for_a_snapshot,
+    an_unchanged_state_written_the_old_way_is_not_a_change
+);
 
 fn state(n: usize) -> UserState {
     UserState {
@@ -96,4 +100,36 @@ async fn a_pruned_revision_asks_for_a_snapshot(backend: Backend) {
     assert_eq!(change.revision, 3);
     drop(resumed);
     billing.running.stop().await.unwrap();
+}
+
+async fn an_unchanged_state_written_the_old_way_is_not_a_change(backend: Backend) {
+    // Arrange: a state stored with explicit nulls, as earlier versions wrote it.
+    let db = TestDatabase::migrated(backend).await;
+    let conn = db.connect().await;
+    let first = revisions::record(&conn, "user-1", false, &state(1)).await.unwrap();
+    let mut old_style = serde_json::to_value(state(1)).unwrap();
+    old_style["subscriptions"][0]["trial_end"] = serde_json::Value::Null;
+    old_style["subscriptions"][0]["price_id"] = serde_json::Value::Null;
+    let backend_kind = conn.get_database_backend();
+    conn.execute_raw(sea_orm::Statement::from_sql_and_values(
+        backend_kind,
+        if backend_kind == sea_orm::DbBackend::Postgres {
+            "UPDATE entitlements SET state = $1 WHERE user_id = 'user-1'"
+        } else {
+            "UPDATE entitlements SET state = ? WHERE user_id = 'user-1'"
+        },
+        [old_style.into()],
+    ))
+    .await
+    .unwrap();
+
+    // Act
+    let same = revisions::record(&conn, "user-1", false, &state(1)).await.unwrap();
+    let mut changed_state = state(1);
+    changed_state.subscriptions[0].status = "past_due".to_owned();
+    let changed = revisions::record(&conn, "user-1", false, &changed_state).await.unwrap();
+
+    // Assert
+    assert_eq!(same, first, "the same state, however it was written, keeps its revision");
+    assert_eq!(changed, first + 1);
 }
