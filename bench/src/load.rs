@@ -95,24 +95,36 @@ pub async fn unary(addr: SocketAddr, users: usize, concurrency: usize, step: Dur
     Measured { per_second: histogram.len() as f64 / started.elapsed().as_secs_f64(), histogram }
 }
 
-/// Sequential batches of `size` checks for `step`; returns checks per second.
-pub async fn batch(addr: SocketAddr, users: usize, size: usize, step: Duration) -> f64 {
-    let mut client = EntitlementServiceClient::new(channel(addr).await).max_decoding_message_size(64 << 20);
-    let mut seed = 42u64;
+/// Batches of `size` checks for `step`, from `callers` callers each with one batch in
+/// flight (over two connections); returns checks per second.
+pub async fn batch(addr: SocketAddr, users: usize, size: usize, callers: usize, step: Duration) -> f64 {
+    let channels = [channel(addr).await, channel(addr).await];
     let started = Instant::now();
-    let mut checks = 0usize;
-    while started.elapsed() < step {
-        let request = CheckAccessBatchRequest {
-            checks: (0..size)
-                .map(|_| CheckAccessRequest {
-                    user_id: user(&mut seed, users),
-                    feature: String::new(),
-                    consistency: None,
-                })
-                .collect(),
-        };
-        checks += client.check_access_batch(request).await.unwrap().into_inner().results.len();
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..callers {
+        let mut client =
+            EntitlementServiceClient::new(channels[n % 2].clone()).max_decoding_message_size(64 << 20);
+        tasks.spawn(async move {
+            let mut seed = 42u64 + n as u64;
+            let mut checks = 0usize;
+            while started.elapsed() < step {
+                let request = CheckAccessBatchRequest {
+                    checks: (0..size)
+                        .map(|_| CheckAccessRequest {
+                            user_id: user(&mut seed, users),
+                            feature: String::new(),
+                            consistency: None,
+                        })
+                        .collect(),
+                };
+                let results = client.check_access_batch(request).await.unwrap().into_inner().results;
+                assert!(results.iter().all(|r| r.allowed), "seeded users have access");
+                checks += results.len();
+            }
+            checks
+        });
     }
+    let checks: usize = tasks.join_all().await.into_iter().sum();
     checks as f64 / started.elapsed().as_secs_f64()
 }
 

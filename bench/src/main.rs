@@ -20,8 +20,11 @@ use std::{
 use caixa_test_support::database::{Backend, TestDatabase};
 
 fn main() -> anyhow::Result<ExitCode> {
+    let serving = std::env::var_os(server::SERVE_ROLE).is_some();
+    // Before the runtime starts, so that its threads inherit the core.
+    let service_core = server::pin_to_own_core(serving);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    if std::env::var_os(server::SERVE_ROLE).is_some() {
+    if serving {
         let env = caixa_runtime::config::Env::from_process();
         return Ok(runtime.block_on(entitlement_service::startup::main_with(env)));
     }
@@ -29,14 +32,14 @@ fn main() -> anyhow::Result<ExitCode> {
     if std::env::var_os("RUST_LOG").is_some() {
         caixa_runtime::telemetry::init(caixa_runtime::telemetry::LogFormat::Human);
     }
-    runtime.block_on(benchmark())?;
+    runtime.block_on(benchmark(service_core))?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// The steps after the cold start, all run unless the third argument names some.
 const STEPS: [&str; 4] = ["unary", "batch", "baseline", "propagation"];
 
-async fn benchmark() -> anyhow::Result<()> {
+async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let step = Duration::from_secs(args.next().map(|a| a.parse()).transpose()?.unwrap_or(5));
@@ -46,9 +49,12 @@ async fn benchmark() -> anyhow::Result<()> {
         anyhow::bail!("unknown step {unknown:?}; steps are {}", STEPS.join(","));
     }
     println!(
-        "caixa benchmark: {users} users, {} s per step, {} cores",
+        "caixa benchmark: {users} users, {} s per step; {}",
         step.as_secs(),
-        std::thread::available_parallelism()?
+        match service_core {
+            Some(core) => format!("service on core {core}, everything else on the others"),
+            None => format!("{} cores shared by everything", std::thread::available_parallelism()?),
+        }
     );
 
     let db = TestDatabase::migrated(Backend::Postgres).await;
@@ -57,7 +63,7 @@ async fn benchmark() -> anyhow::Result<()> {
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
     let billing = caixa_integration_tests::spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
-    let entitlement = server::Server::start(&db, billing.grpc_addr).await?;
+    let entitlement = server::Server::start(&db, billing.grpc_addr, service_core).await?;
     println!("\n| measure | result |\n|---|---|");
     println!(
         "| cold start to SERVING, own process ({users} users) | {:.2} s |",
@@ -80,8 +86,10 @@ async fn benchmark() -> anyhow::Result<()> {
         }
     }
     if runs("batch") {
-        let batch = load::batch(entitlement.addr, users, 1000, step).await;
-        println!("| CheckAccessBatch of 1,000 | {batch:.0} checks/s |");
+        for callers in [1, 4] {
+            let batch = load::batch(entitlement.addr, users, 1000, callers, step).await;
+            println!("| CheckAccessBatch of 1,000, {callers} in flight | {batch:.0} checks/s |");
+        }
     }
     if runs("baseline") {
         let fast_64 = match fast_64 {

@@ -20,18 +20,18 @@ pub struct Server {
 
 impl Server {
     /// Starts the service on `db`, following billing at `billing`, and waits for SERVING.
-    pub async fn start(db: &TestDatabase, billing: SocketAddr) -> anyhow::Result<Self> {
+    /// `core`, when given, is the one core it runs on.
+    pub async fn start(db: &TestDatabase, billing: SocketAddr, core: Option<usize>) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
         let started = Instant::now();
-        let process = ServiceProcess::spawn(
-            &exe.to_string_lossy(),
-            &[
-                (SERVE_ROLE, "1".to_owned()),
-                ("DATABASE_URL", db.url.clone()),
-                ("BILLING_URL", format!("http://{billing}")),
-                ("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:0".to_owned()),
-            ],
-        );
+        let mut env = vec![
+            (SERVE_ROLE, "1".to_owned()),
+            ("DATABASE_URL", db.url.clone()),
+            ("BILLING_URL", format!("http://{billing}")),
+            ("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+        ];
+        env.extend(core.map(|core| (SERVE_CORE, core.to_string())));
+        let process = ServiceProcess::spawn(&exe.to_string_lossy(), &env);
         let addr = process.address("entitlement service listening", "grpc_addr").await;
         crate::load::wait_serving(addr).await;
         Ok(Self { cold_start: started.elapsed(), addr, process })
@@ -62,4 +62,37 @@ pub fn status_kib(path: &str, field: &str) -> u64 {
             s.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// The child's environment variable naming the core it should run on.
+const SERVE_CORE: &str = "CAIXA_BENCH_SERVE_CORE";
+
+/// On a machine of two or more cores, keeps the service on the last core and the load
+/// generator on the others, so that neither preempts the other and the numbers are per
+/// core of service (`BENCH_SHARED_CORES=1` lets the scheduler mix them instead). Returns
+/// the service's core, for the child's environment.
+pub fn pin_to_own_core(serving: bool) -> Option<usize> {
+    if serving {
+        let core = std::env::var(SERVE_CORE).ok()?;
+        pin(&core);
+        return core.parse().ok();
+    }
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cores < 2 || std::env::var_os("BENCH_SHARED_CORES").is_some() {
+        return None;
+    }
+    let last = cores - 1;
+    pin(&format!("0-{}", last - 1)).then_some(last)
+}
+
+fn pin(cores: &str) -> bool {
+    let pinned = std::process::Command::new("taskset")
+        .args(["-p", "-c", cores, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !pinned {
+        eprintln!("taskset is unavailable; the service and the load share every core");
+    }
+    pinned
 }

@@ -1,6 +1,6 @@
 //! The compact in-memory form of one user's state. A million users must fit in a few
-//! hundred megabytes, so an entry is one allocation holding its user id and
-//! subscriptions: short ids sit inline, times are 32-bit, the status is an enum, and the
+//! hundred megabytes, so an entry is one allocation holding its user id and (usually
+//! its only) subscription: short ids sit inline, times are 32-bit, the status is an enum, and the
 //! price, product and feature list, which a million subscriptions share, are interned
 //! as one [`Plan`].
 
@@ -13,6 +13,7 @@ use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
 use caixa_policy::Terms;
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use hashbrown::{DefaultHashBuilder, HashTable};
+use smallvec::SmallVec;
 use smol_str::SmolStr;
 
 /// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
@@ -214,7 +215,9 @@ pub struct Entry {
     pub user_id: SmolStr,
     /// The revision of this state.
     pub revision: u64,
-    subscriptions: Box<[Subscription]>,
+    // Nearly every user has one subscription: it lives inside the entry, so a lookup
+    // touches one allocation and a million users save a million small ones.
+    subscriptions: SmallVec<[Subscription; 1]>,
 }
 
 impl Entry {
