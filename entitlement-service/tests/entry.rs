@@ -119,3 +119,24 @@ fn the_table_keeps_the_newest_revision_of_each_user() {
     assert_eq!(held.as_deref(), Some("price_6"));
     assert!(users.get("w").is_none());
 }
+
+#[test]
+fn ids_of_every_length_come_back_whole() {
+    use entitlement_service::domain::id::StripeId;
+    for id in [
+        "",
+        "sub_1",
+        "sub_1MowQVLkdIwHu7ixeRlqHVzs",
+        "sub_é_123456789012345678901234",
+        &"x".repeat(31),
+        &"ü".repeat(40),
+    ] {
+        assert_eq!(StripeId::new(id).as_str(), id, "{id}");
+    }
+    assert!(
+        matches!(StripeId::new("sub_1MowQVLkdIwHu7ixeRlqHVzs"), StripeId::Inline(..)),
+        "Stripe's ids stay inline"
+    );
+    assert!(matches!(StripeId::new(&"x".repeat(31)), StripeId::Boxed(..)), "longer ones are boxed");
+    assert_eq!(std::mem::size_of::<StripeId>(), 32);
+}

@@ -16,6 +16,8 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 
+use super::id::StripeId;
+
 /// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
 /// anything outside saturates to those bounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -114,7 +116,7 @@ impl Plans {
 /// One subscription, compact.
 #[derive(Debug)]
 pub struct Subscription {
-    id: SmolStr,
+    id: StripeId,
     customer_id: SmolStr,
     plan: Arc<Plan>,
     status: SubscriptionStatus,
@@ -132,7 +134,7 @@ pub struct Subscription {
 impl Subscription {
     fn new(s: &SubscriptionState, plans: &Plans) -> Self {
         Self {
-            id: SmolStr::new(&s.id),
+            id: StripeId::new(&s.id),
             customer_id: SmolStr::new(&s.customer_id),
             plan: plans.intern(s),
             status: status_from_str(&s.status),
@@ -156,7 +158,7 @@ impl Subscription {
     /// The proto snapshot.
     pub fn to_proto(&self) -> SubscriptionSnapshot {
         SubscriptionSnapshot {
-            subscription_id: self.id.to_string(),
+            subscription_id: self.id.as_str().to_owned(),
             customer_id: self.customer_id.to_string(),
             status: self.status.into(),
             price_id: self.plan.price_id.as_deref().unwrap_or_default().to_owned(),
@@ -177,7 +179,7 @@ impl Subscription {
 
 impl Terms for Subscription {
     fn id(&self) -> &str {
-        &self.id
+        self.id.as_str()
     }
     fn status(&self) -> SubscriptionStatus {
         self.status

@@ -2,4 +2,5 @@
 
 pub mod cache;
 pub mod entry;
+pub mod id;
 pub mod users;
