@@ -68,8 +68,9 @@ async fn a_hopeless_event_goes_dead_and_can_be_replayed(backend: Backend) {
         &[("INBOX_POLL_MS", "20"), ("INBOX_RETRY_BASE_MS", "10"), ("INBOX_MAX_ATTEMPTS", "3")],
     )
     .await;
-    wait_until("the stale event dead", Duration::from_secs(10), || async {
-        status_of(&conn, "evt_old").await == "dead"
+    // Events apply side by side, so neither waits for the other to settle.
+    wait_until("the stale event dead, the odd one ignored", Duration::from_secs(10), || async {
+        status_of(&conn, "evt_old").await == "dead" && status_of(&conn, "evt_odd").await == "ignored"
     })
     .await;
 
