@@ -5,9 +5,9 @@
 use std::{sync::Arc, time::Duration};
 
 use caixa_runtime::grpc::{DrainSignal, ServeError};
-use futures_util::{StreamExt, stream::FuturesUnordered};
 use sea_orm::{DatabaseConnection, DbBackend};
-use tokio::sync::Notify;
+use tokio::{sync::Notify, task::JoinSet};
+use tracing::Instrument;
 
 use super::RevisionFeed;
 use crate::{config::InboxSettings, domain::apply::Applier, store::inbox};
@@ -31,7 +31,9 @@ impl Worker {
     ///
     /// Events are applied as a pipeline, not in rounds: whenever one finishes (or the
     /// bridge stores a new one) the free slots are claimed again, so a new customer's
-    /// first event never waits behind another customer's slow one.
+    /// first event never waits behind another customer's slow one. Each event is its own
+    /// task, so events in flight keep going (and keep their database connections moving)
+    /// while the loop claims more.
     pub async fn run(self, drain: DrainSignal) -> Result<(), ServeError> {
         let id = format!("billing-{}", uuid::Uuid::new_v4().simple());
         // SQLite has one writer; parallel appliers would only wait on each other.
@@ -45,29 +47,37 @@ impl Worker {
         tokio::pin!(drained);
         let reporter = tokio::spawn(report_every(self.db.clone(), REPORT_PERIOD));
         tracing::info!(worker = %id, concurrency, "inbox worker started");
-        let mut in_flight = FuturesUnordered::new();
+        let this = Arc::new(self);
+        let mut in_flight = JoinSet::new();
         loop {
             let free = concurrency.saturating_sub(in_flight.len());
             if free > 0 {
-                match inbox::claim(&self.db, &id, free as u64, lease).await {
-                    Ok(events) => in_flight.extend(events.into_iter().map(|event| self.process(event, &id))),
+                match inbox::claim(&this.db, &id, free as u64, lease).await {
+                    Ok(events) => {
+                        for event in events {
+                            let (this, id) = (this.clone(), id.clone());
+                            in_flight.spawn(
+                                async move { this.process(&event, &id).await }
+                                    .instrument(tracing::Span::current()),
+                            );
+                        }
+                    }
                     Err(err) => tracing::warn!(error = %err, "cannot claim inbox events"),
                 }
             }
             tokio::select! {
                 () = &mut drained => break,
-                Some(()) = in_flight.next(), if !in_flight.is_empty() => {}
-                () = self.wakeup.notified() => {}
-                () = tokio::time::sleep(self.settings.poll) => {}
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                () = this.wakeup.notified() => {}
+                () = tokio::time::sleep(this.settings.poll) => {}
             }
         }
-        while in_flight.next().await.is_some() {}
+        while in_flight.join_next().await.is_some() {}
         reporter.abort();
         Ok(())
     }
 
-    async fn process(&self, event: caixa_entities::stripe_events::Model, worker: &str) {
-        let event = &event;
+    async fn process(&self, event: &caixa_entities::stripe_events::Model, worker: &str) {
         match self.applier.apply_event(&self.db, event, worker).await {
             Ok(applied) => {
                 if let Some(head) = applied.revisions.iter().max() {
