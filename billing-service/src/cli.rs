@@ -4,41 +4,22 @@
 
 use std::process::ExitCode;
 
-use caixa_entities::{stripe_events, webhook_endpoints};
 use caixa_runtime::config::{ConfigError, Env};
-use chrono::Utc;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-};
+use sea_orm::ConnectionTrait;
 use url::Url;
 
 use crate::{
     config::Settings,
-    store::{StoreError, inbox},
-    stripe::{StripeApi, StripeCallError},
+    store::{
+        StoreError,
+        endpoints::{self, NewEndpoint},
+        inbox,
+    },
+    stripe::{StripeApi, StripeCallError, event::EventKind},
 };
 
-/// The event types billing acts on; a registered endpoint asks Stripe for these.
-pub const HANDLED_EVENTS: &[&str] = &[
-    "checkout.session.completed",
-    "checkout.session.expired",
-    "customer.created",
-    "customer.updated",
-    "customer.deleted",
-    "customer.subscription.created",
-    "customer.subscription.updated",
-    "customer.subscription.deleted",
-    "customer.subscription.trial_will_end",
-    "customer.subscription.paused",
-    "customer.subscription.resumed",
-    "invoice.paid",
-    "invoice.payment_failed",
-    "product.created",
-    "product.updated",
-    "price.created",
-    "price.updated",
-    "entitlements.active_entitlement_summary.updated",
-];
+/// The API version a registered endpoint's events are rendered in.
+const WEBHOOK_API_VERSION: &str = "2026-09-30.endive";
 
 /// Why a subcommand failed.
 #[derive(Debug, thiserror::Error)]
@@ -64,7 +45,7 @@ impl From<sea_orm::DbErr> for CommandError {
 }
 
 /// Creates a Stripe webhook endpoint at `{public_base}/stripe/webhook/{uuid}` for every
-/// handled event and stores it with its signing secret. Returns the endpoint's URL.
+/// event kind billing acts on ([`EventKind::ALL`]) and stores it with its signing secret. Returns the endpoint's URL.
 pub async fn register_webhook(
     db: &impl ConnectionTrait,
     stripe: &StripeApi,
@@ -76,30 +57,24 @@ pub async fn register_webhook(
         .join(&format!("stripe/webhook/{id}"))
         .map_err(|e| CommandError::Usage(e.to_string()))?
         .to_string();
+    let events: Vec<&'static str> = EventKind::ALL.iter().map(|kind| kind.name()).collect();
     let mut form =
-        vec![("url".to_owned(), url.clone()), ("api_version".to_owned(), "2026-09-30.endive".to_owned())];
-    form.extend(HANDLED_EVENTS.iter().map(|e| ("enabled_events[]".to_owned(), (*e).to_owned())));
+        vec![("url".to_owned(), url.clone()), ("api_version".to_owned(), WEBHOOK_API_VERSION.to_owned())];
+    form.extend(events.iter().map(|e| ("enabled_events[]".to_owned(), (*e).to_owned())));
     let endpoint = stripe.post("/webhook_endpoints", &form, &format!("register-webhook-{id}")).await?;
     let secret = endpoint["secret"]
         .as_str()
         .ok_or_else(|| CommandError::Usage("Stripe returned no secret".to_owned()))?;
-    let now = Utc::now();
-    webhook_endpoints::ActiveModel {
-        id: Set(id),
-        stripe_id: Set(endpoint["id"].as_str().map(str::to_owned)),
-        livemode: Set(livemode),
-        url: Set(url.clone()),
-        api_version: Set(endpoint["api_version"].as_str().map(str::to_owned)),
-        secret: Set(secret.to_owned()),
-        previous_secret: Set(None),
-        previous_secret_expires_at: Set(None),
-        enabled_events: Set(serde_json::json!(HANDLED_EVENTS)),
-        enabled: Set(true),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
-    .await?;
+    let new = NewEndpoint {
+        id,
+        stripe_id: endpoint["id"].as_str().map(str::to_owned),
+        livemode,
+        url: url.clone(),
+        api_version: endpoint["api_version"].as_str().map(str::to_owned),
+        secret,
+        enabled_events: events,
+    };
+    endpoints::insert(db, new).await?;
     Ok(url)
 }
 
@@ -142,12 +117,7 @@ async fn execute(env: &Env, command: &str, arg: Option<&str>) -> Result<(), Comm
                 "oldest unprocessed: {}",
                 stats.oldest_unprocessed_secs.map_or("none".to_owned(), |s| format!("{s} s"))
             );
-            let dead = stripe_events::Entity::find()
-                .filter(stripe_events::Column::Status.eq("dead"))
-                .order_by_asc(stripe_events::Column::ReceivedAt)
-                .all(&db)
-                .await?;
-            for event in dead {
+            for event in inbox::dead(&db).await? {
                 println!(
                     "dead {} {} attempts={} error={}",
                     event.id,

@@ -27,8 +27,6 @@ pub struct Settings {
     pub watch_heartbeat: Duration,
     /// `REVISION_RETENTION_HOURS`: how long the revision log keeps a change.
     pub revision_retention: Duration,
-    /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
-    pub grace: Duration,
 }
 
 /// Webhook acceptance.
@@ -63,7 +61,8 @@ pub struct InboxSettings {
 /// Stripe settings of the active mode.
 #[derive(Clone, Debug)]
 pub struct StripeSettings {
-    /// `STRIPE_LIVE_MODE`: live keys and live data when true.
+    /// `STRIPE_LIVE_MODE` (parsed with the common access settings): live keys and live
+    /// data when true.
     pub live_mode: bool,
     /// Secret key of the active mode (`STRIPE_LIVE_SECRET_KEY` or `STRIPE_TEST_SECRET_KEY`);
     /// `None` runs without Stripe (calls that need it fail with FAILED_PRECONDITION).
@@ -83,11 +82,12 @@ pub struct StripeSettings {
 impl Settings {
     /// Parses and validates every setting; the error names the variable at fault.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let common = CommonSettings::from_env(env)?;
         Ok(Self {
-            common: CommonSettings::from_env(env)?,
+            stripe: StripeSettings::from_env(env, common.access.live_mode)?,
+            common,
             grpc_addr: env.socket_addr("BILLING_GRPC_ADDR", "127.0.0.1:50051")?,
             http_addr: env.socket_addr("BILLING_HTTP_ADDR", "127.0.0.1:8080")?,
-            stripe: StripeSettings::from_env(env)?,
             frontend_url: http_url(env, "FRONTEND_URL", "http://localhost:3000")?,
             webhook: WebhookSettings {
                 tolerance_secs: env.parse_or("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)?,
@@ -106,14 +106,12 @@ impl Settings {
             revision_retention: Duration::from_secs(
                 3600 * env.parse_or::<u64>("REVISION_RETENTION_HOURS", 168)?,
             ),
-            grace: Duration::from_secs(86_400 * env.parse_or::<u64>("ACCESS_GRACE_DAYS", 3)?),
         })
     }
 }
 
 impl StripeSettings {
-    fn from_env(env: &Env) -> Result<Self, ConfigError> {
-        let live_mode = env.bool("STRIPE_LIVE_MODE", false)?;
+    fn from_env(env: &Env, live_mode: bool) -> Result<Self, ConfigError> {
         let (secret_var, public_var) = if live_mode {
             ("STRIPE_LIVE_SECRET_KEY", "STRIPE_LIVE_PUBLIC_KEY")
         } else {

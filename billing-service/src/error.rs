@@ -71,6 +71,12 @@ impl From<StripeCallError> for ApiError {
     }
 }
 
+impl From<caixa_policy::input::InvalidInput> for ApiError {
+    fn from(err: caixa_policy::input::InvalidInput) -> Self {
+        Self::InvalidArgument { field: err.field, reason: err.reason }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         // The cause goes to the log, not to the caller.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod grpc;
 pub mod http;
+pub mod revisions;
 pub mod startup;
 pub mod store;
 pub mod stripe;

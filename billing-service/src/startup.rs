@@ -2,10 +2,9 @@
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
-use caixa_policy::Policy;
 use caixa_proto::billing::v1::{
     billing_service_server::{BillingServiceServer, SERVICE_NAME as BILLING},
-    subscription_events_server::{SERVICE_NAME as EVENTS, SubscriptionEventsServer},
+    subscription_events_server::{SERVICE_NAME as SUBSCRIPTION_EVENTS, SubscriptionEventsServer},
 };
 use caixa_runtime::{
     config::Env,
@@ -20,10 +19,11 @@ use tracing::Instrument;
 
 use crate::{
     config::Settings,
-    domain::{apply::Applier, billing::Billing, customers::CustomerLocks},
-    events::{RevisionFeed, worker::Worker},
-    grpc::{BillingApi, SubscriptionEventsApi},
+    domain::{billing::Billing, customers::CustomerLocks, intake::Intake},
+    events::worker::Worker,
+    grpc::{BillingApi, WatchApi},
     http::webhook::WebhookState,
+    revisions::RevisionFeed,
     stripe::{StripeApi, StripeCallError},
 };
 
@@ -84,18 +84,13 @@ impl Application {
 
     async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let (grpc_addr, http_addr) = (self.grpc_addr(), self.http_addr());
-        let (health, routes) = grpc::standard_routes(&[BILLING, EVENTS]).await?;
+        let (health, routes) = grpc::standard_routes(&[BILLING, SUBSCRIPTION_EVENTS]).await?;
         let feed = RevisionFeed::default();
         let live = self.settings.stripe.live_mode;
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         let heartbeat = self.settings.watch_heartbeat;
-        let events = SubscriptionEventsApi::new(
-            self.db.clone(),
-            feed.clone(),
-            live,
-            heartbeat,
-            supervisor.drain_signal(),
-        );
+        let watch = WatchApi::new(self.db.clone(), feed.clone(), live, heartbeat, supervisor.drain_signal());
+        let intake = Intake::new(self.stripe.clone());
         let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(Billing {
                 db: self.db.clone(),
@@ -104,25 +99,24 @@ impl Application {
                 frontend_url: self.settings.frontend_url.clone(),
                 locks: CustomerLocks::default(),
                 feed: feed.clone(),
-                policy: Policy {
-                    grace_seconds: self.settings.grace.as_secs().try_into().unwrap_or(i64::MAX),
-                },
+                intake: intake.clone(),
+                policy: self.settings.common.access.policy(),
             })))
-            .add_service(SubscriptionEventsServer::new(events));
+            .add_service(SubscriptionEventsServer::new(watch));
 
         supervisor.spawn_grpc(self.grpc_listener, routes);
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {
             let worker = Worker {
                 db: self.db.clone(),
-                applier: Applier::new(self.stripe.clone()),
+                intake,
                 feed,
                 wakeup: wakeup.clone(),
                 settings: self.settings.inbox.clone(),
             };
             supervisor.spawn(worker.run(supervisor.drain_signal()));
         }
-        supervisor.spawn(crate::events::retention::run(
+        supervisor.spawn(crate::revisions::retention::run(
             self.db.clone(),
             self.settings.revision_retention,
             supervisor.drain_signal(),

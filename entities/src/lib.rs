@@ -4,6 +4,8 @@
 //! Every Stripe-derived row carries `livemode`, and `as_of` (the Stripe time of the data
 //! it reflects) so an older payload never overwrites newer state.
 
+mod text_enum;
+
 pub mod customers;
 pub mod entitlement_changes;
 pub mod entitlements;

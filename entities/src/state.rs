@@ -5,6 +5,8 @@
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 
+use crate::subscriptions::Status;
+
 /// Every subscription of one user in one mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserState {
@@ -57,34 +59,15 @@ pub struct SubscriptionState {
     pub livemode: bool,
 }
 
-/// Stripe's status string as the proto enum.
+/// Stripe's status string as the proto enum (`Unspecified` for a status this version
+/// does not know).
 pub fn status_from_str(status: &str) -> SubscriptionStatus {
-    match status {
-        "incomplete" => SubscriptionStatus::Incomplete,
-        "incomplete_expired" => SubscriptionStatus::IncompleteExpired,
-        "trialing" => SubscriptionStatus::Trialing,
-        "active" => SubscriptionStatus::Active,
-        "past_due" => SubscriptionStatus::PastDue,
-        "canceled" => SubscriptionStatus::Canceled,
-        "unpaid" => SubscriptionStatus::Unpaid,
-        "paused" => SubscriptionStatus::Paused,
-        _ => SubscriptionStatus::Unspecified,
-    }
+    status.parse::<Status>().map_or(SubscriptionStatus::Unspecified, Status::to_proto)
 }
 
-/// The proto enum as Stripe's status string.
+/// The proto enum as Stripe's status string (empty for `Unspecified`).
 pub fn status_name(status: SubscriptionStatus) -> &'static str {
-    match status {
-        SubscriptionStatus::Incomplete => "incomplete",
-        SubscriptionStatus::IncompleteExpired => "incomplete_expired",
-        SubscriptionStatus::Trialing => "trialing",
-        SubscriptionStatus::Active => "active",
-        SubscriptionStatus::PastDue => "past_due",
-        SubscriptionStatus::Canceled => "canceled",
-        SubscriptionStatus::Unpaid => "unpaid",
-        SubscriptionStatus::Paused => "paused",
-        SubscriptionStatus::Unspecified => "",
-    }
+    Status::from_proto(status).map_or("", Status::as_str)
 }
 
 fn timestamp(seconds: Option<i64>) -> Option<prost_types::Timestamp> {

@@ -25,8 +25,8 @@ pub struct Model {
     pub endpoint_id: Option<Uuid>,
     /// The raw body as received and verified.
     pub payload: String,
-    /// `received`, `processing`, `processed`, `ignored` or `dead`.
-    pub status: String,
+    /// Where the event is in its processing.
+    pub status: InboxStatus,
     /// Processing attempts so far.
     pub attempts: i32,
     /// Earliest time of the next attempt.
@@ -47,8 +47,49 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+crate::text_enum::text_enum! {
+    /// Where an inbox event is: waiting, being applied, done, or given up on.
+    InboxStatus("String(StringLen::N(16))") {
+        /// Stored by the bridge, not yet attempted.
+        Received = "received",
+        /// Claimed by a worker whose lease has not lapsed.
+        Processing = "processing",
+        /// Failed; due again at `next_attempt_at`.
+        Retry = "retry",
+        /// Applied.
+        Processed = "processed",
+        /// A kind billing does not act on.
+        Ignored = "ignored",
+        /// Failed too often; waits for an operator's replay.
+        Dead = "dead",
+    }
+}
+
+impl InboxStatus {
+    /// Still to be applied (waiting, due for a retry, or claimed).
+    pub const PENDING: [InboxStatus; 3] =
+        [InboxStatus::Received, InboxStatus::Retry, InboxStatus::Processing];
+}
+
 /// Standalone table.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inbox_statuses_keep_their_stored_spelling() {
+        let stored: Vec<&str> = InboxStatus::ALL.iter().map(|s| s.as_str()).collect();
+        assert_eq!(stored, ["received", "processing", "retry", "processed", "ignored", "dead"]);
+        assert!(
+            InboxStatus::PENDING
+                .iter()
+                .all(|s| !matches!(s, InboxStatus::Processed | InboxStatus::Ignored | InboxStatus::Dead))
+        );
+        assert_eq!(InboxStatus::Dead, "dead");
+    }
+}

@@ -1,5 +1,6 @@
 //! Stripe subscriptions.
 
+use caixa_proto::billing::v1::SubscriptionStatus;
 use sea_orm::entity::prelude::*;
 
 /// A Stripe subscription (`sub_...`).
@@ -15,8 +16,8 @@ pub struct Model {
     pub customer_id: String,
     /// The customer's user, copied so access lookups need no join.
     pub user_id: Option<String>,
-    /// Stripe status (`trialing`, `active`, `past_due`, ...).
-    pub status: String,
+    /// Stripe's status.
+    pub status: Status,
     /// Price of the first item.
     pub price_id: Option<String>,
     /// Product of that price.
@@ -55,8 +56,67 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
 }
 
+crate::text_enum::text_enum! {
+    /// A Stripe subscription's status, spelled as Stripe spells it.
+    Status("String(StringLen::N(32))") {
+        /// First payment not made yet.
+        Incomplete = "incomplete",
+        /// First payment never made.
+        IncompleteExpired = "incomplete_expired",
+        /// In its free trial.
+        Trialing = "trialing",
+        /// Paid.
+        Active = "active",
+        /// A renewal payment failed; Stripe is retrying.
+        PastDue = "past_due",
+        /// Ended.
+        Canceled = "canceled",
+        /// Retries exhausted without payment.
+        Unpaid = "unpaid",
+        /// Paused (a trial that ended without a payment method, or paused collection).
+        Paused = "paused",
+    }
+}
+
 /// No declared relations: Stripe objects may arrive in any order.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Status {
+    /// The proto enum.
+    pub fn to_proto(self) -> SubscriptionStatus {
+        match self {
+            Status::Incomplete => SubscriptionStatus::Incomplete,
+            Status::IncompleteExpired => SubscriptionStatus::IncompleteExpired,
+            Status::Trialing => SubscriptionStatus::Trialing,
+            Status::Active => SubscriptionStatus::Active,
+            Status::PastDue => SubscriptionStatus::PastDue,
+            Status::Canceled => SubscriptionStatus::Canceled,
+            Status::Unpaid => SubscriptionStatus::Unpaid,
+            Status::Paused => SubscriptionStatus::Paused,
+        }
+    }
+
+    /// From the proto enum; `None` for `Unspecified`.
+    pub fn from_proto(status: SubscriptionStatus) -> Option<Self> {
+        Status::ALL.iter().copied().find(|s| s.to_proto() == status)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_keeps_stripes_spelling_and_maps_to_the_proto_and_back() {
+        for status in Status::ALL {
+            assert_eq!(status.as_str().parse::<Status>(), Ok(*status));
+            assert_eq!(Status::from_proto(status.to_proto()), Some(*status));
+        }
+        assert_eq!(Status::PastDue.as_str(), "past_due");
+        assert_eq!(Status::from_proto(SubscriptionStatus::Unspecified), None);
+        assert!("frozen".parse::<Status>().unwrap_err().contains("frozen"));
+    }
+}

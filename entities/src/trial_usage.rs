@@ -2,8 +2,7 @@
 
 use sea_orm::entity::prelude::*;
 
-/// A trial reserved at checkout (`state = "reserved"`) or confirmed by Stripe
-/// (`state = "confirmed"`). Unique per user id and per normalised email in each mode.
+/// A trial reserved at checkout or confirmed by Stripe. Unique per user id and per normalised email in each mode.
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "trial_usage")]
 pub struct Model {
@@ -16,8 +15,8 @@ pub struct Model {
     pub user_id: String,
     /// Trimmed, lowercased email.
     pub email_normalized: String,
-    /// `reserved` or `confirmed`.
-    pub state: String,
+    /// Reserved or confirmed.
+    pub state: TrialState,
     /// Checkout session that carries the trial.
     pub checkout_session_id: Option<String>,
     /// Subscription the trial became.
@@ -32,6 +31,16 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last row update time.
     pub updated_at: DateTimeUtc,
+}
+
+crate::text_enum::text_enum! {
+    /// How far a trial in the ledger has come.
+    TrialState("String(StringLen::N(16))") {
+        /// Held for an open checkout session.
+        Reserved = "reserved",
+        /// Used: Stripe made the subscription.
+        Confirmed = "confirmed",
+    }
 }
 
 /// Standalone table.

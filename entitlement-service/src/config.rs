@@ -14,10 +14,6 @@ pub struct Settings {
     pub grpc_addr: SocketAddr,
     /// `BILLING_URL`: the billing service's gRPC endpoint, whose revision log it follows.
     pub billing_url: Uri,
-    /// `STRIPE_LIVE_MODE`: which mode's entitlements to serve.
-    pub live_mode: bool,
-    /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
-    pub grace: Duration,
     /// `STALENESS_BOUND_SECONDS`: after this long without contact with billing (or the
     /// log), answers say `stale`.
     pub staleness_bound: Duration,
@@ -45,8 +41,6 @@ impl Settings {
             common: CommonSettings::from_env(env)?,
             grpc_addr: env.socket_addr("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:50052")?,
             billing_url,
-            live_mode: env.bool("STRIPE_LIVE_MODE", false)?,
-            grace: Duration::from_secs(86_400 * env.parse_or::<u64>("ACCESS_GRACE_DAYS", 3)?),
             staleness_bound: env.seconds("STALENESS_BOUND_SECONDS", Duration::from_secs(30))?,
             stale_deny_features: env
                 .get("STALE_DENY_FEATURES")

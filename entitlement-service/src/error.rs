@@ -21,6 +21,12 @@ pub enum ApiError {
     Unimplemented(&'static str),
 }
 
+impl From<caixa_policy::input::InvalidInput> for ApiError {
+    fn from(err: caixa_policy::input::InvalidInput) -> Self {
+        Self::InvalidArgument { field: err.field, reason: err.reason }
+    }
+}
+
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
         let code = match &err {

@@ -2,7 +2,6 @@
 
 use std::{future::Future, net::SocketAddr, process::ExitCode, sync::Arc, time::Duration};
 
-use caixa_policy::Policy;
 use caixa_proto::entitlement::v1::entitlement_service_server::{
     EntitlementServiceServer, SERVICE_NAME as ENTITLEMENT,
 };
@@ -69,9 +68,7 @@ impl Application {
         let cache = Arc::new(Cache::default());
         let api = EntitlementApi {
             cache: cache.clone(),
-            policy: Policy {
-                grace_seconds: i64::try_from(self.settings.grace.as_secs()).unwrap_or(i64::MAX),
-            },
+            policy: self.settings.common.access.policy(),
             staleness_bound: self.settings.staleness_bound,
             stale_deny_features: self.settings.stale_deny_features.clone(),
             freshness_wait_cap: self.settings.freshness_wait_cap,
@@ -88,7 +85,7 @@ impl Application {
             db: self.db.clone(),
             billing: Endpoint::from(self.settings.billing_url.clone())
                 .connect_timeout(Duration::from_secs(2)),
-            livemode: self.settings.live_mode,
+            livemode: self.settings.common.access.live_mode,
         };
         let ready = health.clone();
         let drain = supervisor.drain_signal();

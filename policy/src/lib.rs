@@ -6,6 +6,8 @@
 //! JSON form and the entitlement service its compact in-memory form; deciding allocates
 //! nothing.
 
+pub mod input;
+
 use caixa_entities::state::{SubscriptionState, status_from_str};
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
 
@@ -226,3 +228,6 @@ fn decision<'a, S: Terms>(verdict: &Verdict<'a, S>, allowed: bool, reason: Acces
         subscription_id: Some(verdict.subscription.id()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -121,6 +121,36 @@ pub struct CommonSettings {
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight calls may take to finish once a
     /// drain starts.
     pub shutdown_grace: Duration,
+    /// Which mode's data is served and how access is decided.
+    pub access: AccessSettings,
+}
+
+/// What both services must agree on to give the same answer about a user: parsed here
+/// once, so billing's status and the entitlement service's checks cannot disagree.
+#[derive(Clone, Copy, Debug)]
+pub struct AccessSettings {
+    /// `STRIPE_LIVE_MODE`: live keys and live data when true, test otherwise.
+    pub live_mode: bool,
+    /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
+    pub grace: Duration,
+}
+
+impl AccessSettings {
+    /// Reads `STRIPE_LIVE_MODE` and `ACCESS_GRACE_DAYS`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let days: u64 = env.parse_or("ACCESS_GRACE_DAYS", 3)?;
+        let grace =
+            days.checked_mul(86_400)
+                .filter(|s| i64::try_from(*s).is_ok())
+                .map(Duration::from_secs)
+                .ok_or_else(|| ConfigError::new("ACCESS_GRACE_DAYS", format!("{days} days is too long")))?;
+        Ok(Self { live_mode: env.bool("STRIPE_LIVE_MODE", false)?, grace })
+    }
+
+    /// The access policy these settings describe.
+    pub fn policy(&self) -> caixa_policy::Policy {
+        caixa_policy::Policy { grace_seconds: i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX) }
+    }
 }
 
 /// The embedded default database: an SQLite file in the working directory.
@@ -143,6 +173,33 @@ impl CommonSettings {
             database_url,
             log_format: env.parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Human)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", Duration::from_secs(20))?,
+            access: AccessSettings::from_env(env)?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_settings_default_to_test_mode_and_three_days() {
+        let access = AccessSettings::from_env(&Env::default()).unwrap();
+        assert!(!access.live_mode);
+        assert_eq!(access.policy().grace_seconds, 3 * 86_400);
+    }
+
+    #[test]
+    fn access_settings_name_the_variable_at_fault() {
+        let env = Env::from_pairs([("ACCESS_GRACE_DAYS", "-1")]);
+        assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "ACCESS_GRACE_DAYS");
+        let env = Env::from_pairs([("ACCESS_GRACE_DAYS", "99999999999999999")]);
+        assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "ACCESS_GRACE_DAYS");
+        let env = Env::from_pairs([("STRIPE_LIVE_MODE", "maybe")]);
+        assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "STRIPE_LIVE_MODE");
+        let env = Env::from_pairs([("STRIPE_LIVE_MODE", "true"), ("ACCESS_GRACE_DAYS", "7")]);
+        let access = AccessSettings::from_env(&env).unwrap();
+        assert!(access.live_mode);
+        assert_eq!(access.grace, Duration::from_secs(7 * 86_400));
     }
 }

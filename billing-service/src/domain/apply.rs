@@ -1,31 +1,37 @@
-//! The one apply path: a Stripe event (or a synced object) becomes local rows, and every
-//! user whose subscriptions changed gets a new revision, in one transaction.
+//! The one apply path: Stripe objects become stored rows, and every user whose state
+//! changed gets a new revision, in one transaction. The inbox worker, the sync RPC and
+//! every other path that learns something from Stripe calls [`apply`]; nothing else
+//! writes Stripe-derived rows.
 //!
-//! Order-safety: the object is refetched from Stripe and what Stripe says now is written.
-//! When Stripe cannot be reached, the event's own payload is written only if it is newer
-//! than the stored row; otherwise the event waits for a retry.
+//! Order-safety: a row is only replaced by data at least as new as what it holds
+//! ([`lifecycle::may_replace`]). Data refetched from Stripe is as of now; an event's
+//! payload, used when Stripe cannot be asked, is as of the event, and when even that is
+//! older than the stored row the apply fails so that the event is retried later.
 
-use caixa_entities::stripe_events;
+use caixa_entities::stripe_events::InboxStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
-use serde_json::Value;
 
-use super::stripe_json::{id_of, metadata_features, subscription_item};
+use super::{lifecycle, trials};
 use crate::{
-    store::{StoreError, inbox, records, revisions, statement},
-    stripe::{StripeApi, StripeCallError},
+    store::{
+        StoreError, catalogue, customers, inbox, revisions,
+        subscriptions::{self, Ownership},
+    },
+    stripe::objects::{CheckoutSession, Customer, Price, Product, Subscription},
 };
 
-/// Why an event could not be applied (it will be retried).
+/// Why an apply failed (an event is retried).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
-    /// The payload is not a Stripe event.
+    /// The stored payload is not a Stripe event.
     #[error("unreadable event payload: {0}")]
     BadPayload(String),
-    /// Stripe was unreachable and the payload is older than the stored state.
+    /// Stripe was unreachable and the payload is older than the stored state (or cannot
+    /// stand in for the object).
     #[error("Stripe unreachable ({0}) and the payload is older than the stored state")]
     StalePayload(String),
 }
@@ -36,316 +42,215 @@ impl From<sea_orm::DbErr> for ApplyError {
     }
 }
 
-/// What applying did.
-#[derive(Debug, Default)]
-pub struct Applied {
-    /// Revisions written (one per user whose state changed).
-    pub revisions: Vec<i64>,
-    /// Why nothing was done, for event types billing does not act on.
-    pub ignored: Option<String>,
-}
-
-/// Applies events and synced objects.
-#[derive(Clone)]
-pub struct Applier {
-    stripe: Option<StripeApi>,
+/// A Stripe object billing keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StripeObject {
+    /// A customer (possibly deleted).
+    Customer(Customer),
+    /// A subscription.
+    Subscription(Subscription),
+    /// A Checkout Session, its subscription inside when expanded.
+    CheckoutSession(CheckoutSession),
+    /// A product with its features.
+    Product(Product),
+    /// A price.
+    Price(Price),
+    /// No object: the subscribers of this customer are recomputed.
+    Subscribers(String),
 }
 
 /// An object to write, with the time of the data in it.
-struct Fetched {
-    object: Value,
-    as_of: DateTime<Utc>,
-    /// Set when Stripe could not be asked and this is the event's payload.
-    fallback: Option<String>,
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    /// The object.
+    pub object: StripeObject,
+    /// Stripe time of its data.
+    pub as_of: DateTime<Utc>,
+    /// Set when Stripe could not be asked and this is an event's payload: why.
+    pub from_payload: Option<String>,
 }
 
-impl Applier {
-    /// An applier that refetches through `stripe` when configured.
-    pub fn new(stripe: Option<StripeApi>) -> Self {
-        Self { stripe }
-    }
-
-    /// Applies a claimed inbox event and marks it done, in one transaction.
-    pub async fn apply_event(
-        &self,
-        db: &DatabaseConnection,
-        event: &stripe_events::Model,
-        worker: &str,
-    ) -> Result<Applied, ApplyError> {
-        let payload: Value =
-            serde_json::from_str(&event.payload).map_err(|e| ApplyError::BadPayload(e.to_string()))?;
-        let object = &payload["data"]["object"];
-        let kind = event.event_type.as_str();
-        let created = event.stripe_created;
-        let fetched = match kind.split('.').next() {
-            Some("customer") if kind.starts_with("customer.subscription.") => Some(
-                self.fetch(
-                    &format!("/subscriptions/{}", id_of(&object["id"]).unwrap_or_default()),
-                    object,
-                    created,
-                )
-                .await,
-            ),
-            Some("customer") if kind == "customer.deleted" => {
-                Some(Fetched { object: deleted(object), as_of: created, fallback: None })
-            }
-            Some("customer") => Some(
-                self.fetch(
-                    &format!("/customers/{}", id_of(&object["id"]).unwrap_or_default()),
-                    object,
-                    created,
-                )
-                .await,
-            ),
-            Some("checkout") => Some(
-                self.fetch(
-                    &format!(
-                        "/checkout/sessions/{}?expand[]=subscription",
-                        id_of(&object["id"]).unwrap_or_default()
-                    ),
-                    object,
-                    created,
-                )
-                .await,
-            ),
-            Some("invoice") => match invoice_subscription(object) {
-                Some(sub) => Some(self.fetch(&format!("/subscriptions/{sub}"), &Value::Null, created).await),
-                None => None,
-            },
-            Some("product") => Some(
-                self.fetch(
-                    &format!("/products/{}", id_of(&object["id"]).unwrap_or_default()),
-                    object,
-                    created,
-                )
-                .await,
-            ),
-            Some("price") => Some(
-                self.fetch(&format!("/prices/{}", id_of(&object["id"]).unwrap_or_default()), object, created)
-                    .await,
-            ),
-            _ => None,
-        };
-        let product_features = match (kind.starts_with("product."), &fetched) {
-            (true, Some(product)) => self.product_features(&product.object).await,
-            _ => Vec::new(),
-        };
-        // A subscription whose product is not known yet (its product event is still on
-        // the way) would publish a state without features; fetch the product first.
-        let missing_product = match &fetched {
-            Some(f) if !kind.starts_with("product.") => match &self.stripe {
-                Some(stripe) => missing_product(db, stripe, &f.object).await?,
-                None => None,
-            },
-            _ => None,
-        };
-        let txn = db.begin().await?;
-        revisions::lock_for_sqlite(&txn).await?;
-        let mut applied = Applied::default();
-        let mut users: Vec<(String, bool)> = Vec::new();
-        if let Some((product, features)) = &missing_product {
-            records::upsert_product(&txn, product, features.clone(), Utc::now()).await?;
-        }
-        match (kind, fetched) {
-            (_, Some(Fetched { object, fallback: Some(reason), .. })) if object.is_null() => {
-                return Err(ApplyError::StalePayload(reason));
-            }
-            (k, Some(f)) if k.starts_with("customer.subscription.") || k.starts_with("invoice.") => {
-                let up = records::upsert_subscription(&txn, &f.object, f.as_of).await?;
-                stale_check(up.applied, &f)?;
-                users.extend(
-                    up.user_id
-                        .into_iter()
-                        .chain(up.previous_user_id)
-                        .map(|u| (u, f.object["livemode"] == true)),
-                );
-            }
-            (k, Some(f)) if k.starts_with("customer.") => {
-                let up = records::upsert_customer(&txn, &f.object, f.as_of).await?;
-                stale_check(up.applied, &f)?;
-                users.extend(subscribers_of_customer(&txn, &f.object).await?);
-            }
-            (k, Some(f)) if k.starts_with("checkout.session.") => {
-                users.extend(apply_checkout_session(&txn, &f.object, f.as_of).await?);
-            }
-            (k, Some(f)) if k.starts_with("product.") => {
-                let mut features = metadata_features(&f.object);
-                features.extend(product_features);
-                features.sort();
-                features.dedup();
-                stale_check(records::upsert_product(&txn, &f.object, features, f.as_of).await?, &f)?;
-                users.extend(
-                    records::users_of_product(&txn, &id_of(&f.object["id"]).unwrap_or_default()).await?,
-                );
-            }
-            (k, Some(f)) if k.starts_with("price.") => {
-                stale_check(records::upsert_price(&txn, &f.object, f.as_of).await?, &f)?;
-            }
-            ("entitlements.active_entitlement_summary.updated", None) => {
-                users.extend(
-                    subscribers_of_customer(&txn, &serde_json::json!({ "id": object["customer"] })).await?,
-                );
-            }
-            (other, _) => applied.ignored = Some(format!("billing does not act on {other}")),
-        }
-        applied.revisions = record_users(&txn, users).await?;
-        let status = if applied.ignored.is_some() { "ignored" } else { "processed" };
-        inbox::finish(&txn, &event.id, worker, status).await?;
-        txn.commit().await?;
-        Ok(applied)
-    }
-
-    /// The object from Stripe now, or the payload (as of the event) when Stripe cannot be
-    /// asked.
-    async fn fetch(&self, path: &str, payload: &Value, created: DateTime<Utc>) -> Fetched {
-        let reason = match &self.stripe {
-            Some(stripe) => match stripe.get(path).await {
-                Ok(object) => return Fetched { object, as_of: Utc::now(), fallback: None },
-                Err(err) => err.to_string(),
-            },
-            None => {
-                StripeCallError::NotConfigured("STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY").to_string()
-            }
-        };
-        tracing::warn!(%path, %reason, "refetch failed; using the event payload if it is newer");
-        Fetched { object: payload.clone(), as_of: created, fallback: Some(reason) }
-    }
-
-    async fn product_features(&self, product: &Value) -> Vec<String> {
-        match &self.stripe {
-            Some(stripe) => product_features(stripe, product).await,
-            None => Vec::new(),
-        }
+impl Fetched {
+    /// An object Stripe gave just now.
+    pub fn now(object: StripeObject) -> Self {
+        Self { object, as_of: Utc::now(), from_payload: None }
     }
 }
 
-/// The product (and its feature keys) of a subscription, or of a session's expanded
-/// subscription, when it is not stored yet: a state published without it would lack the
-/// product's features.
-pub async fn missing_product(
-    db: &impl ConnectionTrait,
-    stripe: &StripeApi,
-    object: &Value,
-) -> Result<Option<(Value, Vec<String>)>, ApplyError> {
-    use caixa_entities::products;
-    use sea_orm::EntityTrait;
-    let subscription = if object["object"] == "checkout.session" { &object["subscription"] } else { object };
-    let Some(product) = id_of(&subscription_item(subscription)["price"]["product"]) else { return Ok(None) };
-    if products::Entity::find_by_id(product.clone()).one(db).await?.is_some() {
-        return Ok(None);
-    }
-    let Ok(object) = stripe.get(&format!("/products/{product}")).await else { return Ok(None) };
-    let mut features = metadata_features(&object);
-    features.extend(product_features(stripe, &object).await);
-    features.sort();
-    features.dedup();
-    Ok(Some((object, features)))
+/// The inbox event an apply settles, marked done in the same transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct Settles<'a> {
+    /// `evt_...`.
+    pub event_id: &'a str,
+    /// The worker holding its claim.
+    pub worker: &'a str,
+    /// `Processed` or `Ignored`.
+    pub status: InboxStatus,
 }
 
-/// Lookup keys of the Stripe Entitlements features attached to a product.
-async fn product_features(stripe: &StripeApi, product: &Value) -> Vec<String> {
-    let path = format!("/products/{}/features?limit=100", id_of(&product["id"]).unwrap_or_default());
-    match stripe.get(&path).await {
-        Ok(list) => list["data"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|f| f["entitlement_feature"]["lookup_key"].as_str().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default(),
-        Err(err) => {
-            tracing::warn!(error = %err, "cannot list product features");
-            Vec::new()
-        }
-    }
-}
-
-/// Applies a Checkout Session: links its customer to its user, confirms or releases the
-/// trial reservation, and writes its subscription when expanded. Returns the users whose
-/// state must be recomputed. Also used by `SyncCheckoutSession`.
-pub async fn apply_checkout_session(
-    db: &impl ConnectionTrait,
-    session: &Value,
-    as_of: DateTime<Utc>,
-) -> Result<Vec<(String, bool)>, ApplyError> {
-    let livemode = session["livemode"] == true;
-    let session_id = id_of(&session["id"]).unwrap_or_default();
-    let user = session["client_reference_id"]
-        .as_str()
-        .or_else(|| session["metadata"]["user_id"].as_str())
-        .map(str::to_owned);
-    let customer = id_of(&session["customer"]);
-    if let (Some(user), Some(customer)) = (&user, &customer) {
-        let email =
-            session["customer_details"]["email"].as_str().or_else(|| session["customer_email"].as_str());
-        records::link_customer(db, customer, user, email, livemode, as_of).await?;
-    }
-    match session["status"].as_str() {
-        Some("complete") => {
-            let sql = "UPDATE trial_usage SET state = 'confirmed', subscription_id = $1, confirmed_at = $2, updated_at = $2 \
-                       WHERE checkout_session_id = $3 AND state = 'reserved'";
-            let values =
-                vec![id_of(&session["subscription"]).into(), Utc::now().into(), session_id.clone().into()];
-            db.execute_raw(statement(db, sql, values)).await?;
-        }
-        Some("expired") => {
-            let sql = "DELETE FROM trial_usage WHERE checkout_session_id = $1 AND state = 'reserved'";
-            db.execute_raw(statement(db, sql, vec![session_id.into()])).await?;
-        }
-        _ => {}
-    }
-    let mut users = Vec::new();
-    if session["subscription"].is_object() {
-        let up = records::upsert_subscription(db, &session["subscription"], as_of).await?;
-        users.extend(up.user_id.into_iter().chain(up.previous_user_id).map(|u| (u, livemode)));
-    }
-    users.extend(user.map(|u| (u, livemode)));
-    Ok(users)
-}
-
-/// Records the state of each user once; returns the revisions written.
-pub async fn record_users(
-    db: &impl ConnectionTrait,
-    mut users: Vec<(String, bool)>,
+/// Writes `objects` in order, records every affected user's state, settles the inbox
+/// event if any, and commits. Returns the revisions of the affected users.
+pub async fn apply(
+    db: &DatabaseConnection,
+    objects: &[Fetched],
+    settles: Option<Settles<'_>>,
 ) -> Result<Vec<i64>, ApplyError> {
-    users.sort();
-    users.dedup();
-    let mut revisions = Vec::new();
-    for (user, livemode) in users {
-        let state = records::user_state(db, &user, livemode).await?;
-        revisions.push(revisions::record(db, &user, livemode, &state).await?);
+    let txn = db.begin().await?;
+    revisions::lock_for_sqlite(&txn).await?;
+    let mut users = Vec::new();
+    for fetched in objects {
+        users.extend(write(&txn, fetched).await?);
     }
+    let revisions = record_users(&txn, users).await?;
+    if let Some(s) = settles {
+        inbox::finish(&txn, s.event_id, s.worker, s.status).await?;
+    }
+    txn.commit().await?;
     Ok(revisions)
 }
 
-fn stale_check(applied: bool, fetched: &Fetched) -> Result<(), ApplyError> {
-    match (&fetched.fallback, applied) {
+/// A user and the mode of their data.
+type User = (String, bool);
+
+/// Writes one object; returns the users whose state it may have changed.
+async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>, ApplyError> {
+    let as_of = fetched.as_of;
+    let written = |applied: bool| match (&fetched.from_payload, applied) {
         (Some(reason), false) => Err(ApplyError::StalePayload(reason.clone())),
         _ => Ok(()),
+    };
+    Ok(match &fetched.object {
+        StripeObject::Subscription(sub) => {
+            let (applied, users) = put_subscription(db, sub, as_of).await?;
+            written(applied)?;
+            users.into_iter().map(|u| (u, sub.livemode)).collect()
+        }
+        StripeObject::Customer(customer) => {
+            written(put_customer(db, customer, as_of).await?)?;
+            subscriptions::users_of_customer(db, &customer.id).await?
+        }
+        StripeObject::CheckoutSession(session) => put_session(db, session, as_of).await?,
+        StripeObject::Product(product) => {
+            let existing = catalogue::product(db, &product.id).await?;
+            let applied = lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of);
+            if applied {
+                catalogue::save_product(db, existing, product, as_of).await?;
+            }
+            written(applied)?;
+            subscriptions::users_of_product(db, &product.id).await?
+        }
+        StripeObject::Price(price) => {
+            let existing = catalogue::price(db, &price.id).await?;
+            let applied = lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of);
+            if applied {
+                catalogue::save_price(db, existing, price, as_of).await?;
+            }
+            written(applied)?;
+            Vec::new()
+        }
+        StripeObject::Subscribers(customer) => subscriptions::users_of_customer(db, customer).await?,
+    })
+}
+
+/// Writes a subscription unless the stored one is newer. Returns whether it was written,
+/// and its user now and (when that changed) before.
+async fn put_subscription(
+    db: &impl ConnectionTrait,
+    sub: &Subscription,
+    as_of: DateTime<Utc>,
+) -> Result<(bool, Vec<String>), ApplyError> {
+    let existing = subscriptions::find(db, &sub.id).await?;
+    if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
+        return Ok((false, existing.and_then(|row| row.user_id).into_iter().collect()));
+    }
+    let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
+    let user_id = lifecycle::subscription_owner(linked, sub.user_id.clone());
+    let previous =
+        existing.as_ref().and_then(|row| row.user_id.clone()).filter(|p| Some(p) != user_id.as_ref());
+    let past_due_since = lifecycle::past_due_since(
+        existing.as_ref().map(|row| (row.status, row.past_due_since)),
+        sub.status,
+        sub.current_period_start,
+        as_of,
+    );
+    let users = user_id.iter().cloned().chain(previous).collect();
+    subscriptions::save(db, existing, sub, Ownership { user_id, past_due_since }, as_of).await?;
+    Ok((true, users))
+}
+
+/// Writes a customer unless the stored one is newer; a deleted customer keeps its row,
+/// marked deleted. Returns whether it was written.
+async fn put_customer(
+    db: &impl ConnectionTrait,
+    customer: &Customer,
+    as_of: DateTime<Utc>,
+) -> Result<bool, ApplyError> {
+    let existing = customers::find(db, &customer.id).await?;
+    if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
+        return Ok(false);
+    }
+    match existing {
+        Some(row) if customer.deleted => customers::mark_deleted(db, row, as_of).await?,
+        existing => {
+            let current = existing.as_ref().and_then(|row| row.user_id.clone());
+            let user_id = lifecycle::customer_owner(customer.user_id.clone(), current);
+            let email_key = customer.email.as_deref().map(trials::normalize_email);
+            customers::save(db, existing, customer, (user_id, email_key), as_of).await?;
+        }
+    }
+    Ok(true)
+}
+
+/// A Checkout Session links its customer to its user, settles the trial it carried, and
+/// writes its subscription when expanded.
+async fn put_session(
+    db: &impl ConnectionTrait,
+    session: &CheckoutSession,
+    as_of: DateTime<Utc>,
+) -> Result<Vec<User>, ApplyError> {
+    if let (Some(user), Some(customer)) = (&session.user_id, &session.customer_id) {
+        link_customer(db, customer, user, session, as_of).await?;
+    }
+    trials::settle_session(db, session).await?;
+    let mut users: Vec<String> = Vec::new();
+    if let Some(sub) = &session.subscription {
+        users.extend(put_subscription(db, sub, as_of).await?.1);
+    }
+    users.extend(session.user_id.clone());
+    Ok(users.into_iter().map(|u| (u, session.livemode)).collect())
+}
+
+/// Links a customer to a user (checkout's `client_reference_id`), storing a stub when
+/// the customer has not been seen yet.
+async fn link_customer(
+    db: &impl ConnectionTrait,
+    customer: &str,
+    user: &str,
+    session: &CheckoutSession,
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    match customers::find(db, customer).await? {
+        Some(row) if row.user_id.as_deref() == Some(user) => Ok(()),
+        Some(_) => customers::set_user(db, customer, user).await,
+        None => {
+            let email = session.email.as_deref().map(|e| (e, trials::normalize_email(e)));
+            if !customers::insert_stub(db, customer, user, email, session.livemode, as_of).await? {
+                // Stored a moment ago by another writer: only the link is ours to set.
+                customers::set_user(db, customer, user).await?;
+            }
+            Ok(())
+        }
     }
 }
 
-fn deleted(object: &Value) -> Value {
-    let mut object = object.clone();
-    object["deleted"] = Value::Bool(true);
-    object
-}
-
-/// The subscription an invoice belongs to (current and older API versions).
-fn invoice_subscription(invoice: &Value) -> Option<String> {
-    id_of(&invoice["parent"]["subscription_details"]["subscription"])
-        .or_else(|| id_of(&invoice["subscription"]))
-}
-
-async fn subscribers_of_customer(
-    db: &impl ConnectionTrait,
-    customer: &Value,
-) -> Result<Vec<(String, bool)>, StoreError> {
-    use caixa_entities::subscriptions;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    let id = id_of(&customer["id"]).unwrap_or_default();
-    let rows = subscriptions::Entity::find().filter(subscriptions::Column::CustomerId.eq(id)).all(db).await?;
-    Ok(rows.into_iter().filter_map(|r| r.user_id.map(|u| (u, r.livemode))).collect())
+/// Records the state of each user once; returns the revisions written.
+async fn record_users(db: &impl ConnectionTrait, mut users: Vec<User>) -> Result<Vec<i64>, ApplyError> {
+    users.sort();
+    users.dedup();
+    let mut written = Vec::with_capacity(users.len());
+    for (user, livemode) in users {
+        let state = subscriptions::user_state(db, &user, livemode).await?;
+        written.push(revisions::record(db, &user, livemode, &state).await?);
+    }
+    Ok(written)
 }

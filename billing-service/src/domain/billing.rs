@@ -1,27 +1,26 @@
 //! The billing API's work: checkout with one trial per user, syncing a finished checkout,
 //! the customer portal, and a user's status computed now.
 
-use caixa_entities::{entitlements, prices};
 use caixa_policy::{Decision, Policy};
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionResponse, GetSubscriptionStatusResponse, SubscriptionSnapshot,
     SyncCheckoutSessionResponse,
 };
-use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, TransactionTrait};
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
 use url::Url;
 
 use super::{
-    apply::{apply_checkout_session, missing_product, record_users},
+    apply::{Fetched, StripeObject, apply},
     customers::{self, CustomerLocks},
-    stripe_json::{id_of, normalize_email},
+    intake::{Intake, SessionError},
     trials,
 };
 use crate::{
     config::StripeSettings,
     error::ApiError,
-    events::RevisionFeed,
-    store::{records, revisions},
+    revisions::RevisionFeed,
+    store::{self, catalogue, revisions, subscriptions},
     stripe::{StripeApi, StripeCallError},
 };
 
@@ -40,6 +39,8 @@ pub struct Billing {
     pub locks: CustomerLocks,
     /// Announces revisions written by a sync.
     pub feed: RevisionFeed,
+    /// Fetches what a sync applies.
+    pub intake: Intake,
     /// The access policy.
     pub policy: Policy,
 }
@@ -80,13 +81,13 @@ impl Billing {
         let customer =
             customers::find_or_create(&self.db, stripe, &self.locks, &request.user_id, &request.email, live)
                 .await?;
-        let email = normalize_email(&request.email);
-        let reservation_ttl = Utc::now() + chrono::Duration::hours(24);
+        let email = trials::normalize_email(&request.email);
+        let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
         let reservation = match self.settings.trial_days {
             0 => None,
             _ => trials::reserve(&self.db, &request.user_id, &email, live, reservation_ttl).await?,
         };
-        let trial_days = if reservation.is_some() { self.settings.trial_days } else { 0 };
+        let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
         let mut form = vec![
             ("mode", "subscription".to_owned()),
             ("customer", customer),
@@ -103,43 +104,43 @@ impl Billing {
         }
         let form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
-        let session = match stripe.post("/checkout/sessions", &form, &key).await {
+        let session = match stripe.create_checkout_session(&form, &key).await {
             Ok(session) => session,
             Err(err) => {
                 if let Some(id) = reservation {
-                    trials::release(&self.db, id).await?;
+                    store::trials::release(&self.db, id).await?;
                 }
                 return Err(err.into());
             }
         };
-        let session_id = session["id"].as_str().unwrap_or_default().to_owned();
-        let expires_at = session["expires_at"].as_i64().and_then(|t| DateTime::from_timestamp(t, 0));
         if let Some(id) = reservation {
-            trials::attach(&self.db, id, &session_id, expires_at.unwrap_or(reservation_ttl)).await?;
+            store::trials::attach(&self.db, id, &session.id, session.expires_at.unwrap_or(reservation_ttl))
+                .await?;
         }
-        tracing::info!(user = %request.user_id, session = %session_id, trial_days, "checkout session created");
+        tracing::info!(user = %request.user_id, session = %session.id, trial_days, "checkout session created");
         Ok(CreateCheckoutSessionResponse {
-            session_id,
-            url: session["url"].as_str().unwrap_or_default().to_owned(),
+            session_id: session.id,
+            url: session.url.unwrap_or_default(),
             trial_applied: trial_days > 0,
             trial_days,
-            expires_at: expires_at.map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
+            expires_at: session
+                .expires_at
+                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
         })
     }
 
     /// The price must exist, be active, recurring and of this deployment's mode.
     async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), ApiError> {
         let invalid = |reason: String| ApiError::InvalidArgument { field: "price_id", reason };
-        let price = match prices::Entity::find_by_id(price_id.to_owned()).one(&self.db).await? {
+        let price = match catalogue::price(&self.db, price_id).await? {
             Some(price) => price,
             None => {
-                let object = stripe.get(&format!("/prices/{price_id}")).await.map_err(|err| match err {
+                let price = stripe.price(price_id).await.map_err(|err| match err {
                     StripeCallError::NotFound(_) => invalid(format!("no price {price_id} in Stripe")),
                     other => other.into(),
                 })?;
-                records::upsert_price(&self.db, &object, Utc::now()).await?;
-                prices::Entity::find_by_id(price_id.to_owned())
-                    .one(&self.db)
+                apply(&self.db, &[Fetched::now(StripeObject::Price(price))], None).await?;
+                catalogue::price(&self.db, price_id)
                     .await?
                     .ok_or_else(|| invalid(format!("no price {price_id}")))?
             }
@@ -160,38 +161,25 @@ impl Billing {
     /// the one apply path.
     pub async fn sync_checkout(&self, session_id: &str) -> Result<SyncCheckoutSessionResponse, ApiError> {
         let stripe = self.stripe()?;
-        let session = stripe
-            .get(&format!("/checkout/sessions/{session_id}?expand[]=subscription"))
-            .await
-            .map_err(|err| match err {
-                StripeCallError::NotFound(_) => {
+        let (session, objects) =
+            self.intake.session(&self.db, stripe, session_id).await.map_err(|err| match err {
+                SessionError::Stripe(StripeCallError::NotFound(_)) => {
                     ApiError::NotFound(format!("no checkout session {session_id}"))
                 }
-                other => other.into(),
+                SessionError::Stripe(other) => other.into(),
+                SessionError::Apply(apply) => apply.into(),
             })?;
-        let user = session["client_reference_id"]
-            .as_str()
-            .or_else(|| session["metadata"]["user_id"].as_str())
-            .map(str::to_owned);
-        let Some(user) = user else {
+        let Some(user) = session.user_id.clone() else {
             return Err(ApiError::FailedPrecondition(format!("checkout session {session_id} names no user")));
         };
-        let product = missing_product(&self.db, stripe, &session).await?;
-        let txn = self.db.begin().await?;
-        revisions::lock_for_sqlite(&txn).await?;
-        if let Some((product, features)) = &product {
-            records::upsert_product(&txn, product, features.clone(), Utc::now()).await?;
-        }
-        let users = apply_checkout_session(&txn, &session, Utc::now()).await?;
-        record_users(&txn, users).await?;
-        txn.commit().await?;
+        apply(&self.db, &objects, None).await?;
         let status = self.status(&user).await?;
         self.feed.publish(i64::try_from(status.revision).unwrap_or(0));
         let subscription = status.subscription.unwrap_or_default();
         Ok(SyncCheckoutSessionResponse {
             session_id: session_id.to_owned(),
             user_id: user,
-            subscription_id: id_of(&session["subscription"]).unwrap_or_default(),
+            subscription_id: session.subscription_id.unwrap_or_default(),
             status: subscription.status,
             has_active_subscription: status.has_active_subscription,
             revision: status.revision,
@@ -201,35 +189,27 @@ impl Billing {
     /// A Customer Portal session for a user who has a customer.
     pub async fn portal(&self, user: &str, return_url: String) -> Result<String, ApiError> {
         let stripe = self.stripe()?;
-        let Some(customer) = customers::linked(&self.db, user, self.settings.live_mode).await? else {
+        let Some(customer) = store::customers::linked(&self.db, user, self.settings.live_mode).await? else {
             return Err(ApiError::FailedPrecondition(format!(
                 "user {user} has no Stripe customer yet; a checkout creates one"
             )));
         };
         let form = vec![("customer".to_owned(), customer.id), ("return_url".to_owned(), return_url)];
-        let session = stripe
-            .post("/billing_portal/sessions", &form, &format!("caixa-portal-{}", uuid::Uuid::new_v4()))
-            .await?;
-        Ok(session["url"].as_str().unwrap_or_default().to_owned())
+        Ok(stripe.create_portal_session(&form, &format!("caixa-portal-{}", uuid::Uuid::new_v4())).await?)
     }
 
     /// The user's status from the local database, with access decided now.
     pub async fn status(&self, user: &str) -> Result<GetSubscriptionStatusResponse, ApiError> {
         let live = self.settings.live_mode;
-        let state = records::user_state(&self.db, user, live).await?;
+        let state = subscriptions::user_state(&self.db, user, live).await?;
         let decision: Decision = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
         let subscription: Option<SubscriptionSnapshot> = decision
             .subscription_id
             .and_then(|id| state.subscriptions.iter().find(|s| s.id == id))
             .map(|s| s.to_proto());
-        let customer = customers::linked(&self.db, user, live).await?;
+        let customer = store::customers::linked(&self.db, user, live).await?;
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
-        let revision = entitlements::Entity::find()
-            .filter(entitlements::Column::UserId.eq(user))
-            .filter(entitlements::Column::Livemode.eq(live))
-            .one(&self.db)
-            .await?
-            .map_or(0, |row| row.revision);
+        let revision = revisions::of_user(&self.db, user, live).await?;
         Ok(GetSubscriptionStatusResponse {
             user_id: user.to_owned(),
             has_active_subscription: decision.allowed,

@@ -5,10 +5,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use caixa_entities::customers;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::DatabaseConnection;
 
-use crate::{error::ApiError, store::records, stripe::StripeApi};
+use super::apply::{Fetched, StripeObject, apply};
+use crate::{error::ApiError, store::customers, stripe::StripeApi};
 
 /// One lock per user, so concurrent checkouts of a user in this process queue up. Across
 /// replicas, Stripe's idempotency key (derived from the user) returns the same customer.
@@ -26,23 +26,9 @@ impl CustomerLocks {
     }
 }
 
-/// The user's linked customer, if any.
-pub async fn linked(
-    db: &impl ConnectionTrait,
-    user: &str,
-    livemode: bool,
-) -> Result<Option<customers::Model>, ApiError> {
-    Ok(customers::Entity::find()
-        .filter(customers::Column::UserId.eq(user))
-        .filter(customers::Column::Livemode.eq(livemode))
-        .filter(customers::Column::Deleted.eq(false))
-        .one(db)
-        .await?)
-}
-
 /// The user's customer id, created at Stripe (with `metadata.user_id`) when missing.
 pub async fn find_or_create(
-    db: &impl ConnectionTrait,
+    db: &DatabaseConnection,
     stripe: &StripeApi,
     locks: &CustomerLocks,
     user: &str,
@@ -51,16 +37,14 @@ pub async fn find_or_create(
 ) -> Result<String, ApiError> {
     let lock = locks.for_user(user);
     let _held = lock.lock().await;
-    if let Some(customer) = linked(db, user, livemode).await? {
+    if let Some(customer) = customers::linked(db, user, livemode).await? {
         return Ok(customer.id);
     }
     let form =
         vec![("email".to_owned(), email.to_owned()), ("metadata[user_id]".to_owned(), user.to_owned())];
     let mode = if livemode { "live" } else { "test" };
-    let created = stripe.post("/customers", &form, &format!("caixa-customer-{mode}-{user}")).await?;
-    records::upsert_customer(db, &created, chrono::Utc::now()).await?;
-    created["id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| ApiError::Unavailable("Stripe returned a customer without id".to_owned()))
+    let created = stripe.create_customer(&form, &format!("caixa-customer-{mode}-{user}")).await?;
+    let id = created.id.clone();
+    apply(db, &[Fetched::now(StripeObject::Customer(created))], None).await?;
+    Ok(id)
 }

@@ -1,8 +1,11 @@
-//! What billing knows about Stripe objects and how events change local state.
+//! What billing decides: how Stripe's objects change stored state (one apply path), the
+//! trial rules, customers, and the billing API's work. Reads and writes go through
+//! `store/`, calls to Stripe through `stripe/`.
 
 pub mod apply;
 pub mod billing;
 pub mod customers;
-pub mod stripe_json;
+pub mod intake;
+pub mod lifecycle;
 pub mod trials;
 pub mod validate;

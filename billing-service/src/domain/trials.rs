@@ -1,46 +1,74 @@
-//! One free trial per user: a ledger row is reserved when a checkout with a trial is
-//! created, confirmed by Stripe's `checkout.session.completed`, and released when the
-//! session expires. Unique keys on (mode, user) and (mode, normalised email) make a second
-//! trial impossible, even for two checkouts at the same moment.
+//! One free trial per user and per email. A trial is reserved in the ledger when a
+//! checkout with a trial is created, confirmed when Stripe completes its session, and
+//! given back when the session expires unused or lapses.
 
-use caixa_entities::{subscriptions, trial_usage};
-use chrono::{DateTime, Utc};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, SqlErr,
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::ConnectionTrait;
+
+use crate::{
+    store::{StoreError, subscriptions, trials},
+    stripe::objects::{CheckoutSession, SessionStatus},
 };
 
-use crate::store::{StoreError, statement};
+/// How long a reservation is held before the session it belongs to is known (Stripe's
+/// sessions last at most 24 hours).
+pub const RESERVATION_TTL: Duration = Duration::hours(24);
 
-/// Whether a new checkout for this user (and email) would carry a trial.
+/// Trimmed, lowercased email: the key for one trial per email.
+pub fn normalize_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// What a session's status means for the trial it carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrialOutcome {
+    /// Stripe made the subscription: the trial is used.
+    Confirm,
+    /// The session expired unused: the trial is free again.
+    Release,
+    /// Still open, or status unknown: nothing changes.
+    Keep,
+}
+
+/// The trial outcome of a session in `status`.
+pub fn outcome(status: Option<SessionStatus>) -> TrialOutcome {
+    match status {
+        Some(SessionStatus::Complete) => TrialOutcome::Confirm,
+        Some(SessionStatus::Expired) => TrialOutcome::Release,
+        Some(SessionStatus::Open) | None => TrialOutcome::Keep,
+    }
+}
+
+/// The trial days a checkout carries: the configured length when a trial was reserved.
+pub fn days_granted(configured: u32, reserved: bool) -> u32 {
+    if reserved { configured } else { 0 }
+}
+
+/// Applies a session's outcome to the reservation it carried.
+pub async fn settle_session(db: &impl ConnectionTrait, session: &CheckoutSession) -> Result<(), StoreError> {
+    match outcome(session.status) {
+        TrialOutcome::Confirm => {
+            trials::confirm_session(db, &session.id, session.subscription_id.as_deref()).await
+        }
+        TrialOutcome::Release => trials::release_session(db, &session.id).await,
+        TrialOutcome::Keep => Ok(()),
+    }
+}
+
+/// Whether a new checkout for this user (and email) would carry a trial: neither holds
+/// one in the ledger, and the user has no subscription that had a trial (trials from
+/// before the ledger existed are on the subscriptions themselves).
 pub async fn eligible(
     db: &impl ConnectionTrait,
     user: &str,
     email: Option<&str>,
     livemode: bool,
 ) -> Result<bool, StoreError> {
-    release_lapsed(db).await?;
-    let mut taken = trial_usage::Entity::find()
-        .filter(trial_usage::Column::Livemode.eq(livemode))
-        .filter(trial_usage::Column::UserId.eq(user));
-    if let Some(email) = email {
-        taken = trial_usage::Entity::find().filter(trial_usage::Column::Livemode.eq(livemode)).filter(
-            Condition::any()
-                .add(trial_usage::Column::UserId.eq(user))
-                .add(trial_usage::Column::EmailNormalized.eq(email)),
-        );
-    }
-    if taken.count(db).await? > 0 {
+    trials::release_lapsed(db, Utc::now()).await?;
+    if trials::taken(db, user, email, livemode).await? {
         return Ok(false);
     }
-    // Trials from before the ledger existed are on the subscriptions themselves.
-    let earlier = subscriptions::Entity::find()
-        .filter(subscriptions::Column::UserId.eq(user))
-        .filter(subscriptions::Column::Livemode.eq(livemode))
-        .filter(subscriptions::Column::TrialStart.is_not_null())
-        .count(db)
-        .await?;
-    Ok(earlier == 0)
+    Ok(!subscriptions::had_trial(db, user, livemode).await?)
 }
 
 /// Reserves the user's trial until `expires_at`; `None` when not eligible (including
@@ -55,51 +83,30 @@ pub async fn reserve(
     if !eligible(db, user, Some(email), livemode).await? {
         return Ok(None);
     }
-    let now = Utc::now();
-    let row = trial_usage::ActiveModel {
-        livemode: Set(livemode),
-        user_id: Set(user.to_owned()),
-        email_normalized: Set(email.to_owned()),
-        state: Set("reserved".to_owned()),
-        checkout_session_id: Set(None),
-        subscription_id: Set(None),
-        reserved_at: Set(now),
-        reservation_expires_at: Set(Some(expires_at)),
-        confirmed_at: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    match row.insert(db).await {
-        Ok(row) => Ok(Some(row.id)),
-        Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Ok(None),
-        Err(err) => Err(err.into()),
+    trials::reserve(db, user, email, livemode, expires_at).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_keyed_trimmed_and_lowercased() {
+        assert_eq!(normalize_email("  Ana@Example.COM "), "ana@example.com");
+        assert_eq!(normalize_email("ana@example.com"), normalize_email("ANA@example.com"));
     }
-}
 
-/// Ties a reservation to the session that carries the trial.
-pub async fn attach(
-    db: &impl ConnectionTrait,
-    id: i64,
-    session: &str,
-    expires_at: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let sql = "UPDATE trial_usage SET checkout_session_id = $1, reservation_expires_at = $2, updated_at = $3 WHERE id = $4";
-    db.execute_raw(statement(db, sql, vec![session.into(), expires_at.into(), Utc::now().into(), id.into()]))
-        .await?;
-    Ok(())
-}
+    #[test]
+    fn only_a_completed_session_uses_the_trial_and_only_an_expired_one_frees_it() {
+        assert_eq!(outcome(Some(SessionStatus::Complete)), TrialOutcome::Confirm);
+        assert_eq!(outcome(Some(SessionStatus::Expired)), TrialOutcome::Release);
+        assert_eq!(outcome(Some(SessionStatus::Open)), TrialOutcome::Keep);
+        assert_eq!(outcome(None), TrialOutcome::Keep);
+    }
 
-/// Gives a reservation back (the checkout could not be created).
-pub async fn release(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE id = $1 AND state = 'reserved'";
-    db.execute_raw(statement(db, sql, vec![id.into()])).await?;
-    Ok(())
-}
-
-/// Reservations whose session lapsed without news from Stripe are given back.
-async fn release_lapsed(db: &impl ConnectionTrait) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE state = 'reserved' AND reservation_expires_at < $1";
-    db.execute_raw(statement(db, sql, vec![Utc::now().into()])).await?;
-    Ok(())
+    #[test]
+    fn a_checkout_carries_trial_days_only_with_a_reservation() {
+        assert_eq!(days_granted(14, true), 14);
+        assert_eq!(days_granted(14, false), 0);
+    }
 }

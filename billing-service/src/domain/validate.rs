@@ -8,19 +8,9 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::InvalidArgument { field, reason: reason.into() }
 }
 
-/// A user id: non-empty, at most 255 characters, no control characters.
+/// A user id, by the rules every service shares (`caixa_policy::input`).
 pub fn user_id(raw: &str) -> Result<&str, ApiError> {
-    let id = raw.trim();
-    if id.is_empty() {
-        return Err(invalid("user_id", "is required"));
-    }
-    if id.chars().count() > 255 {
-        return Err(invalid("user_id", "must be at most 255 characters"));
-    }
-    if id.chars().any(char::is_control) {
-        return Err(invalid("user_id", "must not contain control characters"));
-    }
-    Ok(id)
+    Ok(caixa_policy::input::user_id(raw)?)
 }
 
 /// An email address: `local@domain.tld`, no spaces, at most 254 characters.

@@ -1,8 +1,5 @@
-//! Publishing changes: the inbox worker that applies stored events, and the feed that
-//! wakes Watch streams when a revision commits.
+//! Stripe's events, once stored in the inbox: the worker that claims them in order per
+//! customer and settles each through the one apply path. (The revision log is
+//! `revisions`; the stream that serves it is `grpc::watch`.)
 
-pub mod feed;
-pub mod retention;
 pub mod worker;
-
-pub use feed::RevisionFeed;

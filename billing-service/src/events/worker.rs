@@ -9,15 +9,14 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;
 
-use super::RevisionFeed;
-use crate::{config::InboxSettings, domain::apply::Applier, store::inbox};
+use crate::{config::InboxSettings, domain::intake::Intake, revisions::RevisionFeed, store::inbox};
 
 /// Everything the worker needs.
 pub struct Worker {
     /// The database.
     pub db: DatabaseConnection,
-    /// The apply path.
-    pub applier: Applier,
+    /// Fetches what an event concerns and applies it.
+    pub intake: Intake,
     /// Where committed revisions are announced.
     pub feed: RevisionFeed,
     /// Woken by the webhook bridge when an event is stored.
@@ -78,14 +77,14 @@ impl Worker {
     }
 
     async fn process(&self, event: &caixa_entities::stripe_events::Model, worker: &str) {
-        match self.applier.apply_event(&self.db, event, worker).await {
-            Ok(applied) => {
-                if let Some(head) = applied.revisions.iter().max() {
+        match self.intake.settle(&self.db, event, worker).await {
+            Ok(settled) => {
+                if let Some(head) = settled.revisions.iter().max() {
                     self.feed.publish(*head);
                 }
-                let outcome = if applied.ignored.is_some() { "ignored" } else { "processed" };
+                let outcome = if settled.ignored.is_some() { "ignored" } else { "processed" };
                 metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
-                tracing::debug!(event = %event.id, kind = %event.event_type, outcome, revisions = ?applied.revisions, "event applied");
+                tracing::debug!(event = %event.id, kind = %event.event_type, outcome, revisions = ?settled.revisions, "event applied");
             }
             Err(err) => {
                 let backoff = backoff(self.settings.retry_base, event.attempts);

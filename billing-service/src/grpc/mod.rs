@@ -1,7 +1,8 @@
-//! The gRPC API: `BillingService` and `SubscriptionEvents`.
+//! The gRPC API: `BillingService`, and `SubscriptionEvents.Watch` (the revision log as a
+//! stream, in `watch`).
 
 mod billing;
-mod events;
+mod watch;
 
 pub use billing::BillingApi;
-pub use events::SubscriptionEventsApi;
+pub use watch::WatchApi;

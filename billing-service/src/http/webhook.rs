@@ -8,18 +8,21 @@ use axum::{
     extract::{Path, State},
     http::{HeaderMap, StatusCode},
 };
-use caixa_entities::webhook_endpoints;
-use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, EntityTrait};
+use chrono::Utc;
+use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::Value;
 use tokio::sync::Notify;
 
 use crate::{
     config::WebhookSettings,
-    domain::stripe_json::{customer_of, id_of},
-    store::inbox::{self, NewEvent},
-    stripe::signature::{self, SignatureError},
+    store::{
+        StoreError, endpoints,
+        inbox::{self, NewEvent},
+    },
+    stripe::{
+        event::{EventError, StripeEvent},
+        signature::{self, SignatureError},
+    },
 };
 
 /// What the webhook route needs.
@@ -70,32 +73,31 @@ pub async fn receive(
     ) {
         return reject(err);
     }
-    let Ok(event) = serde_json::from_slice::<Value>(&body) else {
-        metrics::counter!("caixa_webhook_rejected_total", "reason" => "invalid_json").increment(1);
-        tracing::warn!("webhook body is not JSON");
-        return (StatusCode::BAD_REQUEST, "body is not a JSON Stripe event".to_owned());
+    let event = match StripeEvent::parse(&body) {
+        Ok(event) => event,
+        Err(err @ EventError::NotJson(_)) => {
+            metrics::counter!("caixa_webhook_rejected_total", "reason" => "invalid_json").increment(1);
+            tracing::warn!(error = %err, "webhook body is not JSON");
+            return (StatusCode::BAD_REQUEST, "body is not a JSON Stripe event".to_owned());
+        }
+        Err(EventError::Missing(_)) => {
+            return (StatusCode::BAD_REQUEST, "event has no id or type".to_owned());
+        }
     };
-    let (Some(event_id), Some(kind)) = (event["id"].as_str(), event["type"].as_str()) else {
-        return (StatusCode::BAD_REQUEST, "event has no id or type".to_owned());
-    };
-    let livemode = event["livemode"] == true;
-    if livemode != endpoint.livemode {
+    let (event_id, kind) = (event.id.as_str(), event.type_name.as_str());
+    if event.livemode != endpoint.livemode {
         metrics::counter!("caixa_webhook_received_total", "result" => "other_mode").increment(1);
-        tracing::info!(event = event_id, livemode, "event of the other mode ignored");
+        tracing::info!(event = event_id, livemode = event.livemode, "event of the other mode ignored");
         return (StatusCode::OK, "ignored: event of the other mode".to_owned());
     }
-    let object = &event["data"]["object"];
     let new = NewEvent {
-        id: event_id.to_owned(),
-        event_type: kind.to_owned(),
-        livemode,
-        api_version: event["api_version"].as_str().map(str::to_owned),
-        created: event["created"]
-            .as_i64()
-            .and_then(|t| DateTime::from_timestamp(t, 0))
-            .unwrap_or_else(Utc::now),
-        object_id: id_of(&object["id"]),
-        customer_id: customer_of(object),
+        id: event.id.clone(),
+        event_type: event.type_name.clone(),
+        livemode: event.livemode,
+        api_version: event.api_version.clone(),
+        created: event.created.unwrap_or_else(Utc::now),
+        object_id: event.object_id(),
+        customer_id: event.customer(),
         endpoint_id: endpoint.id,
         payload: String::from_utf8_lossy(&body).into_owned(),
     };
@@ -121,9 +123,9 @@ fn reject(err: SignatureError) -> (StatusCode, String) {
     (StatusCode::BAD_REQUEST, format!("signature verification failed: {err}"))
 }
 
-async fn find_endpoint(state: &WebhookState, id: &str) -> Result<Option<Endpoint>, sea_orm::DbErr> {
+async fn find_endpoint(state: &WebhookState, id: &str) -> Result<Option<Endpoint>, StoreError> {
     let Ok(uuid) = uuid::Uuid::parse_str(id) else { return Ok(None) };
-    if let Some(row) = webhook_endpoints::Entity::find_by_id(uuid).one(&state.db).await? {
+    if let Some(row) = endpoints::find(&state.db, uuid).await? {
         if !row.enabled {
             return Ok(None);
         }

@@ -2,7 +2,7 @@
 //! webhook is acknowledged, claimed by workers in order per customer, retried with
 //! backoff, dead-lettered after too many attempts.
 
-use caixa_entities::stripe_events::{self, Entity as Events};
+use caixa_entities::stripe_events::{self, Entity as Events, InboxStatus};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
@@ -46,7 +46,7 @@ pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<bool, 
         customer_id: Set(event.customer_id),
         endpoint_id: Set(event.endpoint_id),
         payload: Set(event.payload),
-        status: Set("received".to_owned()),
+        status: Set(InboxStatus::Received),
         attempts: Set(0),
         next_attempt_at: Set(now),
         locked_by: Set(None),
@@ -106,19 +106,19 @@ pub async fn claim(
     Ok(events)
 }
 
-/// Marks a claimed event done (`processed` or `ignored`), inside the apply transaction.
+/// Marks a claimed event done (`Processed` or `Ignored`), inside the apply transaction.
 pub async fn finish(
     db: &impl ConnectionTrait,
     id: &str,
     worker: &str,
-    status: &str,
+    status: InboxStatus,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
     let stmt = statement(
         db,
         "UPDATE stripe_events SET status = $1, processed_at = $2, updated_at = $2, locked_by = NULL, \
              locked_until = NULL, last_error = NULL WHERE id = $3 AND locked_by = $4",
-        vec![status.into(), now.into(), id.into(), worker.into()],
+        vec![status.as_str().into(), now.into(), id.into(), worker.into()],
     );
     db.execute_raw(stmt).await?;
     Ok(())
@@ -141,7 +141,7 @@ pub async fn fail(
         "UPDATE stripe_events SET status = $1, next_attempt_at = $2, last_error = $3, updated_at = $4, \
              locked_by = NULL, locked_until = NULL WHERE id = $5 AND locked_by = $6",
         vec![
-            (if dead { "dead" } else { "retry" }).into(),
+            (if dead { InboxStatus::Dead } else { InboxStatus::Retry }).as_str().into(),
             (now + backoff).into(),
             error.into(),
             now.into(),
@@ -158,8 +158,8 @@ pub async fn replay(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreEr
     let now = Utc::now();
     let stmt = statement(
         db,
-        "UPDATE stripe_events SET status = 'retry', attempts = 0, next_attempt_at = $1, updated_at = $1 WHERE id = $2",
-        vec![now.into(), id.into()],
+        "UPDATE stripe_events SET status = $1, attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $3",
+        vec![InboxStatus::Retry.as_str().into(), now.into(), id.into()],
     );
     Ok(db.execute_raw(stmt).await?.rows_affected() > 0)
 }
@@ -187,10 +187,19 @@ pub async fn stats(db: &impl ConnectionTrait) -> Result<InboxStats, StoreError> 
         .map(|row: &QueryResult| Ok((row.try_get::<String>("", "status")?, row.try_get::<i64>("", "n")?)))
         .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
     let oldest = stripe_events::Entity::find()
-        .filter(stripe_events::Column::Status.is_in(["received", "retry", "processing"]))
+        .filter(stripe_events::Column::Status.is_in(InboxStatus::PENDING))
         .order_by_asc(stripe_events::Column::ReceivedAt)
         .one(db)
         .await?
         .map(|event| (Utc::now() - event.received_at).num_seconds());
     Ok(InboxStats { counts, oldest_unprocessed_secs: oldest })
+}
+
+/// Dead-lettered events, oldest first.
+pub async fn dead(db: &impl ConnectionTrait) -> Result<Vec<stripe_events::Model>, StoreError> {
+    Ok(Events::find()
+        .filter(stripe_events::Column::Status.eq(InboxStatus::Dead))
+        .order_by_asc(stripe_events::Column::ReceivedAt)
+        .all(db)
+        .await?)
 }

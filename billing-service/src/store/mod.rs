@@ -1,10 +1,19 @@
-//! Persistence: the webhook inbox, Stripe-derived records, and the revision log.
+//! Persistence: the inbox of Stripe events, Stripe-derived rows, the trial ledger, webhook
+//! endpoints and the revision log. Reads and writes only; what to write is decided in
+//! `domain/`.
 
+pub mod catalogue;
+pub mod customers;
+pub mod endpoints;
 pub mod inbox;
-pub mod records;
 pub mod revisions;
+pub mod subscriptions;
+pub mod trials;
 
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::{
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
+    Iterable, PrimaryKeyToColumn, Statement, Value, sea_query::OnConflict,
+};
 
 /// A store failure.
 #[derive(Debug, thiserror::Error)]
@@ -26,4 +35,28 @@ pub fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> St
         _ => sql.replace('$', "?"),
     };
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row
+/// whose key is set, as Stripe ids always are). A row that a concurrent writer inserted a
+/// moment ago is updated instead; `ON CONFLICT DO NOTHING` keeps the transaction usable,
+/// where a failed INSERT would abort it on PostgreSQL.
+async fn upsert<A>(db: &impl ConnectionTrait, row: A, is_new: bool) -> Result<(), StoreError>
+where
+    A: ActiveModelTrait + ActiveModelBehavior + Send + Clone,
+    <A::Entity as EntityTrait>::Model: IntoActiveModel<A>,
+{
+    if is_new {
+        let key: Vec<_> =
+            <<A::Entity as EntityTrait>::PrimaryKey as Iterable>::iter().map(|k| k.into_column()).collect();
+        let inserted = <A::Entity as EntityTrait>::insert(row.clone())
+            .on_conflict(OnConflict::columns(key).do_nothing().to_owned())
+            .exec_without_returning(db)
+            .await?;
+        if inserted > 0 {
+            return Ok(());
+        }
+    }
+    row.update(db).await?;
+    Ok(())
 }

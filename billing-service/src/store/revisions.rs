@@ -78,6 +78,16 @@ pub async fn record(
     Ok(revision)
 }
 
+/// The user's current revision (0 when billing never recorded them).
+pub async fn of_user(db: &impl ConnectionTrait, user_id: &str, livemode: bool) -> Result<i64, StoreError> {
+    Ok(entitlements::Entity::find()
+        .filter(entitlements::Column::UserId.eq(user_id))
+        .filter(entitlements::Column::Livemode.eq(livemode))
+        .one(db)
+        .await?
+        .map_or(0, |row| row.revision))
+}
+
 /// Allocates the next revision. The counter row stays locked until the transaction
 /// ends, so revisions become visible in exactly the order they were taken.
 async fn next_revision(db: &impl ConnectionTrait) -> Result<i64, StoreError> {

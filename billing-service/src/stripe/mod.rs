@@ -1,6 +1,10 @@
-//! Everything that speaks Stripe: the API client and webhook signature verification.
+//! Everything that speaks Stripe: the API client and the calls billing makes, Stripe's
+//! objects and events parsed into types, and webhook signature verification.
 
 pub mod client;
+pub mod event;
+pub mod objects;
+pub mod resources;
 pub mod signature;
 
 pub use client::{StripeApi, StripeCallError};

@@ -3,7 +3,7 @@
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
-use caixa_policy::Policy;
+use caixa_policy::{Policy, input};
 use caixa_proto::{
     billing::v1::{AccessReason, Heartbeat},
     entitlement::v1::{
@@ -47,29 +47,6 @@ fn ts(seconds: i64) -> prost_types::Timestamp {
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::InvalidArgument { field, reason: reason.into() }
-}
-
-fn valid_user(user: &str) -> Result<(), ApiError> {
-    if user.is_empty() {
-        return Err(invalid("user_id", "is required"));
-    }
-    if user.len() > 255 {
-        return Err(invalid("user_id", "must be at most 255 bytes"));
-    }
-    Ok(())
-}
-
-fn valid_feature(feature: &str) -> Result<(), ApiError> {
-    let ok = feature.len() <= 128
-        && feature.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-.:".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "feature",
-            format!("{feature:?} must be lowercase letters, digits, _ - . : (at most 128)"),
-        ))
-    }
 }
 
 impl EntitlementApi {
@@ -162,11 +139,11 @@ impl EntitlementService for EntitlementApi {
     ) -> Result<Response<CheckAccessResponse>, Status> {
         let wait = deadline(&request);
         let request = request.into_inner();
-        valid_user(&request.user_id)?;
-        valid_feature(&request.feature)?;
+        let user = input::user_id(&request.user_id).map_err(ApiError::from)?;
+        let feature = input::feature(&request.feature).map_err(ApiError::from)?;
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
-        let entry = self.cache.get(&request.user_id);
-        Ok(Response::new(self.answer(entry.as_deref(), &request.feature, &self.moment())))
+        let entry = self.cache.get(user);
+        Ok(Response::new(self.answer(entry.as_deref(), feature, &self.moment())))
     }
 
     async fn check_access_batch(
@@ -182,10 +159,12 @@ impl EntitlementService for EntitlementApi {
             )
             .into());
         }
-        for check in &request.checks {
-            valid_user(&check.user_id)?;
-            valid_feature(&check.feature)?;
-        }
+        let checks = request
+            .checks
+            .iter()
+            .map(|c| Ok((input::user_id(&c.user_id)?, input::feature(&c.feature)?)))
+            .collect::<Result<Vec<_>, input::InvalidInput>>()
+            .map_err(ApiError::from)?;
         let freshest = request
             .checks
             .iter()
@@ -204,10 +183,9 @@ impl EntitlementService for EntitlementApi {
             .cache
             .read()
             .ok_or_else(|| ApiError::Unavailable("the in-memory state is unavailable".to_owned()))?;
-        let results = request
-            .checks
+        let results = checks
             .iter()
-            .map(|c| self.answer(users.get(&c.user_id).map(|e| &**e), &c.feature, &at))
+            .map(|(user, feature)| self.answer(users.get(user).map(|e| &**e), feature, &at))
             .collect();
         Ok(Response::new(CheckAccessBatchResponse { results }))
     }
@@ -218,10 +196,10 @@ impl EntitlementService for EntitlementApi {
     ) -> Result<Response<GetEntitlementsResponse>, Status> {
         let wait = deadline(&request);
         let request = request.into_inner();
-        valid_user(&request.user_id)?;
+        let user = input::user_id(&request.user_id).map_err(ApiError::from)?.to_owned();
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
         let now = chrono::Utc::now().timestamp();
-        let entry = self.cache.get(&request.user_id);
+        let entry = self.cache.get(&user);
         let subscriptions = entry.as_deref().map_or(&[][..], Entry::subscriptions);
         let decision = self.policy.decide(subscriptions, None, now);
         let mut features: Vec<String> = subscriptions
@@ -232,7 +210,7 @@ impl EntitlementService for EntitlementApi {
         features.sort();
         features.dedup();
         Ok(Response::new(GetEntitlementsResponse {
-            user_id: request.user_id,
+            user_id: user,
             allowed: decision.allowed,
             reason: decision.reason.into(),
             features,

@@ -3,7 +3,11 @@
 
 use std::time::Duration;
 
-use billing_service::store::inbox::{self, NewEvent};
+use billing_service::{
+    domain::apply::{Fetched, StripeObject, apply},
+    store::inbox::{self, NewEvent},
+    stripe::objects::Subscription,
+};
 use caixa_entities::{stripe_events, subscriptions, webhook_endpoints};
 use caixa_integration_tests::{spawn_billing, wait_until};
 use caixa_proto::billing::v1::{
@@ -35,7 +39,12 @@ fn new_event(id: &str, kind: &str, created: i64, object: serde_json::Value) -> N
 }
 
 async fn status_of(db: &DatabaseConnection, id: &str) -> String {
-    stripe_events::Entity::find_by_id(id).one(db).await.unwrap().map(|e| e.status).unwrap_or_default()
+    stripe_events::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .unwrap()
+        .map(|e| e.status.to_string())
+        .unwrap_or_default()
 }
 
 async fn a_hopeless_event_goes_dead_and_can_be_replayed(backend: Backend) {
@@ -45,13 +54,12 @@ async fn a_hopeless_event_goes_dead_and_can_be_replayed(backend: Backend) {
     let now = Utc::now().timestamp();
     let sub = json!({ "id": "sub_1", "object": "subscription", "customer": "cus_1", "status": "active", "livemode": false,
                       "metadata": {}, "items": { "data": [] } });
-    billing_service::store::records::upsert_subscription(
-        &conn,
-        &sub,
-        DateTime::from_timestamp(now, 0).unwrap(),
-    )
-    .await
-    .unwrap();
+    let stored = Fetched {
+        object: StripeObject::Subscription(Subscription::from_json(&sub)),
+        as_of: DateTime::from_timestamp(now, 0).unwrap(),
+        from_payload: None,
+    };
+    apply(&conn, &[stored], None).await.unwrap();
     inbox::insert(&conn, new_event("evt_old", "customer.subscription.updated", now - 60, sub.clone()))
         .await
         .unwrap();

@@ -1,4 +1,4 @@
-//! `caixa.billing.v1.SubscriptionEvents`: the revision log as a resumable stream.
+//! `caixa.billing.v1.SubscriptionEvents.Watch`: the revision log as a resumable stream.
 
 use std::{pin::Pin, time::Duration};
 
@@ -14,7 +14,7 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     error::ApiError,
-    events::RevisionFeed,
+    revisions::RevisionFeed,
     store::revisions::{self, parse_state},
 };
 
@@ -24,7 +24,7 @@ const BATCH: u64 = 500;
 const POLL: Duration = Duration::from_secs(1);
 
 /// Serves the revision log.
-pub struct SubscriptionEventsApi {
+pub struct WatchApi {
     db: DatabaseConnection,
     feed: RevisionFeed,
     livemode: bool,
@@ -32,7 +32,7 @@ pub struct SubscriptionEventsApi {
     drain: DrainSignal,
 }
 
-impl SubscriptionEventsApi {
+impl WatchApi {
     /// The log of `livemode` data in `db`, woken by `feed`; streams end when `drain` fires
     /// so that followers reconnect elsewhere instead of holding the shutdown.
     pub fn new(
@@ -47,7 +47,7 @@ impl SubscriptionEventsApi {
 }
 
 #[tonic::async_trait]
-impl SubscriptionEvents for SubscriptionEventsApi {
+impl SubscriptionEvents for WatchApi {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {

@@ -1,8 +1,7 @@
 //! One test per row of the access policy, with the clock injected.
-#![allow(missing_docs)]
 
+use crate::Policy;
 use caixa_entities::state::SubscriptionState;
-use caixa_policy::Policy;
 use caixa_proto::billing::v1::AccessReason::{self, *};
 
 const NOW: i64 = 1_800_000_000;

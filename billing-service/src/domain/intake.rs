@@ -1,0 +1,171 @@
+//! From what Stripe said to what billing writes: an inbox event (or a session to sync)
+//! becomes the Stripe objects it concerns, refetched so that what Stripe says now is
+//! written, then goes through the one apply path.
+
+use caixa_entities::stripe_events::{self, InboxStatus};
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+use serde_json::Value;
+
+use super::apply::{ApplyError, Fetched, Settles, StripeObject, apply};
+use crate::{
+    store::catalogue,
+    stripe::{
+        StripeApi, StripeCallError,
+        event::{StripeEvent, Target},
+        objects::{CheckoutSession, Customer, Price, Product, Subscription},
+    },
+};
+
+/// What settling an inbox event did.
+#[derive(Debug, Default)]
+pub struct Settled {
+    /// Revisions written (one per user whose state changed).
+    pub revisions: Vec<i64>,
+    /// Why nothing was done, for event kinds billing does not act on.
+    pub ignored: Option<String>,
+}
+
+/// Fetches what events and syncs concern from Stripe, when Stripe is configured.
+#[derive(Clone)]
+pub struct Intake {
+    stripe: Option<StripeApi>,
+}
+
+impl Intake {
+    /// Refetches through `stripe` when configured.
+    pub fn new(stripe: Option<StripeApi>) -> Self {
+        Self { stripe }
+    }
+
+    /// Applies a claimed inbox event and marks it done, in one transaction.
+    pub async fn settle(
+        &self,
+        db: &DatabaseConnection,
+        row: &stripe_events::Model,
+        worker: &str,
+    ) -> Result<Settled, ApplyError> {
+        let event =
+            StripeEvent::parse(row.payload.as_bytes()).map_err(|e| ApplyError::BadPayload(e.to_string()))?;
+        let (objects, status, ignored) = match event.target() {
+            Some(target) => {
+                let fetched = self.fetch(target, &event.object, row.stripe_created).await?;
+                (self.with_products(db, vec![fetched]).await?, InboxStatus::Processed, None)
+            }
+            None => (
+                Vec::new(),
+                InboxStatus::Ignored,
+                Some(format!("billing does not act on {}", event.type_name)),
+            ),
+        };
+        let settles = Settles { event_id: &row.id, worker, status };
+        let revisions = apply(db, &objects, Some(settles)).await?;
+        Ok(Settled { revisions, ignored })
+    }
+
+    /// A Checkout Session as Stripe has it now (its subscription expanded), with what it
+    /// needs, ready to apply.
+    pub async fn session(
+        &self,
+        db: &impl ConnectionTrait,
+        stripe: &StripeApi,
+        id: &str,
+    ) -> Result<(CheckoutSession, Vec<Fetched>), SessionError> {
+        let session = stripe.checkout_session(id).await?;
+        let fetched = Fetched::now(StripeObject::CheckoutSession(session.clone()));
+        Ok((session, self.with_products(db, vec![fetched]).await?))
+    }
+
+    /// The target as Stripe has it now, or the event's payload (as of the event) when
+    /// Stripe cannot be asked.
+    async fn fetch(
+        &self,
+        target: Target,
+        payload: &Value,
+        created: DateTime<Utc>,
+    ) -> Result<Fetched, ApplyError> {
+        let asked = match (&target, &self.stripe) {
+            (Target::DeletedCustomer(customer), _) => {
+                return Ok(Fetched {
+                    object: StripeObject::Customer(customer.clone()),
+                    as_of: created,
+                    from_payload: None,
+                });
+            }
+            (Target::Subscribers(customer), _) => {
+                return Ok(Fetched {
+                    object: StripeObject::Subscribers(customer.clone()),
+                    as_of: created,
+                    from_payload: None,
+                });
+            }
+            (_, None) => {
+                Err(StripeCallError::NotConfigured("STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY"))
+            }
+            (Target::Customer(id), Some(s)) => s.customer(id).await.map(StripeObject::Customer),
+            (Target::Subscription { id, .. }, Some(s)) => {
+                s.subscription(id).await.map(StripeObject::Subscription)
+            }
+            (Target::CheckoutSession(id), Some(s)) => {
+                s.checkout_session(id).await.map(StripeObject::CheckoutSession)
+            }
+            (Target::Product(id), Some(s)) => s.product(id).await.map(StripeObject::Product),
+            (Target::Price(id), Some(s)) => s.price(id).await.map(StripeObject::Price),
+        };
+        let reason = match asked {
+            Ok(object) => return Ok(Fetched::now(object)),
+            Err(err) => err.to_string(),
+        };
+        tracing::warn!(?target, %reason, "refetch failed; using the event payload if it is newer");
+        let object = match target {
+            Target::Customer(_) => StripeObject::Customer(Customer::from_json(payload)),
+            Target::Subscription { payload_usable: true, .. } => {
+                StripeObject::Subscription(Subscription::from_json(payload))
+            }
+            Target::CheckoutSession(_) => StripeObject::CheckoutSession(CheckoutSession::from_json(payload)),
+            Target::Product(_) => StripeObject::Product(Product::from_json(payload)),
+            Target::Price(_) => StripeObject::Price(Price::from_json(payload)),
+            // An invoice cannot stand in for its subscription: wait for Stripe.
+            _ => return Err(ApplyError::StalePayload(reason)),
+        };
+        Ok(Fetched { object, as_of: created, from_payload: Some(reason) })
+    }
+
+    /// `objects`, preceded by the product of any subscription among them that is not
+    /// stored yet: a state published without it would lack the product's features (its
+    /// own event may still be on the way).
+    async fn with_products(
+        &self,
+        db: &impl ConnectionTrait,
+        objects: Vec<Fetched>,
+    ) -> Result<Vec<Fetched>, ApplyError> {
+        let Some(stripe) = &self.stripe else { return Ok(objects) };
+        let mut missing = Vec::new();
+        for fetched in &objects {
+            let sub = match &fetched.object {
+                StripeObject::Subscription(sub) => Some(sub),
+                StripeObject::CheckoutSession(session) => session.subscription.as_ref(),
+                _ => None,
+            };
+            let Some(product) = sub.and_then(|s| s.product_id.as_deref()) else { continue };
+            if catalogue::product(db, product).await?.is_none()
+                && let Ok(product) = stripe.product(product).await
+            {
+                missing.push(Fetched::now(StripeObject::Product(product)));
+            }
+        }
+        missing.extend(objects);
+        Ok(missing)
+    }
+}
+
+/// Why a session could not be fetched for a sync.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Stripe failed or does not know it.
+    #[error(transparent)]
+    Stripe(#[from] StripeCallError),
+    /// The database failed while looking for its product.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}

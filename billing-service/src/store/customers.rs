@@ -1,0 +1,117 @@
+//! Stripe customers and their link to a user.
+
+use caixa_entities::customers::{self, ActiveModel, Model};
+use chrono::{DateTime, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+
+use super::{StoreError, statement, upsert};
+use crate::stripe::objects::Customer;
+
+/// The stored customer `id`.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, StoreError> {
+    Ok(customers::Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// The user's linked, not deleted customer in `livemode`.
+pub async fn linked(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+) -> Result<Option<Model>, StoreError> {
+    Ok(customers::Entity::find()
+        .filter(customers::Column::UserId.eq(user))
+        .filter(customers::Column::Livemode.eq(livemode))
+        .filter(customers::Column::Deleted.eq(false))
+        .one(db)
+        .await?)
+}
+
+/// Writes `customer` over `existing` (or as a new row), owned by `user_id`, as of `as_of`;
+/// `email_key` is its email in the form trials are keyed by.
+pub async fn save(
+    db: &impl ConnectionTrait,
+    existing: Option<Model>,
+    customer: &Customer,
+    (user_id, email_key): (Option<String>, Option<String>),
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let is_new = existing.is_none();
+    let mut row: ActiveModel = match existing {
+        Some(row) => row.into(),
+        None => ActiveModel {
+            id: Set(customer.id.clone()),
+            livemode: Set(customer.livemode),
+            deleted: Set(customer.deleted),
+            stripe_created: Set(customer.created.unwrap_or(as_of)),
+            created_at: Set(now),
+            metadata: Set(json!({})),
+            ..Default::default()
+        },
+    };
+    if !customer.deleted {
+        row.email = Set(customer.email.clone());
+        row.email_normalized = Set(email_key);
+        row.name = Set(customer.name.clone());
+        row.metadata = Set(customer.metadata.clone());
+    }
+    row.user_id = Set(user_id);
+    row.as_of = Set(as_of);
+    row.updated_at = Set(now);
+    upsert(db, row, is_new).await
+}
+
+/// Marks a stored customer deleted, keeping its row and link.
+pub async fn mark_deleted(
+    db: &impl ConnectionTrait,
+    row: Model,
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let mut row: ActiveModel = row.into();
+    row.deleted = Set(true);
+    row.as_of = Set(as_of);
+    row.updated_at = Set(Utc::now());
+    row.update(db).await?;
+    Ok(())
+}
+
+/// Sets the user of a stored customer.
+pub async fn set_user(db: &impl ConnectionTrait, id: &str, user_id: &str) -> Result<(), StoreError> {
+    let sql = "UPDATE customers SET user_id = $1, updated_at = $2 WHERE id = $3";
+    db.execute_raw(statement(db, sql, vec![user_id.into(), Utc::now().into(), id.into()])).await?;
+    Ok(())
+}
+
+/// Stores a stub for a customer not seen yet, linked to `user_id`; its `as_of` is older
+/// than anything Stripe will send about it. `email` is (as given, as keyed). Returns
+/// false when another writer stored the customer a moment ago.
+pub async fn insert_stub(
+    db: &impl ConnectionTrait,
+    id: &str,
+    user_id: &str,
+    email: Option<(&str, String)>,
+    livemode: bool,
+    created: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let now = Utc::now();
+    let stub = ActiveModel {
+        id: Set(id.to_owned()),
+        livemode: Set(livemode),
+        user_id: Set(Some(user_id.to_owned())),
+        email: Set(email.as_ref().map(|(given, _)| (*given).to_owned())),
+        email_normalized: Set(email.map(|(_, key)| key)),
+        name: Set(None),
+        deleted: Set(false),
+        metadata: Set(json!({})),
+        stripe_created: Set(created),
+        as_of: Set(DateTime::<Utc>::UNIX_EPOCH),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    let inserted = customers::Entity::insert(stub)
+        .on_conflict(sea_orm::sea_query::OnConflict::column(customers::Column::Id).do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
+    Ok(inserted > 0)
+}

@@ -1,0 +1,52 @@
+//! Webhook endpoints (`/stripe/webhook/{uuid}`) and their signing secrets.
+
+use caixa_entities::webhook_endpoints::{self, Model};
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait};
+
+use super::StoreError;
+
+/// The stored endpoint `id`.
+pub async fn find(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<Option<Model>, StoreError> {
+    Ok(webhook_endpoints::Entity::find_by_id(id).one(db).await?)
+}
+
+/// An endpoint registered with Stripe.
+pub struct NewEndpoint<'a> {
+    /// The uuid in its URL.
+    pub id: uuid::Uuid,
+    /// Stripe's id (`we_...`).
+    pub stripe_id: Option<String>,
+    /// Mode of the events it accepts.
+    pub livemode: bool,
+    /// Its public URL.
+    pub url: String,
+    /// The API version Stripe renders its events in.
+    pub api_version: Option<String>,
+    /// Its signing secret.
+    pub secret: &'a str,
+    /// The event types Stripe sends to it.
+    pub enabled_events: Vec<&'static str>,
+}
+
+/// Stores a newly registered endpoint, enabled.
+pub async fn insert(db: &impl ConnectionTrait, endpoint: NewEndpoint<'_>) -> Result<(), StoreError> {
+    let now = Utc::now();
+    webhook_endpoints::ActiveModel {
+        id: Set(endpoint.id),
+        stripe_id: Set(endpoint.stripe_id),
+        livemode: Set(endpoint.livemode),
+        url: Set(endpoint.url),
+        api_version: Set(endpoint.api_version),
+        secret: Set(endpoint.secret.to_owned()),
+        previous_secret: Set(None),
+        previous_secret_expires_at: Set(None),
+        enabled_events: Set(serde_json::json!(endpoint.enabled_events)),
+        enabled: Set(true),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}

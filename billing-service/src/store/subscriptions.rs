@@ -1,0 +1,150 @@
+//! Stripe subscriptions, and the per-user state computed from them.
+
+use caixa_entities::{
+    products,
+    state::{SubscriptionState, UserState},
+    subscriptions::{self, ActiveModel, Model},
+};
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+};
+
+use super::{StoreError, upsert};
+use crate::stripe::objects::Subscription;
+
+/// Who a subscription row belongs to and when its grace started: decided by the domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// The user it belongs to.
+    pub user_id: Option<String>,
+    /// Start of its current past_due episode.
+    pub past_due_since: Option<DateTime<Utc>>,
+}
+
+/// The stored subscription `id`.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, StoreError> {
+    Ok(subscriptions::Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// Writes `sub` over `existing` (or as a new row) as of `as_of`.
+pub async fn save(
+    db: &impl ConnectionTrait,
+    existing: Option<Model>,
+    sub: &Subscription,
+    ownership: Ownership,
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let is_new = existing.is_none();
+    let mut row: ActiveModel = match existing {
+        Some(row) => row.into(),
+        None => ActiveModel { id: Set(sub.id.clone()), created_at: Set(now), ..Default::default() },
+    };
+    row.livemode = Set(sub.livemode);
+    row.customer_id = Set(sub.customer_id.clone());
+    row.user_id = Set(ownership.user_id);
+    row.status = Set(sub.status);
+    row.price_id = Set(sub.price_id.clone());
+    row.product_id = Set(sub.product_id.clone());
+    row.quantity = Set(sub.quantity);
+    row.trial_start = Set(sub.trial_start);
+    row.trial_end = Set(sub.trial_end);
+    row.current_period_start = Set(sub.current_period_start);
+    row.current_period_end = Set(sub.current_period_end);
+    row.cancel_at_period_end = Set(sub.cancel_at_period_end);
+    row.cancel_at = Set(sub.cancel_at);
+    row.canceled_at = Set(sub.canceled_at);
+    row.ended_at = Set(sub.ended_at);
+    row.past_due_since = Set(ownership.past_due_since);
+    row.latest_invoice_id = Set(sub.latest_invoice_id.clone());
+    row.metadata = Set(sub.metadata.clone());
+    row.stripe_created = Set(sub.created.unwrap_or(as_of));
+    row.as_of = Set(as_of);
+    row.updated_at = Set(now);
+    upsert(db, row, is_new).await
+}
+
+/// The user's full state, from their subscriptions and their products' features.
+pub async fn user_state(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    livemode: bool,
+) -> Result<UserState, StoreError> {
+    let rows = subscriptions::Entity::find()
+        .filter(subscriptions::Column::UserId.eq(user_id))
+        .filter(subscriptions::Column::Livemode.eq(livemode))
+        .order_by_asc(subscriptions::Column::Id)
+        .all(db)
+        .await?;
+    let mut subscriptions = Vec::with_capacity(rows.len());
+    for row in rows {
+        let features = match &row.product_id {
+            Some(product) => products::Entity::find_by_id(product.clone())
+                .one(db)
+                .await?
+                .and_then(|p| serde_json::from_value::<Vec<String>>(p.features).ok())
+                .unwrap_or_default(),
+            None => Vec::new(),
+        };
+        let seconds = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+        subscriptions.push(SubscriptionState {
+            id: row.id,
+            customer_id: row.customer_id,
+            status: row.status.as_str().to_owned(),
+            price_id: row.price_id,
+            product_id: row.product_id,
+            trial_start: seconds(row.trial_start),
+            trial_end: seconds(row.trial_end),
+            current_period_start: seconds(row.current_period_start),
+            current_period_end: seconds(row.current_period_end),
+            cancel_at_period_end: row.cancel_at_period_end,
+            cancel_at: seconds(row.cancel_at),
+            ended_at: seconds(row.ended_at),
+            past_due_since: seconds(row.past_due_since),
+            features,
+            livemode: row.livemode,
+        });
+    }
+    Ok(UserState { subscriptions })
+}
+
+/// Users (with mode) owning a subscription that matches `filter`, each once.
+async fn owners(
+    db: &impl ConnectionTrait,
+    filter: sea_orm::sea_query::SimpleExpr,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let rows = subscriptions::Entity::find().filter(filter).all(db).await?;
+    let mut users: Vec<(String, bool)> =
+        rows.into_iter().filter_map(|r| r.user_id.map(|u| (u, r.livemode))).collect();
+    users.sort();
+    users.dedup();
+    Ok(users)
+}
+
+/// Users with a subscription to `product` (whose state changes with its features).
+pub async fn users_of_product(
+    db: &impl ConnectionTrait,
+    product: &str,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    owners(db, subscriptions::Column::ProductId.eq(product)).await
+}
+
+/// Users of the subscriptions of `customer`.
+pub async fn users_of_customer(
+    db: &impl ConnectionTrait,
+    customer: &str,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    owners(db, subscriptions::Column::CustomerId.eq(customer)).await
+}
+
+/// Whether any of the user's subscriptions in `livemode` ever had a trial.
+pub async fn had_trial(db: &impl ConnectionTrait, user: &str, livemode: bool) -> Result<bool, StoreError> {
+    let count = subscriptions::Entity::find()
+        .filter(subscriptions::Column::UserId.eq(user))
+        .filter(subscriptions::Column::Livemode.eq(livemode))
+        .filter(subscriptions::Column::TrialStart.is_not_null())
+        .count(db)
+        .await?;
+    Ok(count > 0)
+}

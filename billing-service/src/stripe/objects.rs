@@ -1,0 +1,320 @@
+//! Stripe's objects as billing reads them, parsed once from Stripe's JSON (a refetched
+//! object or an event's payload alike). Parsing is lenient on purpose: a field that a newer
+//! API version adds or drops must never block an apply, so what is missing becomes `None`.
+
+use caixa_entities::subscriptions::Status;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+/// The id in a field that holds either an id or an expanded object.
+pub fn id_of(value: &Value) -> Option<String> {
+    match value {
+        Value::String(id) if !id.is_empty() => Some(id.clone()),
+        Value::Object(object) => object.get("id").and_then(Value::as_str).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// A Unix-seconds field as a time.
+pub fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
+    value.as_i64().and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+}
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().map(str::to_owned)
+}
+
+/// The user a Stripe object names in `metadata.user_id` (set by billing at checkout).
+fn metadata_user(object: &Value) -> Option<String> {
+    text(&object["metadata"]["user_id"])
+}
+
+/// A customer (`cus_...`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Customer {
+    /// Stripe id.
+    pub id: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// Deleted at Stripe (a deleted customer keeps only its id).
+    pub deleted: bool,
+    /// Email as given.
+    pub email: Option<String>,
+    /// Name.
+    pub name: Option<String>,
+    /// `metadata.user_id`.
+    pub user_id: Option<String>,
+    /// All metadata.
+    pub metadata: Value,
+    /// Stripe `created`.
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Customer {
+    /// From Stripe's JSON.
+    pub fn from_json(object: &Value) -> Self {
+        Self {
+            id: id_of(&object["id"]).unwrap_or_default(),
+            livemode: object["livemode"] == true,
+            deleted: object["deleted"] == true,
+            email: text(&object["email"]),
+            name: text(&object["name"]),
+            user_id: metadata_user(object),
+            metadata: object["metadata"].clone(),
+            created: timestamp(&object["created"]),
+        }
+    }
+}
+
+/// A subscription (`sub_...`), reduced to its first item: billing sells one price per
+/// subscription.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Subscription {
+    /// Stripe id.
+    pub id: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// Owning customer.
+    pub customer_id: String,
+    /// Status; a missing or unknown one reads as `incomplete` (grants nothing).
+    pub status: Status,
+    /// Price of the first item.
+    pub price_id: Option<String>,
+    /// Product of that price.
+    pub product_id: Option<String>,
+    /// Quantity of the first item.
+    pub quantity: i32,
+    /// Trial start.
+    pub trial_start: Option<DateTime<Utc>>,
+    /// Trial end.
+    pub trial_end: Option<DateTime<Utc>>,
+    /// Current period start (the item's, or the subscription's in older API versions).
+    pub current_period_start: Option<DateTime<Utc>>,
+    /// Current period end.
+    pub current_period_end: Option<DateTime<Utc>>,
+    /// Cancels at period end.
+    pub cancel_at_period_end: bool,
+    /// Scheduled cancellation.
+    pub cancel_at: Option<DateTime<Utc>>,
+    /// When cancellation was requested.
+    pub canceled_at: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Latest invoice.
+    pub latest_invoice_id: Option<String>,
+    /// `metadata.user_id`.
+    pub user_id: Option<String>,
+    /// All metadata.
+    pub metadata: Value,
+    /// Stripe `created`.
+    pub created: Option<DateTime<Utc>>,
+}
+
+impl Subscription {
+    /// From Stripe's JSON.
+    pub fn from_json(object: &Value) -> Self {
+        let item = &object["items"]["data"][0];
+        let status = object["status"].as_str().unwrap_or("incomplete");
+        let status = status.parse().unwrap_or_else(|_| {
+            tracing::warn!(status, "unknown subscription status; treated as incomplete");
+            Status::Incomplete
+        });
+        Self {
+            id: id_of(&object["id"]).unwrap_or_default(),
+            livemode: object["livemode"] == true,
+            customer_id: id_of(&object["customer"]).unwrap_or_default(),
+            status,
+            price_id: id_of(&item["price"]),
+            product_id: id_of(&item["price"]["product"]),
+            quantity: item["quantity"].as_i64().and_then(|q| i32::try_from(q).ok()).unwrap_or(1),
+            trial_start: timestamp(&object["trial_start"]),
+            trial_end: timestamp(&object["trial_end"]),
+            current_period_start: timestamp(&item["current_period_start"])
+                .or_else(|| timestamp(&object["current_period_start"])),
+            current_period_end: timestamp(&item["current_period_end"])
+                .or_else(|| timestamp(&object["current_period_end"])),
+            cancel_at_period_end: object["cancel_at_period_end"] == true,
+            cancel_at: timestamp(&object["cancel_at"]),
+            canceled_at: timestamp(&object["canceled_at"]),
+            ended_at: timestamp(&object["ended_at"]),
+            latest_invoice_id: id_of(&object["latest_invoice"]),
+            user_id: metadata_user(object),
+            metadata: object["metadata"].clone(),
+            created: timestamp(&object["created"]),
+        }
+    }
+}
+
+/// A product (`prod_...`) with the feature keys it grants.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Product {
+    /// Stripe id.
+    pub id: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// Sold now.
+    pub active: bool,
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: Option<String>,
+    /// All metadata.
+    pub metadata: Value,
+    /// Feature keys: the `features` metadata list, plus the Stripe Entitlements features
+    /// attached to the product (added with [`Product::with_features`]); sorted, unique.
+    pub features: Vec<String>,
+}
+
+impl Product {
+    /// From Stripe's JSON; features from its metadata only.
+    pub fn from_json(object: &Value) -> Self {
+        Self {
+            id: id_of(&object["id"]).unwrap_or_default(),
+            livemode: object["livemode"] == true,
+            active: object["active"] != false,
+            name: object["name"].as_str().unwrap_or_default().to_owned(),
+            description: text(&object["description"]),
+            metadata: object["metadata"].clone(),
+            features: Vec::new(),
+        }
+        .with_features(metadata_features(object))
+    }
+
+    /// The product granting `more` features as well.
+    pub fn with_features(mut self, more: impl IntoIterator<Item = String>) -> Self {
+        self.features.extend(more);
+        self.features.sort();
+        self.features.dedup();
+        self
+    }
+}
+
+/// Feature keys from a product's `features` metadata: comma or space separated.
+fn metadata_features(product: &Value) -> Vec<String> {
+    product["metadata"]["features"]
+        .as_str()
+        .unwrap_or_default()
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|f| !f.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Lookup keys in a list of a product's features (`GET /products/{id}/features`).
+pub fn feature_keys(list: &Value) -> Vec<String> {
+    list["data"]
+        .as_array()
+        .map(|items| items.iter().filter_map(|f| text(&f["entitlement_feature"]["lookup_key"])).collect())
+        .unwrap_or_default()
+}
+
+/// A price (`price_...`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Price {
+    /// Stripe id.
+    pub id: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// Its product.
+    pub product_id: String,
+    /// Sold now.
+    pub active: bool,
+    /// Currency.
+    pub currency: String,
+    /// Amount in the currency's smallest unit.
+    pub unit_amount: Option<i64>,
+    /// `day`, `week`, `month`, `year`; `None` for a one-time price.
+    pub recurring_interval: Option<String>,
+    /// Intervals per period.
+    pub recurring_interval_count: Option<i32>,
+    /// Lookup key.
+    pub lookup_key: Option<String>,
+    /// All metadata.
+    pub metadata: Value,
+}
+
+impl Price {
+    /// From Stripe's JSON.
+    pub fn from_json(object: &Value) -> Self {
+        Self {
+            id: id_of(&object["id"]).unwrap_or_default(),
+            livemode: object["livemode"] == true,
+            product_id: id_of(&object["product"]).unwrap_or_default(),
+            active: object["active"] != false,
+            currency: object["currency"].as_str().unwrap_or_default().to_owned(),
+            unit_amount: object["unit_amount"].as_i64(),
+            recurring_interval: text(&object["recurring"]["interval"]),
+            recurring_interval_count: object["recurring"]["interval_count"]
+                .as_i64()
+                .and_then(|c| i32::try_from(c).ok()),
+            lookup_key: text(&object["lookup_key"]),
+            metadata: object["metadata"].clone(),
+        }
+    }
+}
+
+/// Where a Checkout Session stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    /// Waiting for the user.
+    Open,
+    /// Paid or the trial started: Stripe made the subscription.
+    Complete,
+    /// Lapsed or expired unused.
+    Expired,
+}
+
+/// A Checkout Session (`cs_...`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckoutSession {
+    /// Stripe id.
+    pub id: String,
+    /// Stripe's livemode flag.
+    pub livemode: bool,
+    /// Where it stands; `None` when Stripe did not say.
+    pub status: Option<SessionStatus>,
+    /// The user it was opened for (`client_reference_id`, else `metadata.user_id`).
+    pub user_id: Option<String>,
+    /// Its customer.
+    pub customer_id: Option<String>,
+    /// The email the user gave (`customer_details.email`, else `customer_email`).
+    pub email: Option<String>,
+    /// The subscription it made.
+    pub subscription_id: Option<String>,
+    /// That subscription, when the session was fetched with it expanded.
+    pub subscription: Option<Subscription>,
+    /// The hosted page.
+    pub url: Option<String>,
+    /// When it lapses unused.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl CheckoutSession {
+    /// From Stripe's JSON.
+    pub fn from_json(object: &Value) -> Self {
+        let status = match object["status"].as_str() {
+            Some("open") => Some(SessionStatus::Open),
+            Some("complete") => Some(SessionStatus::Complete),
+            Some("expired") => Some(SessionStatus::Expired),
+            _ => None,
+        };
+        Self {
+            id: id_of(&object["id"]).unwrap_or_default(),
+            livemode: object["livemode"] == true,
+            status,
+            user_id: text(&object["client_reference_id"]).or_else(|| metadata_user(object)),
+            customer_id: id_of(&object["customer"]),
+            email: text(&object["customer_details"]["email"]).or_else(|| text(&object["customer_email"])),
+            subscription_id: id_of(&object["subscription"]),
+            subscription: object["subscription"]
+                .is_object()
+                .then(|| Subscription::from_json(&object["subscription"])),
+            url: text(&object["url"]),
+            expires_at: timestamp(&object["expires_at"]),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

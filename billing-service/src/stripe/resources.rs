@@ -1,0 +1,71 @@
+//! The Stripe calls billing makes, each returning the typed object it asked for.
+
+use super::{
+    StripeApi, StripeCallError,
+    objects::{CheckoutSession, Customer, Price, Product, Subscription, feature_keys},
+};
+
+type Result<T> = std::result::Result<T, StripeCallError>;
+
+/// Form fields of a POST.
+pub type Form = Vec<(String, String)>;
+
+impl StripeApi {
+    /// `GET /customers/{id}`.
+    pub async fn customer(&self, id: &str) -> Result<Customer> {
+        Ok(Customer::from_json(&self.get(&format!("/customers/{id}")).await?))
+    }
+
+    /// `GET /subscriptions/{id}`.
+    pub async fn subscription(&self, id: &str) -> Result<Subscription> {
+        Ok(Subscription::from_json(&self.get(&format!("/subscriptions/{id}")).await?))
+    }
+
+    /// `GET /checkout/sessions/{id}`, its subscription expanded.
+    pub async fn checkout_session(&self, id: &str) -> Result<CheckoutSession> {
+        let path = format!("/checkout/sessions/{id}?expand[]=subscription");
+        Ok(CheckoutSession::from_json(&self.get(&path).await?))
+    }
+
+    /// `GET /products/{id}`, with the lookup keys of its Stripe Entitlements features.
+    /// When the features cannot be listed, the product keeps its metadata features.
+    pub async fn product(&self, id: &str) -> Result<Product> {
+        let product = Product::from_json(&self.get(&format!("/products/{id}")).await?);
+        match self.get(&format!("/products/{id}/features?limit=100")).await {
+            Ok(list) => Ok(product.with_features(feature_keys(&list))),
+            Err(err) => {
+                tracing::warn!(product = id, error = %err, "cannot list product features");
+                Ok(product)
+            }
+        }
+    }
+
+    /// `GET /prices/{id}`.
+    pub async fn price(&self, id: &str) -> Result<Price> {
+        Ok(Price::from_json(&self.get(&format!("/prices/{id}")).await?))
+    }
+
+    /// `POST /customers`.
+    pub async fn create_customer(&self, form: &Form, idempotency_key: &str) -> Result<Customer> {
+        let customer = Customer::from_json(&self.post("/customers", form, idempotency_key).await?);
+        if customer.id.is_empty() {
+            return Err(StripeCallError::Unreachable("Stripe returned a customer without id".to_owned()));
+        }
+        Ok(customer)
+    }
+
+    /// `POST /checkout/sessions`.
+    pub async fn create_checkout_session(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<CheckoutSession> {
+        Ok(CheckoutSession::from_json(&self.post("/checkout/sessions", form, idempotency_key).await?))
+    }
+
+    /// `POST /billing_portal/sessions`; returns the portal's URL.
+    pub async fn create_portal_session(&self, form: &Form, idempotency_key: &str) -> Result<String> {
+        let session = self.post("/billing_portal/sessions", form, idempotency_key).await?;
+        Ok(session["url"].as_str().unwrap_or_default().to_owned())
+    }
+}
