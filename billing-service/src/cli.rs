@@ -61,17 +61,14 @@ pub async fn register_webhook(
     let mut form =
         vec![("url".to_owned(), url.clone()), ("api_version".to_owned(), WEBHOOK_API_VERSION.to_owned())];
     form.extend(events.iter().map(|e| ("enabled_events[]".to_owned(), (*e).to_owned())));
-    let endpoint = stripe.post("/webhook_endpoints", &form, &format!("register-webhook-{id}")).await?;
-    let secret = endpoint["secret"]
-        .as_str()
-        .ok_or_else(|| CommandError::Usage("Stripe returned no secret".to_owned()))?;
+    let endpoint = stripe.create_webhook_endpoint(&form, &format!("register-webhook-{id}")).await?;
     let new = NewEndpoint {
         id,
-        stripe_id: endpoint["id"].as_str().map(str::to_owned),
+        stripe_id: endpoint.id,
         livemode,
         url: url.clone(),
-        api_version: endpoint["api_version"].as_str().map(str::to_owned),
-        secret,
+        api_version: endpoint.api_version,
+        secret: &endpoint.secret,
         enabled_events: events,
     };
     endpoints::insert(db, new).await?;

@@ -13,12 +13,13 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use super::{lifecycle, trials};
+pub use crate::stripe::objects::StripeObject;
 use crate::{
     store::{
         StoreError, catalogue, customers, inbox, revisions,
         subscriptions::{self, Ownership},
     },
-    stripe::objects::{CheckoutSession, Customer, Price, Product, Subscription},
+    stripe::objects::{CheckoutSession, Customer, Subscription},
 };
 
 /// Why an apply failed (an event is retried).
@@ -40,23 +41,6 @@ impl From<sea_orm::DbErr> for ApplyError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Store(StoreError::Db(err))
     }
-}
-
-/// A Stripe object billing keeps.
-#[derive(Clone, Debug, PartialEq)]
-pub enum StripeObject {
-    /// A customer (possibly deleted).
-    Customer(Customer),
-    /// A subscription.
-    Subscription(Subscription),
-    /// A Checkout Session, its subscription inside when expanded.
-    CheckoutSession(CheckoutSession),
-    /// A product with its features.
-    Product(Product),
-    /// A price.
-    Price(Price),
-    /// No object: the subscribers of this customer are recomputed.
-    Subscribers(String),
 }
 
 /// An object to write, with the time of the data in it.

@@ -5,15 +5,14 @@
 use caixa_entities::stripe_events::{self, InboxStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use serde_json::Value;
 
-use super::apply::{ApplyError, Fetched, Settles, StripeObject, apply};
+use super::apply::{ApplyError, Fetched, Settles, apply};
 use crate::{
     store::catalogue,
     stripe::{
         StripeApi, StripeCallError,
         event::{StripeEvent, Target},
-        objects::{CheckoutSession, Customer, Price, Product, Subscription},
+        objects::{CheckoutSession, StripeObject},
     },
 };
 
@@ -49,7 +48,7 @@ impl Intake {
             StripeEvent::parse(row.payload.as_bytes()).map_err(|e| ApplyError::BadPayload(e.to_string()))?;
         let (objects, status, ignored) = match event.target() {
             Some(target) => {
-                let fetched = self.fetch(target, &event.object, row.stripe_created).await?;
+                let fetched = self.fetch(&event, target, row.stripe_created).await?;
                 (self.with_products(db, vec![fetched]).await?, InboxStatus::Processed, None)
             }
             None => (
@@ -80,24 +79,16 @@ impl Intake {
     /// Stripe cannot be asked.
     async fn fetch(
         &self,
+        event: &StripeEvent,
         target: Target,
-        payload: &Value,
         created: DateTime<Utc>,
     ) -> Result<Fetched, ApplyError> {
         let asked = match (&target, &self.stripe) {
-            (Target::DeletedCustomer(customer), _) => {
-                return Ok(Fetched {
-                    object: StripeObject::Customer(customer.clone()),
-                    as_of: created,
-                    from_payload: None,
-                });
-            }
-            (Target::Subscribers(customer), _) => {
-                return Ok(Fetched {
-                    object: StripeObject::Subscribers(customer.clone()),
-                    as_of: created,
-                    from_payload: None,
-                });
+            // Nothing to ask Stripe: the event says all there is.
+            (Target::DeletedCustomer(_) | Target::Subscribers(_), _) => {
+                let object =
+                    event.payload_object(&target).ok_or_else(|| ApplyError::BadPayload(event.id.clone()))?;
+                return Ok(Fetched { object, as_of: created, from_payload: None });
             }
             (_, None) => {
                 Err(StripeCallError::NotConfigured("STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY"))
@@ -117,18 +108,10 @@ impl Intake {
             Err(err) => err.to_string(),
         };
         tracing::warn!(?target, %reason, "refetch failed; using the event payload if it is newer");
-        let object = match target {
-            Target::Customer(_) => StripeObject::Customer(Customer::from_json(payload)),
-            Target::Subscription { payload_usable: true, .. } => {
-                StripeObject::Subscription(Subscription::from_json(payload))
-            }
-            Target::CheckoutSession(_) => StripeObject::CheckoutSession(CheckoutSession::from_json(payload)),
-            Target::Product(_) => StripeObject::Product(Product::from_json(payload)),
-            Target::Price(_) => StripeObject::Price(Price::from_json(payload)),
-            // An invoice cannot stand in for its subscription: wait for Stripe.
-            _ => return Err(ApplyError::StalePayload(reason)),
-        };
-        Ok(Fetched { object, as_of: created, from_payload: Some(reason) })
+        match event.payload_object(&target) {
+            Some(object) => Ok(Fetched { object, as_of: created, from_payload: Some(reason) }),
+            None => Err(ApplyError::StalePayload(reason)),
+        }
     }
 
     /// `objects`, preceded by the product of any subscription among them that is not

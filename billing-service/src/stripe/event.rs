@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::objects::{Customer, id_of};
+use super::objects::{CheckoutSession, Customer, Price, Product, StripeObject, Subscription, id_of};
 
 /// An event kind billing acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -234,6 +234,27 @@ impl StripeEvent {
             K::EntitlementSummaryUpdated => {
                 Target::Subscribers(id_of(&self.object["customer"]).unwrap_or_default())
             }
+        })
+    }
+}
+
+impl StripeEvent {
+    /// The event's own object standing in for `target` (as of the event), for when
+    /// Stripe cannot be asked; `None` when it cannot stand in (an invoice is not its
+    /// subscription).
+    pub fn payload_object(&self, target: &Target) -> Option<StripeObject> {
+        let payload = &self.object;
+        Some(match target {
+            Target::Customer(_) => StripeObject::Customer(Customer::from_json(payload)),
+            Target::DeletedCustomer(customer) => StripeObject::Customer(customer.clone()),
+            Target::Subscription { payload_usable: true, .. } => {
+                StripeObject::Subscription(Subscription::from_json(payload))
+            }
+            Target::Subscription { payload_usable: false, .. } => return None,
+            Target::CheckoutSession(_) => StripeObject::CheckoutSession(CheckoutSession::from_json(payload)),
+            Target::Product(_) => StripeObject::Product(Product::from_json(payload)),
+            Target::Price(_) => StripeObject::Price(Price::from_json(payload)),
+            Target::Subscribers(customer) => StripeObject::Subscribers(customer.clone()),
         })
     }
 }

@@ -316,5 +316,22 @@ impl CheckoutSession {
     }
 }
 
+/// A Stripe object billing keeps.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StripeObject {
+    /// A customer (possibly deleted).
+    Customer(Customer),
+    /// A subscription.
+    Subscription(Subscription),
+    /// A Checkout Session, its subscription inside when expanded.
+    CheckoutSession(CheckoutSession),
+    /// A product with its features.
+    Product(Product),
+    /// A price.
+    Price(Price),
+    /// No object: the subscribers of this customer are recomputed.
+    Subscribers(String),
+}
+
 #[cfg(test)]
 mod tests;

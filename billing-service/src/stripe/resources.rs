@@ -63,9 +63,42 @@ impl StripeApi {
         Ok(CheckoutSession::from_json(&self.post("/checkout/sessions", form, idempotency_key).await?))
     }
 
+    /// `POST /webhook_endpoints`; returns the endpoint with its signing secret.
+    pub async fn create_webhook_endpoint(
+        &self,
+        form: &Form,
+        idempotency_key: &str,
+    ) -> Result<WebhookEndpoint> {
+        let endpoint = self.post("/webhook_endpoints", form, idempotency_key).await?;
+        let text = |field: &str| endpoint[field].as_str().map(str::to_owned);
+        Ok(WebhookEndpoint {
+            secret: text("secret").ok_or_else(|| {
+                StripeCallError::Unreachable("Stripe returned no webhook secret".to_owned())
+            })?,
+            id: text("id"),
+            api_version: text("api_version"),
+        })
+    }
+
     /// `POST /billing_portal/sessions`; returns the portal's URL.
     pub async fn create_portal_session(&self, form: &Form, idempotency_key: &str) -> Result<String> {
         let session = self.post("/billing_portal/sessions", form, idempotency_key).await?;
         Ok(session["url"].as_str().unwrap_or_default().to_owned())
+    }
+}
+
+/// A webhook endpoint Stripe just created.
+pub struct WebhookEndpoint {
+    /// `we_...`.
+    pub id: Option<String>,
+    /// The API version its events are rendered in.
+    pub api_version: Option<String>,
+    /// Its signing secret (`whsec_...`), shown by Stripe only at creation.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for WebhookEndpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookEndpoint").field("id", &self.id).field("secret", &"<redacted>").finish()
     }
 }
