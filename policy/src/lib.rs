@@ -74,11 +74,14 @@ pub struct Policy {
     /// How long a past_due subscription keeps access, from the start of the period whose
     /// payment failed.
     pub grace_seconds: i64,
+    /// How long a trial that has ended keeps access while Stripe's word on the first
+    /// payment is on its way (reason `TRIAL_ENDING`).
+    pub trial_end_grace_seconds: i64,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { grace_seconds: 3 * 86_400 }
+        Self { grace_seconds: 3 * 86_400, trial_end_grace_seconds: 3_600 }
     }
 }
 
@@ -117,6 +120,7 @@ impl<S> Verdict<'_, S> {
         matches!(
             self.reason,
             AccessReason::Trialing
+                | AccessReason::TrialEnding
                 | AccessReason::Active
                 | AccessReason::Canceling
                 | AccessReason::PastDueGrace
@@ -180,6 +184,10 @@ impl Policy {
             _ if ended => (AccessReason::Canceled, None),
             SubscriptionStatus::Trialing => match s.trial_end() {
                 Some(end) if now < end => (AccessReason::Trialing, Some(end)),
+                // Stripe's word on the first payment may be minutes behind the clock.
+                Some(end) if now < end.saturating_add(self.trial_end_grace_seconds) => {
+                    (AccessReason::TrialEnding, Some(end.saturating_add(self.trial_end_grace_seconds)))
+                }
                 // A trial that ended without news from Stripe has ended.
                 _ => (AccessReason::Canceled, None),
             },
@@ -189,6 +197,11 @@ impl Policy {
                     _ => (AccessReason::Canceled, None),
                 }
             }
+            // Scheduled to cancel at a set time, whatever the period.
+            SubscriptionStatus::Active if s.cancel_at().is_some() => match s.cancel_at() {
+                Some(end) if now < end => (AccessReason::Canceling, Some(end)),
+                _ => (AccessReason::Canceled, None),
+            },
             SubscriptionStatus::Active => (AccessReason::Active, s.current_period_end()),
             SubscriptionStatus::PastDue => {
                 let grace_end =

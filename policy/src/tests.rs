@@ -28,8 +28,29 @@ fn trialing_grants_until_the_trial_ends_even_without_a_webhook() {
     let mut trial = sub("trialing");
     trial.trial_end = Some(NOW + DAY);
     assert_eq!(check(vec![trial.clone()], None), (true, Trialing, Some(NOW + DAY)));
+    trial.trial_end = Some(NOW - 2 * 3_600);
+    assert_eq!(check(vec![trial], None), (false, Canceled, None), "a trial that ended is over");
+}
+
+#[test]
+fn a_just_ended_trial_keeps_access_for_the_trial_end_grace_then_ends() {
+    let mut trial = sub("trialing");
+    trial.trial_end = Some(NOW - 60);
+    assert_eq!(check(vec![trial.clone()], None), (true, TrialEnding, Some(NOW - 60 + 3_600)));
+    trial.trial_end = Some(NOW - 3_600);
+    assert_eq!(check(vec![trial.clone()], None), (false, Canceled, None), "grace over");
+    let strict = Policy { trial_end_grace_seconds: 0, ..Policy::default() };
     trial.trial_end = Some(NOW - 1);
-    assert!(!check(vec![trial], None).0, "a trial that ended is over");
+    assert!(!strict.decide(&[trial], None, NOW).allowed, "no grace configured, no grace");
+}
+
+#[test]
+fn cancel_at_without_period_end_flag_ends_access_at_cancel_at() {
+    let mut scheduled = sub("active");
+    scheduled.cancel_at = Some(NOW + DAY);
+    assert_eq!(check(vec![scheduled.clone()], None), (true, Canceling, Some(NOW + DAY)));
+    scheduled.cancel_at = Some(NOW - 1);
+    assert_eq!(check(vec![scheduled], None), (false, Canceled, None), "past cancel_at, Stripe late");
 }
 
 #[test]

@@ -133,10 +133,13 @@ pub struct AccessSettings {
     pub live_mode: bool,
     /// `ACCESS_GRACE_DAYS`: how long a past_due subscription keeps access.
     pub grace: Duration,
+    /// `TRIAL_END_GRACE_SECONDS`: how long an ended trial keeps access while Stripe's
+    /// word on the first payment is on its way.
+    pub trial_end_grace: Duration,
 }
 
 impl AccessSettings {
-    /// Reads `STRIPE_LIVE_MODE` and `ACCESS_GRACE_DAYS`.
+    /// Reads `STRIPE_LIVE_MODE`, `ACCESS_GRACE_DAYS` and `TRIAL_END_GRACE_SECONDS`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let days: u64 = env.parse_or("ACCESS_GRACE_DAYS", 3)?;
         let grace =
@@ -144,12 +147,21 @@ impl AccessSettings {
                 .filter(|s| i64::try_from(*s).is_ok())
                 .map(Duration::from_secs)
                 .ok_or_else(|| ConfigError::new("ACCESS_GRACE_DAYS", format!("{days} days is too long")))?;
-        Ok(Self { live_mode: env.bool("STRIPE_LIVE_MODE", false)?, grace })
+        let trial_end_grace: u32 = env.parse_or("TRIAL_END_GRACE_SECONDS", 3_600)?;
+        Ok(Self {
+            live_mode: env.bool("STRIPE_LIVE_MODE", false)?,
+            grace,
+            trial_end_grace: Duration::from_secs(trial_end_grace.into()),
+        })
     }
 
     /// The access policy these settings describe.
     pub fn policy(&self) -> caixa_policy::Policy {
-        caixa_policy::Policy { grace_seconds: i64::try_from(self.grace.as_secs()).unwrap_or(i64::MAX) }
+        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        caixa_policy::Policy {
+            grace_seconds: seconds(self.grace),
+            trial_end_grace_seconds: seconds(self.trial_end_grace),
+        }
     }
 }
 
@@ -187,6 +199,7 @@ mod tests {
         let access = AccessSettings::from_env(&Env::default()).unwrap();
         assert!(!access.live_mode);
         assert_eq!(access.policy().grace_seconds, 3 * 86_400);
+        assert_eq!(access.policy().trial_end_grace_seconds, 3_600);
     }
 
     #[test]
@@ -195,6 +208,8 @@ mod tests {
         assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "ACCESS_GRACE_DAYS");
         let env = Env::from_pairs([("ACCESS_GRACE_DAYS", "99999999999999999")]);
         assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "ACCESS_GRACE_DAYS");
+        let env = Env::from_pairs([("TRIAL_END_GRACE_SECONDS", "-5")]);
+        assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "TRIAL_END_GRACE_SECONDS");
         let env = Env::from_pairs([("STRIPE_LIVE_MODE", "maybe")]);
         assert_eq!(AccessSettings::from_env(&env).unwrap_err().variable, "STRIPE_LIVE_MODE");
         let env = Env::from_pairs([("STRIPE_LIVE_MODE", "true"), ("ACCESS_GRACE_DAYS", "7")]);

@@ -177,7 +177,8 @@ async fn a_trial_without_a_webhook_still_ends(backend: Backend) {
     let db = TestDatabase::migrated(backend).await;
     let conn = db.connect().await;
     let now = chrono::Utc::now().timestamp();
-    revisions::record(&conn, "user-t", false, &active("sub_t", &["app"], Some(now - 1))).await.unwrap();
+    // Past the trial-end grace (an hour by default): over.
+    revisions::record(&conn, "user-t", false, &active("sub_t", &["app"], Some(now - 7_200))).await.unwrap();
     revisions::record(&conn, "user-u", false, &active("sub_u", &["app"], Some(now + 3600))).await.unwrap();
     let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
     let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &[]).await;
