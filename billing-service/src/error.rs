@@ -91,6 +91,15 @@ impl From<sea_orm::DbErr> for ApiError {
     }
 }
 
+impl From<crate::domain::sessions::SessionCheckError> for ApiError {
+    fn from(err: crate::domain::sessions::SessionCheckError) -> Self {
+        match err {
+            crate::domain::sessions::SessionCheckError::Stripe(stripe) => stripe.into(),
+            crate::domain::sessions::SessionCheckError::Apply(apply) => apply.into(),
+        }
+    }
+}
+
 impl From<ApplyError> for ApiError {
     fn from(err: ApplyError) -> Self {
         match err {

@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::{
     config::Settings,
-    domain::{billing::Billing, customers::CustomerLocks, intake::Intake},
+    domain::{billing::Billing, customers::UserLocks, intake::Intake},
     events::worker::Worker,
     grpc::{BillingApi, WatchApi},
     http::webhook::WebhookState,
@@ -97,7 +97,7 @@ impl Application {
                 stripe: self.stripe.clone(),
                 settings: self.settings.stripe.clone(),
                 frontend_url: self.settings.frontend_url.clone(),
-                locks: CustomerLocks::default(),
+                locks: UserLocks::default(),
                 feed: feed.clone(),
                 intake: intake.clone(),
                 policy: self.settings.common.access.policy(),

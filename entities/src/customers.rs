@@ -11,8 +11,11 @@ pub struct Model {
     pub id: String,
     /// Stripe's livemode flag.
     pub livemode: bool,
-    /// The application's user, once linked (unique per mode).
+    /// The application's user, once linked (unique per mode); cleared when the customer
+    /// is deleted or linked to another user.
     pub user_id: Option<String>,
+    /// The user it was linked to before it was deleted or re-linked (history).
+    pub former_user_id: Option<String>,
     /// Email as Stripe has it.
     pub email: Option<String>,
     /// Trimmed, lowercased email, for trial eligibility.

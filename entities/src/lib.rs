@@ -11,6 +11,7 @@ pub mod entitlement_changes;
 pub mod entitlements;
 pub mod prices;
 pub mod products;
+pub mod reconcile_state;
 pub mod revision_counter;
 pub mod state;
 pub mod stripe_events;

@@ -9,6 +9,7 @@ mod m20261127_000002_subscriptions;
 mod m20261127_000003_webhooks;
 mod m20261127_000004_entitlements;
 mod m20261127_000005_state_as_json;
+mod m20261128_000006_lifecycle;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_webhooks::Migration),
             Box::new(m20261127_000004_entitlements::Migration),
             Box::new(m20261127_000005_state_as_json::Migration),
+            Box::new(m20261128_000006_lifecycle::Migration),
         ]
     }
 }

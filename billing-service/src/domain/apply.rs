@@ -110,8 +110,13 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
             users.into_iter().map(|u| (u, sub.livemode)).collect()
         }
         StripeObject::Customer(customer) => {
-            written(put_customer(db, customer, as_of).await?)?;
-            subscriptions::users_of_customer(db, &customer.id).await?
+            // Owners before and after: a re-link moves access from one user to another.
+            let mut users = subscriptions::users_of_customer(db, &customer.id).await?;
+            let (applied, former) = put_customer(db, customer, as_of).await?;
+            written(applied)?;
+            users.extend(subscriptions::users_of_customer(db, &customer.id).await?);
+            users.extend(former.map(|u| (u, customer.livemode)));
+            users
         }
         StripeObject::CheckoutSession(session) => put_session(db, session, as_of).await?,
         StripeObject::Product(product) => {
@@ -147,7 +152,8 @@ async fn put_subscription(
     if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
         return Ok((false, existing.and_then(|row| row.user_id).into_iter().collect()));
     }
-    let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
+    let customer = customers::find(db, &sub.customer_id).await?;
+    let linked = customer.as_ref().and_then(|c| c.user_id.clone());
     let user_id = lifecycle::subscription_owner(linked, sub.user_id.clone());
     let previous =
         existing.as_ref().and_then(|row| row.user_id.clone()).filter(|p| Some(p) != user_id.as_ref());
@@ -158,31 +164,48 @@ async fn put_subscription(
         as_of,
     );
     let users = user_id.iter().cloned().chain(previous).collect();
+    if let (Some(user), Some(_)) = (&user_id, sub.trial_start) {
+        let email_key = customer.as_ref().and_then(|c| c.email_normalized.clone());
+        trials::confirm_used(db, user, email_key, sub.livemode, &sub.id).await?;
+    }
     subscriptions::save(db, existing, sub, Ownership { user_id, past_due_since }, as_of).await?;
     Ok((true, users))
 }
 
 /// Writes a customer unless the stored one is newer; a deleted customer keeps its row,
-/// marked deleted. Returns whether it was written.
+/// marked deleted, and frees its user's link. A customer linked to another user takes its
+/// subscriptions along. Returns whether it was written, and the user it left.
 async fn put_customer(
     db: &impl ConnectionTrait,
     customer: &Customer,
     as_of: DateTime<Utc>,
-) -> Result<bool, ApplyError> {
+) -> Result<(bool, Option<String>), ApplyError> {
     let existing = customers::find(db, &customer.id).await?;
     if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
-        return Ok(false);
+        return Ok((false, None));
     }
-    match existing {
-        Some(row) if customer.deleted => customers::mark_deleted(db, row, as_of).await?,
-        existing => {
-            let current = existing.as_ref().and_then(|row| row.user_id.clone());
-            let user_id = lifecycle::customer_owner(customer.user_id.clone(), current);
-            let email_key = customer.email.as_deref().map(trials::normalize_email);
-            customers::save(db, existing, customer, (user_id, email_key), as_of).await?;
-        }
+    if let Some(row) = existing.clone().filter(|_| customer.deleted) {
+        customers::mark_deleted(db, row, as_of).await?;
+        return Ok((true, None));
     }
-    Ok(true)
+    let current = existing.as_ref().and_then(|row| row.user_id.clone());
+    let user_id = lifecycle::customer_owner(customer.user_id.clone(), current.clone());
+    let former = current.filter(|c| Some(c) != user_id.as_ref());
+    let newly_linked = existing.as_ref().is_none_or(|row| row.user_id.is_none()) && user_id.is_some();
+    let moved = former.is_some() || newly_linked;
+    if let Some(user) = &user_id {
+        customers::unlink_others(db, user, customer.livemode, &customer.id).await?;
+    }
+    let link = customers::Link {
+        user_id: user_id.clone(),
+        former_user_id: former.clone(),
+        email_key: customer.email.as_deref().map(trials::normalize_email),
+    };
+    customers::save(db, existing, customer, link, as_of).await?;
+    if moved {
+        subscriptions::reassign(db, &customer.id, user_id.as_deref()).await?;
+    }
+    Ok((true, former))
 }
 
 /// A Checkout Session links its customer to its user, settles the trial it carried, and
@@ -192,11 +215,14 @@ async fn put_session(
     session: &CheckoutSession,
     as_of: DateTime<Utc>,
 ) -> Result<Vec<User>, ApplyError> {
+    let mut users: Vec<String> = Vec::new();
     if let (Some(user), Some(customer)) = (&session.user_id, &session.customer_id) {
+        // Owners before the link: a re-link moves access from one user to another.
+        let before = subscriptions::users_of_customer(db, customer).await?;
+        users.extend(before.into_iter().map(|(u, _)| u));
         link_customer(db, customer, user, session, as_of).await?;
     }
     trials::settle_session(db, session).await?;
-    let mut users: Vec<String> = Vec::new();
     if let Some(sub) = &session.subscription {
         users.extend(put_subscription(db, sub, as_of).await?.1);
     }
@@ -215,8 +241,13 @@ async fn link_customer(
 ) -> Result<(), StoreError> {
     match customers::find(db, customer).await? {
         Some(row) if row.user_id.as_deref() == Some(user) => Ok(()),
-        Some(_) => customers::set_user(db, customer, user).await,
+        Some(_) => {
+            customers::unlink_others(db, user, session.livemode, customer).await?;
+            customers::set_user(db, customer, user).await?;
+            subscriptions::reassign(db, customer, Some(user)).await
+        }
         None => {
+            customers::unlink_others(db, user, session.livemode, customer).await?;
             let email = session.email.as_deref().map(|e| (e, trials::normalize_email(e)));
             if !customers::insert_stub(db, customer, user, email, session.livemode, as_of).await? {
                 // Stored a moment ago by another writer: only the link is ours to set.

@@ -12,9 +12,9 @@ use url::Url;
 
 use super::{
     apply::{Fetched, StripeObject, apply},
-    customers::{self, CustomerLocks},
+    customers::{self, UserLocks},
     intake::{Intake, SessionError},
-    trials,
+    sessions, trials,
 };
 use crate::{
     config::StripeSettings,
@@ -35,8 +35,8 @@ pub struct Billing {
     pub settings: StripeSettings,
     /// Base of default redirect URLs.
     pub frontend_url: Url,
-    /// Per-user customer creation locks.
-    pub locks: CustomerLocks,
+    /// Per-user checkout locks.
+    pub locks: UserLocks,
     /// Announces revisions written by a sync.
     pub feed: RevisionFeed,
     /// Fetches what a sync applies.
@@ -78,10 +78,14 @@ impl Billing {
         let stripe = self.stripe()?;
         let live = self.settings.live_mode;
         self.check_price(stripe, &request.price_id).await?;
+        let _held = self.locks.lock(&request.user_id).await;
         let customer =
-            customers::find_or_create(&self.db, stripe, &self.locks, &request.user_id, &request.email, live)
-                .await?;
+            customers::find_or_create(&self.db, stripe, &request.user_id, &request.email, live).await?;
         let email = trials::normalize_email(&request.email);
+        // The newest session carries the trial: older open ones are closed first, and
+        // reservations whose sessions should have ended are checked with Stripe.
+        sessions::close_open(&self.db, stripe, &request.user_id, &customer, live).await?;
+        sessions::check_lapsed(&self.db, stripe, Some((&request.user_id, &email))).await?;
         let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
         let reservation = match self.settings.trial_days {
             0 => None,
@@ -106,6 +110,9 @@ impl Billing {
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
         let session = match stripe.create_checkout_session(&form, &key).await {
             Ok(session) => session,
+            // Stripe may have made the session without answering: the reservation stays,
+            // unattached, until the user's next checkout has asked Stripe.
+            Err(err @ StripeCallError::Unreachable(_)) => return Err(err.into()),
             Err(err) => {
                 if let Some(id) = reservation {
                     store::trials::release(&self.db, id).await?;

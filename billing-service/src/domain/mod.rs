@@ -7,5 +7,6 @@ pub mod billing;
 pub mod customers;
 pub mod intake;
 pub mod lifecycle;
+pub mod sessions;
 pub mod trials;
 pub mod validate;

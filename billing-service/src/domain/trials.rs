@@ -57,18 +57,37 @@ pub async fn settle_session(db: &impl ConnectionTrait, session: &CheckoutSession
 
 /// Whether a new checkout for this user (and email) would carry a trial: neither holds
 /// one in the ledger, and the user has no subscription that had a trial (trials from
-/// before the ledger existed are on the subscriptions themselves).
+/// before the ledger existed are on the subscriptions themselves). A reservation whose
+/// session should have ended still counts until Stripe has been asked about it.
 pub async fn eligible(
     db: &impl ConnectionTrait,
     user: &str,
     email: Option<&str>,
     livemode: bool,
 ) -> Result<bool, StoreError> {
-    trials::release_lapsed(db, Utc::now()).await?;
     if trials::taken(db, user, email, livemode).await? {
         return Ok(false);
     }
     Ok(!subscriptions::had_trial(db, user, livemode).await?)
+}
+
+/// The key a trial is held under when the user's email is unknown: it has no `@`, so it
+/// never collides with an email.
+pub fn user_key(user: &str) -> String {
+    format!("user:{user}")
+}
+
+/// A subscription that had a trial used it, whatever became of the reservation: the
+/// user's trial is confirmed (under their customer's email when known).
+pub async fn confirm_used(
+    db: &impl ConnectionTrait,
+    user: &str,
+    email_key: Option<String>,
+    livemode: bool,
+    subscription: &str,
+) -> Result<(), StoreError> {
+    let key = email_key.unwrap_or_else(|| user_key(user));
+    trials::confirm_used(db, user, &key, livemode, subscription).await
 }
 
 /// Reserves the user's trial until `expires_at`; `None` when not eligible (including

@@ -27,13 +27,24 @@ pub async fn linked(
         .await?)
 }
 
-/// Writes `customer` over `existing` (or as a new row), owned by `user_id`, as of `as_of`;
-/// `email_key` is its email in the form trials are keyed by.
+/// Who a customer row belongs to: decided by the domain.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Link {
+    /// The user it belongs to now.
+    pub user_id: Option<String>,
+    /// The user it belonged to until now, when that changed (kept as history).
+    pub former_user_id: Option<String>,
+    /// Its email in the form trials are keyed by.
+    pub email_key: Option<String>,
+}
+
+/// Writes `customer` over `existing` (or as a new row), linked as `link` says, as of
+/// `as_of`.
 pub async fn save(
     db: &impl ConnectionTrait,
     existing: Option<Model>,
     customer: &Customer,
-    (user_id, email_key): (Option<String>, Option<String>),
+    link: Link,
     as_of: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
@@ -52,11 +63,14 @@ pub async fn save(
     };
     if !customer.deleted {
         row.email = Set(customer.email.clone());
-        row.email_normalized = Set(email_key);
+        row.email_normalized = Set(link.email_key);
         row.name = Set(customer.name.clone());
         row.metadata = Set(customer.metadata.clone());
     }
-    row.user_id = Set(user_id);
+    row.user_id = Set(link.user_id);
+    if link.former_user_id.is_some() {
+        row.former_user_id = Set(link.former_user_id);
+    }
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
     upsert(db, row, is_new).await
@@ -76,11 +90,38 @@ pub async fn mark_deleted(
     Ok(())
 }
 
-/// Sets the user of a stored customer.
+/// Sets the user of a stored customer; a link it had before becomes history.
 pub async fn set_user(db: &impl ConnectionTrait, id: &str, user_id: &str) -> Result<(), StoreError> {
-    let sql = "UPDATE customers SET user_id = $1, updated_at = $2 WHERE id = $3";
+    let sql = "UPDATE customers SET former_user_id = COALESCE(user_id, former_user_id), user_id = $1, \
+               updated_at = $2 WHERE id = $3";
     db.execute_raw(statement(db, sql, vec![user_id.into(), Utc::now().into(), id.into()])).await?;
     Ok(())
+}
+
+/// Unlinks `user` from every customer in `livemode` but `keep` (a user has one linked
+/// customer): those links become history.
+pub async fn unlink_others(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+    keep: &str,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE customers SET former_user_id = user_id, user_id = NULL, updated_at = $1 \
+               WHERE user_id = $2 AND livemode = $3 AND id <> $4";
+    db.execute_raw(statement(db, sql, vec![Utc::now().into(), user.into(), livemode.into(), keep.into()]))
+        .await?;
+    Ok(())
+}
+
+/// How many deleted customers the user had in `livemode`.
+pub async fn deleted_of(db: &impl ConnectionTrait, user: &str, livemode: bool) -> Result<u64, StoreError> {
+    use sea_orm::PaginatorTrait;
+    Ok(customers::Entity::find()
+        .filter(customers::Column::FormerUserId.eq(user))
+        .filter(customers::Column::Livemode.eq(livemode))
+        .filter(customers::Column::Deleted.eq(true))
+        .count(db)
+        .await?)
 }
 
 /// Stores a stub for a customer not seen yet, linked to `user_id`; its `as_of` is older
@@ -99,6 +140,7 @@ pub async fn insert_stub(
         id: Set(id.to_owned()),
         livemode: Set(livemode),
         user_id: Set(Some(user_id.to_owned())),
+        former_user_id: Set(None),
         email: Set(email.as_ref().map(|(given, _)| (*given).to_owned())),
         email_normalized: Set(email.map(|(_, key)| key)),
         name: Set(None),

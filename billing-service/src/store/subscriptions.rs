@@ -65,6 +65,18 @@ pub async fn save(
     upsert(db, row, is_new).await
 }
 
+/// Moves every subscription of `customer` to `user` (the customer was re-linked).
+pub async fn reassign(
+    db: &impl ConnectionTrait,
+    customer: &str,
+    user: Option<&str>,
+) -> Result<(), StoreError> {
+    let sql = "UPDATE subscriptions SET user_id = $1, updated_at = $2 WHERE customer_id = $3";
+    let values = vec![user.map(str::to_owned).into(), Utc::now().into(), customer.into()];
+    db.execute_raw(super::statement(db, sql, values)).await?;
+    Ok(())
+}
+
 /// The user's full state, from their subscriptions and their products' features.
 pub async fn user_state(
     db: &impl ConnectionTrait,

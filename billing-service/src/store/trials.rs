@@ -80,10 +80,86 @@ pub async fn release(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreErro
     Ok(())
 }
 
-/// Gives back every reservation whose session lapsed before `now`.
-pub async fn release_lapsed(db: &impl ConnectionTrait, now: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE state = $1 AND reservation_expires_at < $2";
-    db.execute_raw(statement(db, sql, vec![TrialState::Reserved.as_str().into(), now.into()])).await?;
+/// Reservations whose session should have ended by `now` (of `user` or `email` when
+/// given, else all), for a check with Stripe.
+pub async fn lapsed(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    holder: Option<(&str, &str)>,
+) -> Result<Vec<trial_usage::Model>, StoreError> {
+    let mut query = trial_usage::Entity::find()
+        .filter(trial_usage::Column::State.eq(TrialState::Reserved))
+        .filter(trial_usage::Column::ReservationExpiresAt.lt(now));
+    if let Some((user, email)) = holder {
+        query = query.filter(
+            Condition::any()
+                .add(trial_usage::Column::UserId.eq(user))
+                .add(trial_usage::Column::EmailNormalized.eq(email)),
+        );
+    }
+    Ok(query.all(db).await?)
+}
+
+/// Holds a reservation until `until` (its session is still open).
+pub async fn extend(db: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
+    let sql = "UPDATE trial_usage SET reservation_expires_at = $1, updated_at = $2 WHERE id = $3";
+    db.execute_raw(statement(db, sql, vec![until.into(), Utc::now().into(), id.into()])).await?;
+    Ok(())
+}
+
+/// Gives back the user's reservations that no session carries (a create that failed
+/// before Stripe answered), once Stripe has been checked for open sessions.
+pub async fn release_unattached(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+) -> Result<(), StoreError> {
+    let sql = "DELETE FROM trial_usage WHERE user_id = $1 AND livemode = $2 AND state = $3 \
+               AND checkout_session_id IS NULL";
+    let values = vec![user.into(), livemode.into(), TrialState::Reserved.as_str().into()];
+    db.execute_raw(statement(db, sql, values)).await?;
+    Ok(())
+}
+
+/// Records that `user` used their trial on `subscription`: their reservation (if any) is
+/// confirmed, else a confirmed row is added under `email_key`, unless the ledger already
+/// holds a trial of that user or email.
+pub async fn confirm_used(
+    db: &impl ConnectionTrait,
+    user: &str,
+    email_key: &str,
+    livemode: bool,
+    subscription: &str,
+) -> Result<(), StoreError> {
+    let now = Utc::now();
+    let confirm = "UPDATE trial_usage SET state = $1, subscription_id = COALESCE(subscription_id, $2), \
+                   confirmed_at = COALESCE(confirmed_at, $3), updated_at = $3 \
+                   WHERE user_id = $4 AND livemode = $5 AND state = $6";
+    let values = vec![
+        TrialState::Confirmed.as_str().into(),
+        subscription.into(),
+        now.into(),
+        user.into(),
+        livemode.into(),
+        TrialState::Reserved.as_str().into(),
+    ];
+    if db.execute_raw(statement(db, confirm, values)).await?.rows_affected() > 0 {
+        return Ok(());
+    }
+    // Either key may be held already (the user's own confirmed row, or another user's
+    // trial on the same email): then the ledger says enough.
+    let insert = "INSERT INTO trial_usage (livemode, user_id, email_normalized, state, subscription_id, \
+                      reserved_at, confirmed_at, created_at, updated_at) \
+                  VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $6) ON CONFLICT DO NOTHING";
+    let values = vec![
+        livemode.into(),
+        user.into(),
+        email_key.into(),
+        TrialState::Confirmed.as_str().into(),
+        subscription.into(),
+        now.into(),
+    ];
+    db.execute_raw(statement(db, insert, values)).await?;
     Ok(())
 }
 

@@ -27,6 +27,21 @@ impl StripeApi {
         Ok(CheckoutSession::from_json(&self.get(&path).await?))
     }
 
+    /// The customer's open Checkout Sessions (`GET /checkout/sessions?customer=&status=open`).
+    pub async fn open_checkout_sessions(&self, customer: &str) -> Result<Vec<CheckoutSession>> {
+        let list = self.get(&format!("/checkout/sessions?customer={customer}&status=open&limit=100")).await?;
+        Ok(list["data"]
+            .as_array()
+            .map(|items| items.iter().map(CheckoutSession::from_json).collect())
+            .unwrap_or_default())
+    }
+
+    /// `POST /checkout/sessions/{id}/expire`: the session can no longer be completed.
+    pub async fn expire_checkout_session(&self, id: &str) -> Result<CheckoutSession> {
+        let path = format!("/checkout/sessions/{id}/expire");
+        Ok(CheckoutSession::from_json(&self.post(&path, &Vec::new(), &format!("caixa-expire-{id}")).await?))
+    }
+
     /// `GET /products/{id}`, with the lookup keys of its Stripe Entitlements features.
     /// When the features cannot be listed, the product keeps its metadata features.
     pub async fn product(&self, id: &str) -> Result<Product> {

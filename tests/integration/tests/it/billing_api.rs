@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use caixa_entities::entitlement_changes;
+use caixa_entities::{entitlement_changes, trial_usage};
 use caixa_integration_tests::{
     TestBilling, spawn_billing, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
 };
@@ -49,7 +49,8 @@ fn checkout(user: &str, email: &str) -> CreateCheckoutSessionRequest {
 async fn one_trial_per_user_and_email(backend: Backend) {
     let Setup { db: _db, stripe, billing, mut client } = setup(backend).await;
 
-    // The first checkout carries the trial; a second one for the same user does not.
+    // The first checkout carries the trial; a retry carries it instead, and the first
+    // session can no longer be completed.
     let first =
         client.create_checkout_session(checkout("user-1", "ana@example.com")).await.unwrap().into_inner();
     assert!(first.trial_applied);
@@ -57,7 +58,9 @@ async fn one_trial_per_user_and_email(backend: Backend) {
     assert!(first.url.contains(&first.session_id));
     let again =
         client.create_checkout_session(checkout("user-1", "ana@example.com")).await.unwrap().into_inner();
-    assert!(!again.trial_applied, "one open reservation per user");
+    assert!(again.trial_applied, "the newest session carries the trial");
+    let first_now = stripe.get(&format!("/v1/checkout/sessions/{}", first.session_id)).await;
+    assert_eq!(first_now["status"], "expired", "one open session with a trial per user");
 
     // A new user id with the same (differently written) email gets none either.
     let same_email =
@@ -65,7 +68,7 @@ async fn one_trial_per_user_and_email(backend: Backend) {
     assert!(!same_email.trial_applied);
 
     // Even after the trial is used and the subscription canceled.
-    stripe.post(&format!("/_emulator/checkout/sessions/{}/complete", first.session_id), &[]).await;
+    stripe.post(&format!("/_emulator/checkout/sessions/{}/complete", again.session_id), &[]).await;
     let sub = stripe.get("/v1/subscriptions").await["data"][0]["id"].as_str().unwrap().to_owned();
     stripe.send("DELETE", &format!("/v1/subscriptions/{sub}"), &[]).await;
     let after_cancel =
@@ -99,7 +102,7 @@ async fn one_trial_per_user_and_email(backend: Backend) {
 }
 
 async fn concurrent_checkouts_make_one_customer_and_one_trial(backend: Backend) {
-    let Setup { db: _db, stripe, billing, client } = setup(backend).await;
+    let Setup { db, stripe, billing, client } = setup(backend).await;
 
     let mut calls = tokio::task::JoinSet::new();
     for _ in 0..20 {
@@ -111,10 +114,17 @@ async fn concurrent_checkouts_make_one_customer_and_one_trial(backend: Backend) 
     let results: Vec<_> = calls.join_all().await.into_iter().map(|r| r.unwrap().into_inner()).collect();
 
     assert_eq!(results.len(), 20);
-    assert_eq!(results.iter().filter(|r| r.trial_applied).count(), 1, "at most one trial");
     let customers = stripe.get("/v1/customers?email=carla@example.com").await;
     assert_eq!(customers["data"].as_array().unwrap().len(), 1, "one Stripe customer for the user");
     assert_eq!(customers["data"][0]["metadata"]["user_id"], "user-c");
+    let customer = customers["data"][0]["id"].as_str().unwrap();
+    let open = stripe.get(&format!("/v1/checkout/sessions?customer={customer}&status=open")).await;
+    let open = open["data"].as_array().unwrap();
+    assert_eq!(open.len(), 1, "every older session was closed: {open:?}");
+    assert_eq!(open[0]["amount_total"], 0, "the open session carries the trial");
+    let ledger = trial_usage::Entity::find().all(&db.connect().await).await.unwrap();
+    assert_eq!(ledger.len(), 1, "one trial reserved");
+    assert_eq!(ledger[0].checkout_session_id.as_deref(), open[0]["id"].as_str(), "held by the open session");
     billing.running.stop().await.unwrap();
 }
 

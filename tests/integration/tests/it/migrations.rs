@@ -16,6 +16,7 @@ const TABLES: &[&str] = &[
     "entitlements",
     "prices",
     "products",
+    "reconcile_state",
     "revision_counter",
     "seaql_migrations",
     "stripe_events",
