@@ -181,11 +181,24 @@ async fn put_customer(
     as_of: DateTime<Utc>,
 ) -> Result<(bool, Option<String>), ApplyError> {
     let existing = customers::find(db, &customer.id).await?;
-    if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
+    // Deletion is final: no newer data can undo it, so it applies whatever the times say
+    // (a deletion in the same second as the last refetch would otherwise look older).
+    if let Some(row) = existing.clone().filter(|_| customer.deleted) {
+        if !row.deleted {
+            customers::mark_deleted(db, row, as_of.max(Utc::now())).await?;
+        }
+        return Ok((true, None));
+    }
+    if existing.as_ref().is_some_and(|row| row.deleted)
+        || !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of)
+    {
         return Ok((false, None));
     }
-    if let Some(row) = existing.clone().filter(|_| customer.deleted) {
-        customers::mark_deleted(db, row, as_of).await?;
+    if customer.deleted {
+        // Deleted before billing saw it: stored as history only.
+        let link =
+            customers::Link { user_id: None, former_user_id: customer.user_id.clone(), email_key: None };
+        customers::save(db, existing, customer, link, as_of).await?;
         return Ok((true, None));
     }
     let current = existing.as_ref().and_then(|row| row.user_id.clone());

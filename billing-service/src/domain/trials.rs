@@ -86,8 +86,9 @@ pub async fn confirm_used(
     livemode: bool,
     subscription: &str,
 ) -> Result<(), StoreError> {
-    let key = email_key.unwrap_or_else(|| user_key(user));
-    trials::confirm_used(db, user, &key, livemode, subscription).await
+    let placeholder = user_key(user);
+    let key = email_key.unwrap_or_else(|| placeholder.clone());
+    trials::confirm_used(db, user, (&key, &placeholder), livemode, subscription).await
 }
 
 /// Reserves the user's trial until `expires_at`; `None` when not eligible (including

@@ -76,14 +76,18 @@ pub async fn save(
     upsert(db, row, is_new).await
 }
 
-/// Marks a stored customer deleted, keeping its row and link.
+/// Marks a stored customer deleted, keeping its row; its link becomes history, so the
+/// user can be linked to a new customer.
 pub async fn mark_deleted(
     db: &impl ConnectionTrait,
     row: Model,
     as_of: DateTime<Utc>,
 ) -> Result<(), StoreError> {
+    let former = row.user_id.clone().or_else(|| row.former_user_id.clone());
     let mut row: ActiveModel = row.into();
     row.deleted = Set(true);
+    row.user_id = Set(None);
+    row.former_user_id = Set(former);
     row.as_of = Set(as_of);
     row.updated_at = Set(Utc::now());
     row.update(db).await?;

@@ -123,11 +123,12 @@ pub async fn release_unattached(
 
 /// Records that `user` used their trial on `subscription`: their reservation (if any) is
 /// confirmed, else a confirmed row is added under `email_key`, unless the ledger already
-/// holds a trial of that user or email.
+/// holds a trial of that user or email. A row held under `placeholder` (the email was
+/// not known then) moves to `email_key` when no other row holds it.
 pub async fn confirm_used(
     db: &impl ConnectionTrait,
     user: &str,
-    email_key: &str,
+    (email_key, placeholder): (&str, &str),
     livemode: bool,
     subscription: &str,
 ) -> Result<(), StoreError> {
@@ -143,9 +144,7 @@ pub async fn confirm_used(
         livemode.into(),
         TrialState::Reserved.as_str().into(),
     ];
-    if db.execute_raw(statement(db, confirm, values)).await?.rows_affected() > 0 {
-        return Ok(());
-    }
+    db.execute_raw(statement(db, confirm, values)).await?;
     // Either key may be held already (the user's own confirmed row, or another user's
     // trial on the same email): then the ledger says enough.
     let insert = "INSERT INTO trial_usage (livemode, user_id, email_normalized, state, subscription_id, \
@@ -160,6 +159,13 @@ pub async fn confirm_used(
         now.into(),
     ];
     db.execute_raw(statement(db, insert, values)).await?;
+    if email_key != placeholder {
+        let learn = "UPDATE trial_usage SET email_normalized = $1, updated_at = $2 \
+                     WHERE user_id = $3 AND livemode = $4 AND email_normalized = $5 \
+                     AND NOT EXISTS (SELECT 1 FROM trial_usage t WHERE t.livemode = $4 AND t.email_normalized = $1)";
+        let values = vec![email_key.into(), now.into(), user.into(), livemode.into(), placeholder.into()];
+        db.execute_raw(statement(db, learn, values)).await?;
+    }
     Ok(())
 }
 

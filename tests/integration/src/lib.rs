@@ -80,6 +80,15 @@ where
     }
 }
 
+/// Whether every stored Stripe event has been applied (or ignored), and there is one.
+pub async fn inbox_settled(db: &sea_orm::DatabaseConnection) -> bool {
+    use caixa_entities::stripe_events::{self, InboxStatus};
+    use sea_orm::EntityTrait;
+    let events = stripe_events::Entity::find().all(db).await.unwrap();
+    !events.is_empty()
+        && events.iter().all(|e| matches!(e.status, InboxStatus::Processed | InboxStatus::Ignored))
+}
+
 /// Starts billing against the emulator, with a fast inbox (short polls and retries).
 pub async fn spawn_billing_with_stripe(
     db: &TestDatabase,

@@ -7,6 +7,7 @@ mod entitlement;
 mod flow;
 mod health;
 mod inbox;
+mod lifecycle;
 mod migrations;
 mod reflection;
 mod reliability;
