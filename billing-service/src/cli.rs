@@ -1,5 +1,5 @@
 //! Operator subcommands of the `billing-service` binary (the seed's management commands,
-//! kebab-case): `register-stripe-webhook`, `inbox`, `replay-event`. Without a subcommand
+//! kebab-case): `register-stripe-webhook`, `inbox`, `replay-event`, `reconcile`. Without a subcommand
 //! the binary serves.
 
 use std::process::ExitCode;
@@ -8,8 +8,12 @@ use caixa_runtime::config::{ConfigError, Env};
 use sea_orm::ConnectionTrait;
 use url::Url;
 
+use std::sync::Arc;
+
 use crate::{
     config::Settings,
+    domain::reconcile::{ReconcileError, Reconciler},
+    revisions::RevisionFeed,
     store::{
         StoreError,
         endpoints::{self, NewEndpoint},
@@ -33,6 +37,9 @@ pub enum CommandError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Reconciliation failed.
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
     /// Wrong arguments.
     #[error("{0}")]
     Usage(String),
@@ -78,9 +85,9 @@ pub async fn register_webhook(
 /// Runs a subcommand named by `args[1]`, or returns `None` when there is none (serve).
 pub async fn run(env: &Env, args: &[String]) -> Option<ExitCode> {
     let command = args.get(1)?.as_str();
-    if !["register-stripe-webhook", "inbox", "replay-event"].contains(&command) {
+    if !["register-stripe-webhook", "inbox", "replay-event", "reconcile"].contains(&command) {
         eprintln!(
-            "billing-service: unknown command {command:?}; commands: register-stripe-webhook URL, inbox, replay-event EVENT_ID"
+            "billing-service: unknown command {command:?}; commands: register-stripe-webhook URL, inbox, replay-event EVENT_ID, reconcile [--sweep]"
         );
         return Some(ExitCode::from(2));
     }
@@ -129,6 +136,32 @@ async fn execute(env: &Env, command: &str, arg: Option<&str>) -> Result<(), Comm
                 return Err(CommandError::Usage(format!("no stored event {id}")));
             }
             println!("{id} queued again");
+        }
+        ("reconcile", flag) => {
+            let sweep = match flag {
+                None => false,
+                Some("--sweep") => true,
+                Some(other) => {
+                    return Err(CommandError::Usage(format!("reconcile takes --sweep, not {other:?}")));
+                }
+            };
+            let stripe = StripeApi::from_settings(&settings.stripe)?
+                .ok_or(StripeCallError::NotConfigured("STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY"))?;
+            // The worker of a running billing applies what this stores; nothing to wake here.
+            let reconciler = Reconciler::new(db, stripe, Arc::default(), RevisionFeed::default());
+            let report = reconciler.pass(sweep).await?;
+            if !report.ran {
+                println!("another billing replica is reconciling; nothing done");
+            }
+            println!(
+                "missed events {}, products {}, customers {}, subscriptions {}, reservations {}; cursor {}",
+                report.missed_events,
+                report.products,
+                report.customers,
+                report.subscriptions,
+                report.reservations,
+                report.cursor
+            );
         }
         (command, None) => return Err(CommandError::Usage(format!("{command} needs an argument"))),
         (command, Some(_)) => return Err(CommandError::Usage(format!("unknown command {command}"))),

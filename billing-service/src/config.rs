@@ -27,6 +27,19 @@ pub struct Settings {
     pub watch_heartbeat: Duration,
     /// `REVISION_RETENTION_HOURS`: how long the revision log keeps a change.
     pub revision_retention: Duration,
+    /// How billing catches up with what webhooks missed.
+    pub reconcile: ReconcileSettings,
+}
+
+/// Continuous reconciliation with Stripe.
+#[derive(Clone, Debug)]
+pub struct ReconcileSettings {
+    /// `RECONCILE_INTERVAL_SECONDS`: how often Stripe's events are read for ones the inbox
+    /// missed; 0 turns reconciliation off.
+    pub interval: Duration,
+    /// `RECONCILE_SWEEP_SECONDS`: how often every subscription, customer and product is
+    /// compared with Stripe's.
+    pub sweep: Duration,
 }
 
 /// Webhook acceptance.
@@ -103,6 +116,10 @@ impl Settings {
                 poll: Duration::from_millis(env.parse_or("INBOX_POLL_MS", 1000)?),
             },
             watch_heartbeat: env.seconds("WATCH_HEARTBEAT_SECONDS", Duration::from_secs(5))?,
+            reconcile: ReconcileSettings {
+                interval: env.seconds("RECONCILE_INTERVAL_SECONDS", Duration::from_secs(300))?,
+                sweep: env.seconds("RECONCILE_SWEEP_SECONDS", Duration::from_secs(3600))?,
+            },
             revision_retention: Duration::from_secs(
                 3600 * env.parse_or::<u64>("REVISION_RETENTION_HOURS", 168)?,
             ),

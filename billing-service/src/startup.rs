@@ -19,7 +19,7 @@ use tracing::Instrument;
 
 use crate::{
     config::Settings,
-    domain::{billing::Billing, customers::UserLocks, intake::Intake},
+    domain::{billing::Billing, customers::UserLocks, intake::Intake, reconcile::Reconciler},
     events::worker::Worker,
     grpc::{BillingApi, WatchApi},
     http::webhook::WebhookState,
@@ -110,11 +110,26 @@ impl Application {
             let worker = Worker {
                 db: self.db.clone(),
                 intake,
-                feed,
+                feed: feed.clone(),
                 wakeup: wakeup.clone(),
                 settings: self.settings.inbox.clone(),
             };
             supervisor.spawn(worker.run(supervisor.drain_signal()));
+        }
+        match (&self.stripe, self.settings.reconcile.interval.is_zero()) {
+            (Some(stripe), false) => {
+                let reconciler =
+                    Reconciler::new(self.db.clone(), stripe.clone(), wakeup.clone(), feed.clone());
+                let settings = self.settings.reconcile.clone();
+                supervisor.spawn(crate::events::reconcile::run(
+                    reconciler,
+                    self.db.clone(),
+                    settings,
+                    supervisor.drain_signal(),
+                ));
+            }
+            (None, false) => tracing::info!("reconciliation off: Stripe is not configured"),
+            (_, true) => tracing::info!("reconciliation off: RECONCILE_INTERVAL_SECONDS=0"),
         }
         supervisor.spawn(crate::revisions::retention::run(
             self.db.clone(),

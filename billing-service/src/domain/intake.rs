@@ -117,7 +117,7 @@ impl Intake {
     /// `objects`, preceded by the product of any subscription among them that is not
     /// stored yet: a state published without it would lack the product's features (its
     /// own event may still be on the way).
-    async fn with_products(
+    pub async fn with_products(
         &self,
         db: &impl ConnectionTrait,
         objects: Vec<Fetched>,

@@ -1,8 +1,13 @@
 //! The rules that decide what a Stripe object means for stored state, apart from any I/O
 //! so they can be tested on their own.
 
-use caixa_entities::subscriptions::Status;
+use caixa_entities::{
+    customers, products,
+    subscriptions::{self, Status},
+};
 use chrono::{DateTime, Utc};
+
+use crate::stripe::objects::{Customer, Product, Subscription};
 
 /// Whether data as of `incoming` may replace a row holding data as of `stored`: equal
 /// times may (a refetch of the same moment is the same data), older never does.
@@ -38,6 +43,33 @@ pub fn past_due_since(
     }
 }
 
+/// Whether a stored subscription says something about access that Stripe's `fresh` one
+/// does not (`owner`: the user it should belong to now).
+pub fn subscription_drifted(row: &subscriptions::Model, fresh: &Subscription, owner: Option<&str>) -> bool {
+    row.status != fresh.status
+        || row.customer_id != fresh.customer_id
+        || row.user_id.as_deref() != owner
+        || (row.price_id.as_ref(), row.product_id.as_ref())
+            != (fresh.price_id.as_ref(), fresh.product_id.as_ref())
+        || (row.trial_start, row.trial_end) != (fresh.trial_start, fresh.trial_end)
+        || (row.current_period_start, row.current_period_end)
+            != (fresh.current_period_start, fresh.current_period_end)
+        || (row.cancel_at_period_end, row.cancel_at, row.ended_at)
+            != (fresh.cancel_at_period_end, fresh.cancel_at, fresh.ended_at)
+}
+
+/// Whether a stored customer's link or email differs from Stripe's `fresh` one.
+pub fn customer_drifted(row: &customers::Model, fresh: &Customer) -> bool {
+    let owner = customer_owner(fresh.user_id.clone(), row.user_id.clone());
+    row.deleted != fresh.deleted || row.user_id != owner || row.email != fresh.email
+}
+
+/// Whether a stored product grants other features than Stripe's `fresh` one.
+pub fn product_drifted(row: &products::Model, fresh: &Product) -> bool {
+    let stored: Vec<String> = serde_json::from_value(row.features.clone()).unwrap_or_default();
+    stored != fresh.features || row.active != fresh.active
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,6 +94,54 @@ mod tests {
         assert_eq!(customer_owner(some("meta"), some("current")), some("meta"));
         assert_eq!(customer_owner(None, some("current")), some("current"));
         assert_eq!(customer_owner(None, None), None);
+    }
+
+    fn stored(fresh: &Subscription, user: &str) -> subscriptions::Model {
+        subscriptions::Model {
+            id: fresh.id.clone(),
+            livemode: false,
+            customer_id: fresh.customer_id.clone(),
+            user_id: Some(user.to_owned()),
+            status: fresh.status,
+            price_id: fresh.price_id.clone(),
+            product_id: fresh.product_id.clone(),
+            quantity: 1,
+            trial_start: fresh.trial_start,
+            trial_end: fresh.trial_end,
+            current_period_start: fresh.current_period_start,
+            current_period_end: fresh.current_period_end,
+            cancel_at_period_end: fresh.cancel_at_period_end,
+            cancel_at: fresh.cancel_at,
+            canceled_at: None,
+            ended_at: fresh.ended_at,
+            past_due_since: None,
+            latest_invoice_id: None,
+            metadata: serde_json::json!({}),
+            stripe_created: t(0),
+            as_of: t(0),
+            created_at: t(0),
+            updated_at: t(0),
+        }
+    }
+
+    #[test]
+    fn drift_is_what_changes_access_and_nothing_else() {
+        let fresh = Subscription::from_json(&serde_json::json!({ "id": "sub_1", "customer": "cus_1",
+            "status": "active", "items": { "data": [{ "current_period_end": 500, "price": { "id": "price_1", "product": "prod_1" } }] } }));
+        let mut row = stored(&fresh, "u1");
+        assert!(!subscription_drifted(&row, &fresh, Some("u1")), "equal is no drift");
+        assert!(subscription_drifted(&row, &fresh, Some("u2")), "another owner is drift");
+        row.latest_invoice_id = Some("in_9".to_owned());
+        row.quantity = 7;
+        assert!(!subscription_drifted(&row, &fresh, Some("u1")), "fields access ignores are no drift");
+        row.status = Status::PastDue;
+        assert!(subscription_drifted(&row, &fresh, Some("u1")));
+        let mut row = stored(&fresh, "u1");
+        row.current_period_end = Some(t(400));
+        assert!(subscription_drifted(&row, &fresh, Some("u1")), "a missed renewal is drift");
+        let mut row = stored(&fresh, "u1");
+        row.cancel_at = Some(t(450));
+        assert!(subscription_drifted(&row, &fresh, Some("u1")));
     }
 
     #[test]

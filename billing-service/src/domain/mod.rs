@@ -7,6 +7,7 @@ pub mod billing;
 pub mod customers;
 pub mod intake;
 pub mod lifecycle;
+pub mod reconcile;
 pub mod sessions;
 pub mod trials;
 pub mod validate;

@@ -90,17 +90,7 @@ pub async fn receive(
         tracing::info!(event = event_id, livemode = event.livemode, "event of the other mode ignored");
         return (StatusCode::OK, "ignored: event of the other mode".to_owned());
     }
-    let new = NewEvent {
-        id: event.id.clone(),
-        event_type: event.type_name.clone(),
-        livemode: event.livemode,
-        api_version: event.api_version.clone(),
-        created: event.created.unwrap_or_else(Utc::now),
-        object_id: event.object_id(),
-        customer_id: event.customer(),
-        endpoint_id: endpoint.id,
-        payload: String::from_utf8_lossy(&body).into_owned(),
-    };
+    let new = NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id);
     match inbox::insert(&state.db, new).await {
         Ok(fresh) => {
             let result = if fresh { "stored" } else { "duplicate" };

@@ -10,6 +10,7 @@ use sea_orm::{
 };
 
 use super::{StoreError, statement};
+use crate::stripe::event::StripeEvent;
 
 /// A verified event, as the bridge stores it.
 pub struct NewEvent {
@@ -31,6 +32,24 @@ pub struct NewEvent {
     pub endpoint_id: Option<uuid::Uuid>,
     /// The raw body.
     pub payload: String,
+}
+
+impl NewEvent {
+    /// `event`, whose raw JSON is `payload`, as received at `endpoint_id` (none when the
+    /// reconciler found it in Stripe's event list).
+    pub fn from_event(event: &StripeEvent, payload: String, endpoint_id: Option<uuid::Uuid>) -> Self {
+        Self {
+            id: event.id.clone(),
+            event_type: event.type_name.clone(),
+            livemode: event.livemode,
+            api_version: event.api_version.clone(),
+            created: event.created.unwrap_or_else(Utc::now),
+            object_id: event.object_id(),
+            customer_id: event.customer(),
+            endpoint_id,
+            payload,
+        }
+    }
 }
 
 /// Stores `event`; returns false when it was already stored (a repeated delivery).

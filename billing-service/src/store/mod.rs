@@ -6,6 +6,7 @@ pub mod catalogue;
 pub mod customers;
 pub mod endpoints;
 pub mod inbox;
+pub mod reconcile;
 pub mod revisions;
 pub mod subscriptions;
 pub mod trials;

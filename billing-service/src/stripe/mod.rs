@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod event;
+pub mod lists;
 pub mod objects;
 pub mod resources;
 pub mod signature;

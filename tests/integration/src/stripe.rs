@@ -150,6 +150,11 @@ impl StripeEmulator {
         panic!("webhook deliveries did not settle");
     }
 
+    /// Every delivery attempt the emulator made (or dropped).
+    pub async fn get_deliveries(&self) -> Vec<Value> {
+        self.get_raw("/_emulator/deliveries").await["data"].as_array().cloned().unwrap_or_default()
+    }
+
     async fn get_raw(&self, path: &str) -> Value {
         self.send("GET", path, &[]).await.1
     }

@@ -9,6 +9,7 @@ mod health;
 mod inbox;
 mod lifecycle;
 mod migrations;
+mod reconcile;
 mod reflection;
 mod reliability;
 mod revisions;

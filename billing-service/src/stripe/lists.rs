@@ -1,0 +1,77 @@
+//! Stripe's list endpoints, one page at a time (100 objects, `starting_after`), so a
+//! caller walking a large account holds one page in memory.
+
+use serde_json::Value;
+
+use super::{
+    StripeApi, StripeCallError,
+    event::StripeEvent,
+    objects::{Customer, Product, Subscription, feature_keys},
+};
+
+/// One page of a list.
+#[derive(Debug)]
+pub struct Page<T> {
+    /// The objects, in Stripe's order.
+    pub items: Vec<T>,
+    /// The id to ask for the next page with, when there is one.
+    pub next: Option<String>,
+}
+
+impl StripeApi {
+    async fn page<T>(
+        &self,
+        path: &str,
+        after: Option<&str>,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Page<T>, StripeCallError> {
+        let separator = if path.contains('?') { '&' } else { '?' };
+        let mut url = format!("{path}{separator}limit=100");
+        if let Some(after) = after {
+            url.push_str(&format!("&starting_after={after}"));
+        }
+        let list = self.get(&url).await?;
+        let data = list["data"].as_array().cloned().unwrap_or_default();
+        let last = data.last().and_then(|o| o["id"].as_str()).map(str::to_owned);
+        let next = if list["has_more"] == true { last } else { None };
+        Ok(Page { items: data.iter().filter_map(parse).collect(), next })
+    }
+
+    /// Events created at or after `since` (Unix seconds), newest first, each with its raw
+    /// JSON as the webhook would have carried it.
+    pub async fn events_page(
+        &self,
+        since: i64,
+        after: Option<&str>,
+    ) -> Result<Page<(StripeEvent, String)>, StripeCallError> {
+        self.page(&format!("/events?created[gte]={since}"), after, |event| {
+            let raw = event.to_string();
+            StripeEvent::parse(raw.as_bytes()).ok().map(|parsed| (parsed, raw))
+        })
+        .await
+    }
+
+    /// Subscriptions of every status.
+    pub async fn subscriptions_page(
+        &self,
+        after: Option<&str>,
+    ) -> Result<Page<Subscription>, StripeCallError> {
+        self.page("/subscriptions?status=all", after, |s| Some(Subscription::from_json(s))).await
+    }
+
+    /// Customers (Stripe lists no deleted ones).
+    pub async fn customers_page(&self, after: Option<&str>) -> Result<Page<Customer>, StripeCallError> {
+        self.page("/customers", after, |c| Some(Customer::from_json(c))).await
+    }
+
+    /// Products, each with its Stripe Entitlements features.
+    pub async fn products_page(&self, after: Option<&str>) -> Result<Page<Product>, StripeCallError> {
+        let page = self.page("/products", after, |p| Some(Product::from_json(p))).await?;
+        let mut items = Vec::with_capacity(page.items.len());
+        for product in page.items {
+            let features = self.get(&format!("/products/{}/features?limit=100", product.id)).await?;
+            items.push(product.with_features(feature_keys(&features)));
+        }
+        Ok(Page { items, next: page.next })
+    }
+}
