@@ -34,6 +34,15 @@ impl StripeEmulator {
         vec![("STRIPE_API_BASE", self.emulator.url()), ("STRIPE_TEST_SECRET_KEY", TEST_KEY.to_owned())]
     }
 
+    /// Billing's own Stripe client, pointed at the emulator.
+    pub fn billing_api(&self) -> billing_service::stripe::StripeApi {
+        let env = caixa_runtime::config::Env::from_pairs(self.billing_env());
+        let settings = billing_service::config::Settings::from_env(&env).expect("billing settings");
+        billing_service::stripe::StripeApi::from_settings(&settings.stripe)
+            .expect("client")
+            .expect("a key is set")
+    }
+
     /// A form POST; panics unless Stripe answers 200.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> Value {
         let (status, body) = self.send("POST", path, form).await;

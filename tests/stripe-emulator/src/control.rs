@@ -197,7 +197,8 @@ async fn settings(State(app): State<AppState>, RawQuery(q): RawQuery, body: Byte
     })
 }
 
-/// `duplicates`, `delay_ms`, `shuffle_ms`, `drop_next`; all zero turns chaos off.
+/// `duplicates`, `delay_ms`, `shuffle_ms`, `drop_next`, `drop_percent`; all zero turns
+/// chaos off.
 async fn chaos(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     with_world(&app, q, &body, |world, params| {
         let number = |name: &str| params.int(name).map(|v| v.unwrap_or(0).max(0));
@@ -206,6 +207,7 @@ async fn chaos(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) 
             delay_ms: u64::try_from(number("delay_ms")?).unwrap_or(0),
             shuffle_ms: u64::try_from(number("shuffle_ms")?).unwrap_or(0),
             drop_next: u32::try_from(number("drop_next")?).unwrap_or(0),
+            drop_percent: u8::try_from(number("drop_percent")?.min(100)).unwrap_or(0),
         };
         Ok(json!({ "chaos": format!("{:?}", world.chaos) }))
     })

@@ -37,6 +37,8 @@ pub struct Chaos {
     pub shuffle_ms: u64,
     /// Drop this many upcoming deliveries entirely (no attempt is made).
     pub drop_next: u32,
+    /// Drop each delivery with this probability, in percent (no attempt is made).
+    pub drop_percent: u8,
 }
 
 /// Sends deliveries in the background and records every attempt.
@@ -62,6 +64,10 @@ impl Deliverer {
     pub fn enqueue(&self, delivery: Delivery, chaos: &mut Chaos) {
         if chaos.drop_next > 0 {
             chaos.drop_next -= 1;
+            self.record(&delivery, 0, None, Some("dropped by chaos switch"));
+            return;
+        }
+        if chaos.drop_percent > 0 && random_below(100) < u64::from(chaos.drop_percent) {
             self.record(&delivery, 0, None, Some("dropped by chaos switch"));
             return;
         }

@@ -99,6 +99,13 @@ impl ServiceProcess {
         assert!(status.is_ok_and(|s| s.success()), "kill -TERM {pid} failed");
     }
 
+    /// Sends SIGKILL: the process dies on the spot, nothing drained or flushed.
+    pub fn kill(&self) {
+        let pid = self.child.id().expect("process still running");
+        let status = std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -KILL {pid} failed");
+    }
+
     /// Waits for the process to exit and returns its exit code.
     pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let status = tokio::time::timeout(within, self.child.wait())

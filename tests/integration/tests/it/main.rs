@@ -3,6 +3,7 @@
 
 mod api;
 mod billing_api;
+mod convergence;
 mod entitlement;
 mod flow;
 mod health;

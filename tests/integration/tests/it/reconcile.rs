@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use billing_service::{domain::reconcile::Reconciler, revisions::RevisionFeed, stripe::StripeApi};
+use billing_service::{domain::reconcile::Reconciler, revisions::RevisionFeed};
 use caixa_integration_tests::{http_get, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
 use caixa_proto::billing::v1::{GetSubscriptionStatusRequest, billing_service_client::BillingServiceClient};
 use caixa_test_support::{
@@ -82,11 +82,7 @@ async fn a_sweep_heals_a_wrong_row_and_then_finds_none(backend: Backend) {
     let conn = db.connect().await;
     conn.execute_unprepared("UPDATE subscriptions SET status = 'canceled'").await.unwrap();
     assert!(!status(client.clone()).await.has_active_subscription);
-    let settings = billing_service::config::Settings::from_env(&caixa_runtime::config::Env::from_pairs(
-        stripe.billing_env().into_iter().chain([("DATABASE_URL", db.url.clone())]),
-    ))
-    .unwrap();
-    let api = StripeApi::from_settings(&settings.stripe).unwrap().unwrap();
+    let api = stripe.billing_api();
     let reconciler = Reconciler::new(conn.clone(), api, Arc::default(), RevisionFeed::default());
 
     // Act
