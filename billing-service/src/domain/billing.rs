@@ -3,8 +3,7 @@
 
 use caixa_policy::{Decision, Policy};
 use caixa_proto::billing::v1::{
-    CreateCheckoutSessionResponse, GetSubscriptionStatusResponse, SubscriptionSnapshot,
-    SyncCheckoutSessionResponse,
+    GetSubscriptionStatusResponse, SubscriptionSnapshot, SyncCheckoutSessionResponse,
 };
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
@@ -12,9 +11,9 @@ use url::Url;
 
 use super::{
     apply::{Fetched, StripeObject, apply},
-    customers::{self, UserLocks},
+    customers::UserLocks,
     intake::{Intake, SessionError},
-    sessions, trials,
+    trials,
 };
 use crate::{
     config::StripeSettings,
@@ -46,6 +45,7 @@ pub struct Billing {
 }
 
 /// A validated checkout request.
+#[derive(Clone, Debug)]
 pub struct CheckoutRequest {
     /// The user.
     pub user_id: String,
@@ -60,7 +60,7 @@ pub struct CheckoutRequest {
 }
 
 impl Billing {
-    fn stripe(&self) -> Result<&StripeApi, ApiError> {
+    pub(super) fn stripe(&self) -> Result<&StripeApi, ApiError> {
         let var = if self.settings.live_mode { "STRIPE_LIVE_SECRET_KEY" } else { "STRIPE_TEST_SECRET_KEY" };
         self.stripe.as_ref().ok_or_else(|| StripeCallError::NotConfigured(var).into())
     }
@@ -70,74 +70,8 @@ impl Billing {
         self.frontend_url.join(path).unwrap_or_else(|_| self.frontend_url.clone())
     }
 
-    /// Creates a Checkout Session, with a trial when the user has never had one.
-    pub async fn create_checkout(
-        &self,
-        request: CheckoutRequest,
-    ) -> Result<CreateCheckoutSessionResponse, ApiError> {
-        let stripe = self.stripe()?;
-        let live = self.settings.live_mode;
-        self.check_price(stripe, &request.price_id).await?;
-        let _held = self.locks.lock(&request.user_id).await;
-        let customer =
-            customers::find_or_create(&self.db, stripe, &request.user_id, &request.email, live).await?;
-        let email = trials::normalize_email(&request.email);
-        // The newest session carries the trial: older open ones are closed first, and
-        // reservations whose sessions should have ended are checked with Stripe.
-        sessions::close_open(&self.db, stripe, &request.user_id, &customer, live).await?;
-        sessions::check_lapsed(&self.db, stripe, Some((&request.user_id, &email))).await?;
-        let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
-        let reservation = match self.settings.trial_days {
-            0 => None,
-            _ => trials::reserve(&self.db, &request.user_id, &email, live, reservation_ttl).await?,
-        };
-        let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
-        let mut form = vec![
-            ("mode", "subscription".to_owned()),
-            ("customer", customer),
-            ("client_reference_id", request.user_id.clone()),
-            ("line_items[0][price]", request.price_id.clone()),
-            ("line_items[0][quantity]", "1".to_owned()),
-            ("success_url", request.success_url),
-            ("cancel_url", request.cancel_url),
-            ("metadata[user_id]", request.user_id.clone()),
-            ("subscription_data[metadata][user_id]", request.user_id.clone()),
-        ];
-        if trial_days > 0 {
-            form.push(("subscription_data[trial_period_days]", trial_days.to_string()));
-        }
-        let form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
-        let session = match stripe.create_checkout_session(&form, &key).await {
-            Ok(session) => session,
-            // Stripe may have made the session without answering: the reservation stays,
-            // unattached, until the user's next checkout has asked Stripe.
-            Err(err @ StripeCallError::Unreachable(_)) => return Err(err.into()),
-            Err(err) => {
-                if let Some(id) = reservation {
-                    store::trials::release(&self.db, id).await?;
-                }
-                return Err(err.into());
-            }
-        };
-        if let Some(id) = reservation {
-            store::trials::attach(&self.db, id, &session.id, session.expires_at.unwrap_or(reservation_ttl))
-                .await?;
-        }
-        tracing::info!(user = %request.user_id, session = %session.id, trial_days, "checkout session created");
-        Ok(CreateCheckoutSessionResponse {
-            session_id: session.id,
-            url: session.url.unwrap_or_default(),
-            trial_applied: trial_days > 0,
-            trial_days,
-            expires_at: session
-                .expires_at
-                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
-        })
-    }
-
     /// The price must exist, be active, recurring and of this deployment's mode.
-    async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), ApiError> {
+    pub(super) async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), ApiError> {
         let invalid = |reason: String| ApiError::InvalidArgument { field: "price_id", reason };
         let price = match catalogue::price(&self.db, price_id).await? {
             Some(price) => price,

@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod billing;
+pub mod checkout;
 pub mod customers;
 pub mod intake;
 pub mod lifecycle;

@@ -1,0 +1,126 @@
+//! Opening a Checkout Session: one customer per user, the newest session carries the
+//! trial, and a customer deleted at Stripe behind billing's back is replaced.
+
+use caixa_proto::billing::v1::CreateCheckoutSessionResponse;
+use chrono::Utc;
+
+use super::{
+    apply::{Fetched, StripeObject, apply},
+    billing::{Billing, CheckoutRequest},
+    customers, sessions, trials,
+};
+use crate::{
+    error::ApiError,
+    store,
+    stripe::{StripeApi, StripeCallError, objects::Customer},
+};
+
+impl Billing {
+    /// Creates a Checkout Session, with a trial when the user has never had one.
+    pub async fn create_checkout(
+        &self,
+        request: CheckoutRequest,
+    ) -> Result<CreateCheckoutSessionResponse, ApiError> {
+        let stripe = self.stripe()?;
+        self.check_price(stripe, &request.price_id).await?;
+        let _held = self.locks.lock(&request.user_id).await;
+        match self.open_session(stripe, &request).await {
+            // The customer may have been deleted at Stripe without billing hearing of it
+            // yet: learn it now, and open the session for a new customer.
+            Err(ApiError::NotFound(reason)) => {
+                match self.forget_deleted_customer(stripe, &request.user_id).await? {
+                    true => self.open_session(stripe, &request).await,
+                    false => Err(ApiError::NotFound(reason)),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Whether the user's linked customer turned out deleted at Stripe (and is now stored
+    /// as such, freeing the link).
+    async fn forget_deleted_customer(&self, stripe: &StripeApi, user: &str) -> Result<bool, ApiError> {
+        let Some(linked) = store::customers::linked(&self.db, user, self.settings.live_mode).await? else {
+            return Ok(false);
+        };
+        let customer = match stripe.customer(&linked.id).await {
+            Ok(customer) => customer,
+            Err(StripeCallError::NotFound(_)) => {
+                Customer { deleted: true, ..Customer::from_json(&serde_json::json!({ "id": linked.id })) }
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if !customer.deleted {
+            return Ok(false);
+        }
+        tracing::info!(user, customer = %customer.id, "linked customer was deleted at Stripe; a new one will be made");
+        apply(&self.db, &[Fetched::now(StripeObject::Customer(customer))], None).await?;
+        Ok(true)
+    }
+
+    /// Finds or makes the customer, closes older sessions, reserves the trial if the user
+    /// may have one, and opens the session.
+    async fn open_session(
+        &self,
+        stripe: &StripeApi,
+        request: &CheckoutRequest,
+    ) -> Result<CreateCheckoutSessionResponse, ApiError> {
+        let request = request.clone();
+        let live = self.settings.live_mode;
+        let customer =
+            customers::find_or_create(&self.db, stripe, &request.user_id, &request.email, live).await?;
+        let email = trials::normalize_email(&request.email);
+        // The newest session carries the trial: older open ones are closed first, and
+        // reservations whose sessions should have ended are checked with Stripe.
+        sessions::close_open(&self.db, stripe, &request.user_id, &customer, live).await?;
+        sessions::check_lapsed(&self.db, stripe, Some((&request.user_id, &email))).await?;
+        let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
+        let reservation = match self.settings.trial_days {
+            0 => None,
+            _ => trials::reserve(&self.db, &request.user_id, &email, live, reservation_ttl).await?,
+        };
+        let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
+        let mut form = vec![
+            ("mode", "subscription".to_owned()),
+            ("customer", customer),
+            ("client_reference_id", request.user_id.clone()),
+            ("line_items[0][price]", request.price_id.clone()),
+            ("line_items[0][quantity]", "1".to_owned()),
+            ("success_url", request.success_url),
+            ("cancel_url", request.cancel_url),
+            ("metadata[user_id]", request.user_id.clone()),
+            ("subscription_data[metadata][user_id]", request.user_id.clone()),
+        ];
+        if trial_days > 0 {
+            form.push(("subscription_data[trial_period_days]", trial_days.to_string()));
+        }
+        let form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
+        let session = match stripe.create_checkout_session(&form, &key).await {
+            Ok(session) => session,
+            // Stripe may have made the session without answering: the reservation stays,
+            // unattached, until the user's next checkout has asked Stripe.
+            Err(err @ StripeCallError::Unreachable(_)) => return Err(err.into()),
+            Err(err) => {
+                if let Some(id) = reservation {
+                    store::trials::release(&self.db, id).await?;
+                }
+                return Err(err.into());
+            }
+        };
+        if let Some(id) = reservation {
+            store::trials::attach(&self.db, id, &session.id, session.expires_at.unwrap_or(reservation_ttl))
+                .await?;
+        }
+        tracing::info!(user = %request.user_id, session = %session.id, trial_days, "checkout session created");
+        Ok(CreateCheckoutSessionResponse {
+            session_id: session.id,
+            url: session.url.unwrap_or_default(),
+            trial_applied: trial_days > 0,
+            trial_days,
+            expires_at: session
+                .expires_at
+                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
+        })
+    }
+}
