@@ -1,3 +1,6 @@
+//! `cargo run --release -p caixa-bench -- convergence [USERS]` runs the convergence
+//! scenario (default 5,000 users) and reports how long access takes to equal Stripe's.
+//!
 //! `cargo run --release -p caixa-bench -- [USERS] [SECONDS_PER_STEP] [STEPS]`: seeds USERS
 //! (default 1,000,000) into a fresh PostgreSQL database, then measures the entitlement
 //! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
@@ -19,7 +22,21 @@ use std::{
 
 use caixa_test_support::database::{Backend, TestDatabase};
 
+/// Set in the environment of the bench binary re-run as the billing service (the
+/// convergence scenario kills and restarts it).
+const BILLING_ROLE: &str = "CAIXA_BENCH_SERVE_BILLING";
+
 fn main() -> anyhow::Result<ExitCode> {
+    if std::env::var_os(BILLING_ROLE).is_some() {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        let env = caixa_runtime::config::Env::from_process();
+        return Ok(runtime.block_on(billing_service::startup::main_with(env)));
+    }
+    if std::env::args().nth(1).as_deref() == Some("convergence") {
+        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+        runtime.block_on(convergence())?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let serving = std::env::var_os(server::SERVE_ROLE).is_some();
     // Before the runtime starts, so that its threads inherit the core.
     let service_core = server::pin_to_own_core(serving);
@@ -34,6 +51,34 @@ fn main() -> anyhow::Result<ExitCode> {
     }
     runtime.block_on(benchmark(service_core))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The convergence scenario at benchmark size: how long from the end of the chaos until
+/// every user's access equals Stripe's.
+async fn convergence() -> anyhow::Result<()> {
+    use caixa_integration_tests::convergence::{Scenario, run};
+    let users: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(5_000);
+    let seed = Scenario::seed_from_env();
+    let mut scenario = Scenario::new(users, seed, std::env::current_exe()?);
+    scenario.billing_env.push((BILLING_ROLE, "1".to_owned()));
+    println!("convergence: {users} users, seed {seed}");
+    let outcome = run(&scenario).await;
+    let verdict = &outcome.verdict;
+    println!("\n| measure | result |\n|---|---|");
+    println!("| users compared | {} |", verdict.users_checked);
+    println!("| objects healed by the reconciliation pass | {} |", verdict.first_pass.drift());
+    println!(
+        "| end of scenario → every user equal to Stripe | {:.1} s |",
+        outcome.time_to_converge.as_secs_f64()
+    );
+    println!("| whole scenario | {:.1} s |", outcome.total.as_secs_f64());
+    println!(
+        "| mismatches, second-pass drift | {}, {} |",
+        verdict.mismatches.len(),
+        verdict.second_pass.drift()
+    );
+    anyhow::ensure!(verdict.converged(), "seed {seed} did not converge: {verdict:#?}");
+    Ok(())
 }
 
 /// The steps after the cold start, all run unless the third argument names some.

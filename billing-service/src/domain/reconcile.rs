@@ -86,6 +86,24 @@ impl Report {
     }
 }
 
+/// The kinds of object a sweep walks.
+#[derive(Clone, Copy, Debug)]
+enum Swept {
+    Product,
+    Customer,
+    Subscription,
+}
+
+impl Report {
+    fn count_of(&mut self, kind: Swept) -> &mut u64 {
+        match kind {
+            Swept::Product => &mut self.products,
+            Swept::Customer => &mut self.customers,
+            Swept::Subscription => &mut self.subscriptions,
+        }
+    }
+}
+
 /// Runs reconciliation passes.
 #[derive(Clone)]
 pub struct Reconciler {
@@ -154,54 +172,63 @@ impl Reconciler {
     }
 
     /// Applies every product, customer and subscription whose stored row differs from
-    /// Stripe's, then settles lapsed reservations.
+    /// Stripe's (products first: a subscription's state carries its product's features),
+    /// then settles lapsed reservations.
     async fn sweep(&self, report: &mut Report) -> Result<(), ReconcileError> {
-        let mut after: Option<String> = None;
-        loop {
-            let page = self.stripe.products_page(after.as_deref()).await?;
-            for product in page.items {
-                let stored = catalogue::product(&self.db, &product.id).await?;
-                if stored.is_none_or(|row| lifecycle::product_drifted(&row, &product)) {
-                    tracing::info!(product = %product.id, "product differed from Stripe; healed");
-                    report.products += 1;
-                    self.heal(StripeObject::Product(product)).await?;
+        for kind in [Swept::Product, Swept::Customer, Swept::Subscription] {
+            let mut after: Option<String> = None;
+            loop {
+                let Page { items, next } = self.page(kind, after.as_deref()).await?;
+                for object in items {
+                    if self.drifted(&object).await? {
+                        tracing::info!(?kind, id = object.id(), "differed from Stripe; healed");
+                        *report.count_of(kind) += 1;
+                        self.heal(object).await?;
+                    }
+                }
+                match next {
+                    Some(id) => after = Some(id),
+                    None => break,
                 }
             }
-            let Some(next) = page.next else { break };
-            after = Some(next);
-        }
-        after = None;
-        loop {
-            let page = self.stripe.customers_page(after.as_deref()).await?;
-            for customer in page.items {
-                let stored = customers::find(&self.db, &customer.id).await?;
-                if stored.is_none_or(|row| lifecycle::customer_drifted(&row, &customer)) {
-                    tracing::info!(customer = %customer.id, "customer differed from Stripe; healed");
-                    report.customers += 1;
-                    self.heal(StripeObject::Customer(customer)).await?;
-                }
-            }
-            let Some(next) = page.next else { break };
-            after = Some(next);
-        }
-        after = None;
-        loop {
-            let page = self.stripe.subscriptions_page(after.as_deref()).await?;
-            for sub in page.items {
-                let stored = subscriptions::find(&self.db, &sub.id).await?;
-                let linked = customers::find(&self.db, &sub.customer_id).await?.and_then(|c| c.user_id);
-                let owner = lifecycle::subscription_owner(linked, sub.user_id.clone());
-                if stored.is_none_or(|row| lifecycle::subscription_drifted(&row, &sub, owner.as_deref())) {
-                    tracing::info!(subscription = %sub.id, user = ?owner, "subscription differed from Stripe; healed");
-                    report.subscriptions += 1;
-                    self.heal(StripeObject::Subscription(sub)).await?;
-                }
-            }
-            let Some(next) = page.next else { break };
-            after = Some(next);
         }
         report.reservations = sessions::check_lapsed(&self.db, &self.stripe, None).await? as u64;
         Ok(())
+    }
+
+    /// A page of one kind of object.
+    async fn page(&self, kind: Swept, after: Option<&str>) -> Result<Page<StripeObject>, StripeCallError> {
+        fn wrap<T>(page: Page<T>, into: fn(T) -> StripeObject) -> Page<StripeObject> {
+            Page { items: page.items.into_iter().map(into).collect(), next: page.next }
+        }
+        Ok(match kind {
+            Swept::Product => wrap(self.stripe.products_page(after).await?, StripeObject::Product),
+            Swept::Customer => wrap(self.stripe.customers_page(after).await?, StripeObject::Customer),
+            Swept::Subscription => {
+                wrap(self.stripe.subscriptions_page(after).await?, StripeObject::Subscription)
+            }
+        })
+    }
+
+    /// Whether the stored row of `object` is missing or says something else about access.
+    async fn drifted(&self, object: &StripeObject) -> Result<bool, ReconcileError> {
+        let db = &self.db;
+        Ok(match object {
+            StripeObject::Product(product) => catalogue::product(db, &product.id)
+                .await?
+                .is_none_or(|row| lifecycle::product_drifted(&row, product)),
+            StripeObject::Customer(customer) => customers::find(db, &customer.id)
+                .await?
+                .is_none_or(|row| lifecycle::customer_drifted(&row, customer)),
+            StripeObject::Subscription(sub) => {
+                let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
+                let owner = lifecycle::subscription_owner(linked, sub.user_id.clone());
+                subscriptions::find(db, &sub.id)
+                    .await?
+                    .is_none_or(|row| lifecycle::subscription_drifted(&row, sub, owner.as_deref()))
+            }
+            _ => false,
+        })
     }
 
     /// Applies what Stripe says now through the one apply path.

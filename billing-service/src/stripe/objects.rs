@@ -333,5 +333,19 @@ pub enum StripeObject {
     Subscribers(String),
 }
 
+impl StripeObject {
+    /// The Stripe id it is about.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Customer(c) => &c.id,
+            Self::Subscription(s) => &s.id,
+            Self::CheckoutSession(s) => &s.id,
+            Self::Product(p) => &p.id,
+            Self::Price(p) => &p.id,
+            Self::Subscribers(customer) => customer,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

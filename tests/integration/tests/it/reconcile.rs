@@ -4,7 +4,9 @@
 use std::{sync::Arc, time::Duration};
 
 use billing_service::{domain::reconcile::Reconciler, revisions::RevisionFeed};
-use caixa_integration_tests::{http_get, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
+use caixa_integration_tests::{
+    http_get, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
+};
 use caixa_proto::billing::v1::{GetSubscriptionStatusRequest, billing_service_client::BillingServiceClient};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
@@ -80,6 +82,9 @@ async fn a_sweep_heals_a_wrong_row_and_then_finds_none(backend: Backend) {
     })
     .await;
     let conn = db.connect().await;
+    // Every delivery in, so none restores the row behind the test's back.
+    stripe.wait_for_deliveries().await;
+    wait_until("every event applied", Duration::from_secs(10), || inbox_settled(&conn)).await;
     conn.execute_unprepared("UPDATE subscriptions SET status = 'canceled'").await.unwrap();
     assert!(!status(client.clone()).await.has_active_subscription);
     let api = stripe.billing_api();
