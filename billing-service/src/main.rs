@@ -1,12 +1,13 @@
-//! The billing service binary: a subcommand (`register-stripe-webhook`, `inbox`,
-//! `replay-event`), or serve until SIGTERM.
+//! The billing service binary: serve until SIGTERM, or run an operator command
+//! (`billing-service --help` lists them).
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let env = caixa_runtime::config::Env::from_process();
     let args: Vec<String> = std::env::args().collect();
-    if let Some(code) = billing_service::cli::run(&env, &args).await {
-        return code;
+    let env = caixa_runtime::config::Env::from_process();
+    match billing_service::cli::parse(&args) {
+        Err(code) => code,
+        Ok(Some(command)) => billing_service::cli::run(&env, command).await,
+        Ok(None) => billing_service::startup::main_with(env).await,
     }
-    billing_service::startup::main_with(env).await
 }

@@ -16,5 +16,6 @@ pub mod revision_counter;
 pub mod state;
 pub mod stripe_events;
 pub mod subscriptions;
+pub mod sync_checkpoints;
 pub mod trial_usage;
 pub mod webhook_endpoints;

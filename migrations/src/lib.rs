@@ -10,6 +10,7 @@ mod m20261127_000003_webhooks;
 mod m20261127_000004_entitlements;
 mod m20261127_000005_state_as_json;
 mod m20261128_000006_lifecycle;
+mod m20261128_000007_sync;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_entitlements::Migration),
             Box::new(m20261127_000005_state_as_json::Migration),
             Box::new(m20261128_000006_lifecycle::Migration),
+            Box::new(m20261128_000007_sync::Migration),
         ]
     }
 }

@@ -2,12 +2,12 @@
 //! so they can be tested on their own.
 
 use caixa_entities::{
-    customers, products,
+    customers, prices, products,
     subscriptions::{self, Status},
 };
 use chrono::{DateTime, Utc};
 
-use crate::stripe::objects::{Customer, Product, Subscription};
+use crate::stripe::objects::{Customer, Price, Product, Subscription};
 
 /// Whether data as of `incoming` may replace a row holding data as of `stored`: equal
 /// times may (a refetch of the same moment is the same data), older never does.
@@ -68,6 +68,12 @@ pub fn customer_drifted(row: &customers::Model, fresh: &Customer) -> bool {
 pub fn product_drifted(row: &products::Model, fresh: &Product) -> bool {
     let stored: Vec<String> = serde_json::from_value(row.features.clone()).unwrap_or_default();
     stored != fresh.features || row.active != fresh.active
+}
+
+/// Whether a stored price differs from Stripe's `fresh` one in what checkout checks.
+pub fn price_drifted(row: &prices::Model, fresh: &Price) -> bool {
+    (row.active, row.livemode, &row.product_id, row.unit_amount, &row.recurring_interval)
+        != (fresh.active, fresh.livemode, &fresh.product_id, fresh.unit_amount, &fresh.recurring_interval)
 }
 
 #[cfg(test)]

@@ -10,5 +10,6 @@ pub mod intake;
 pub mod lifecycle;
 pub mod reconcile;
 pub mod sessions;
+pub mod sync;
 pub mod trials;
 pub mod validate;

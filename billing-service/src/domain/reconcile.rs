@@ -25,7 +25,10 @@ use crate::{
         inbox::{self, NewEvent},
         reconcile, subscriptions,
     },
-    stripe::{StripeApi, StripeCallError, lists::Page},
+    stripe::{
+        StripeApi, StripeCallError,
+        lists::{Listing, Page},
+    },
 };
 
 /// How far back an events pass reads before its cursor: events created in the same
@@ -86,22 +89,55 @@ impl Report {
     }
 }
 
-/// The kinds of object a sweep walks.
-#[derive(Clone, Copy, Debug)]
-enum Swept {
-    Product,
-    Customer,
-    Subscription,
-}
-
 impl Report {
-    fn count_of(&mut self, kind: Swept) -> &mut u64 {
-        match kind {
-            Swept::Product => &mut self.products,
-            Swept::Customer => &mut self.customers,
-            Swept::Subscription => &mut self.subscriptions,
+    fn count_of(&mut self, listing: Listing) -> &mut u64 {
+        match listing {
+            Listing::Products | Listing::Prices => &mut self.products,
+            Listing::Customers => &mut self.customers,
+            Listing::Subscriptions => &mut self.subscriptions,
         }
     }
+}
+
+/// How a stored row compares with Stripe's object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// No row yet.
+    Missing,
+    /// The row says the same about access.
+    Same,
+    /// The row says something else.
+    Different,
+}
+
+/// How `object`'s stored row compares with it.
+pub async fn compare(db: &DatabaseConnection, object: &StripeObject) -> Result<Stored, StoreError> {
+    let verdict = |drifted: Option<bool>| match drifted {
+        None => Stored::Missing,
+        Some(false) => Stored::Same,
+        Some(true) => Stored::Different,
+    };
+    Ok(match object {
+        StripeObject::Product(product) => verdict(
+            catalogue::product(db, &product.id).await?.map(|row| lifecycle::product_drifted(&row, product)),
+        ),
+        StripeObject::Price(price) => {
+            verdict(catalogue::price(db, &price.id).await?.map(|row| lifecycle::price_drifted(&row, price)))
+        }
+        StripeObject::Customer(customer) => verdict(
+            customers::find(db, &customer.id).await?.map(|row| lifecycle::customer_drifted(&row, customer)),
+        ),
+        StripeObject::Subscription(sub) => {
+            let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
+            let owner = lifecycle::subscription_owner(linked, sub.user_id.clone());
+            verdict(
+                subscriptions::find(db, &sub.id)
+                    .await?
+                    .map(|row| lifecycle::subscription_drifted(&row, sub, owner.as_deref())),
+            )
+        }
+        StripeObject::CheckoutSession(_) | StripeObject::Subscribers(_) => Stored::Different,
+    })
 }
 
 /// Runs reconciliation passes.
@@ -172,17 +208,16 @@ impl Reconciler {
     }
 
     /// Applies every product, customer and subscription whose stored row differs from
-    /// Stripe's (products first: a subscription's state carries its product's features),
-    /// then settles lapsed reservations.
+    /// Stripe's, then settles lapsed reservations.
     async fn sweep(&self, report: &mut Report) -> Result<(), ReconcileError> {
-        for kind in [Swept::Product, Swept::Customer, Swept::Subscription] {
+        for listing in [Listing::Products, Listing::Customers, Listing::Subscriptions] {
             let mut after: Option<String> = None;
             loop {
-                let Page { items, next } = self.page(kind, after.as_deref()).await?;
+                let Page { items, next } = self.stripe.objects_page(listing, after.as_deref()).await?;
                 for object in items {
-                    if self.drifted(&object).await? {
-                        tracing::info!(?kind, id = object.id(), "differed from Stripe; healed");
-                        *report.count_of(kind) += 1;
+                    if compare(&self.db, &object).await? != Stored::Same {
+                        tracing::info!(?listing, id = object.id(), "differed from Stripe; healed");
+                        *report.count_of(listing) += 1;
                         self.heal(object).await?;
                     }
                 }
@@ -194,41 +229,6 @@ impl Reconciler {
         }
         report.reservations = sessions::check_lapsed(&self.db, &self.stripe, None).await? as u64;
         Ok(())
-    }
-
-    /// A page of one kind of object.
-    async fn page(&self, kind: Swept, after: Option<&str>) -> Result<Page<StripeObject>, StripeCallError> {
-        fn wrap<T>(page: Page<T>, into: fn(T) -> StripeObject) -> Page<StripeObject> {
-            Page { items: page.items.into_iter().map(into).collect(), next: page.next }
-        }
-        Ok(match kind {
-            Swept::Product => wrap(self.stripe.products_page(after).await?, StripeObject::Product),
-            Swept::Customer => wrap(self.stripe.customers_page(after).await?, StripeObject::Customer),
-            Swept::Subscription => {
-                wrap(self.stripe.subscriptions_page(after).await?, StripeObject::Subscription)
-            }
-        })
-    }
-
-    /// Whether the stored row of `object` is missing or says something else about access.
-    async fn drifted(&self, object: &StripeObject) -> Result<bool, ReconcileError> {
-        let db = &self.db;
-        Ok(match object {
-            StripeObject::Product(product) => catalogue::product(db, &product.id)
-                .await?
-                .is_none_or(|row| lifecycle::product_drifted(&row, product)),
-            StripeObject::Customer(customer) => customers::find(db, &customer.id)
-                .await?
-                .is_none_or(|row| lifecycle::customer_drifted(&row, customer)),
-            StripeObject::Subscription(sub) => {
-                let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
-                let owner = lifecycle::subscription_owner(linked, sub.user_id.clone());
-                subscriptions::find(db, &sub.id)
-                    .await?
-                    .is_none_or(|row| lifecycle::subscription_drifted(&row, sub, owner.as_deref()))
-            }
-            _ => false,
-        })
     }
 
     /// Applies what Stripe says now through the one apply path.

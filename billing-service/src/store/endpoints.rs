@@ -50,3 +50,26 @@ pub async fn insert(db: &impl ConnectionTrait, endpoint: NewEndpoint<'_>) -> Res
     .await?;
     Ok(())
 }
+
+/// Every endpoint, newest first.
+pub async fn list(db: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError> {
+    use sea_orm::QueryOrder;
+    Ok(webhook_endpoints::Entity::find().order_by_desc(webhook_endpoints::Column::CreatedAt).all(db).await?)
+}
+
+/// The enabled endpoint at `url`, if any.
+pub async fn enabled_at(db: &impl ConnectionTrait, url_prefix: &str) -> Result<Option<Model>, StoreError> {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    Ok(webhook_endpoints::Entity::find()
+        .filter(webhook_endpoints::Column::Enabled.eq(true))
+        .filter(webhook_endpoints::Column::Url.starts_with(url_prefix))
+        .one(db)
+        .await?)
+}
+
+/// Stops accepting deliveries at endpoint `id`; false when there is no such endpoint.
+pub async fn disable(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<bool, StoreError> {
+    let sql = "UPDATE webhook_endpoints SET enabled = $1, updated_at = $2 WHERE id = $3";
+    let values = vec![false.into(), Utc::now().into(), id.into()];
+    Ok(db.execute_raw(super::statement(db, sql, values)).await?.rows_affected() > 0)
+}

@@ -222,3 +222,26 @@ pub async fn dead(db: &impl ConnectionTrait) -> Result<Vec<stripe_events::Model>
         .all(db)
         .await?)
 }
+
+/// The newest stored events, of `kind` and in `status` when given.
+pub async fn recent(
+    db: &impl ConnectionTrait,
+    kind: Option<&str>,
+    status: Option<InboxStatus>,
+    limit: u64,
+) -> Result<Vec<stripe_events::Model>, StoreError> {
+    use sea_orm::QuerySelect;
+    let mut query = Events::find().order_by_desc(stripe_events::Column::ReceivedAt).limit(limit);
+    if let Some(kind) = kind {
+        query = query.filter(stripe_events::Column::EventType.eq(kind));
+    }
+    if let Some(status) = status {
+        query = query.filter(stripe_events::Column::Status.eq(status));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// The stored event `id`.
+pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<stripe_events::Model>, StoreError> {
+    Ok(Events::find_by_id(id.to_owned()).one(db).await?)
+}

@@ -9,6 +9,7 @@ pub mod inbox;
 pub mod reconcile;
 pub mod revisions;
 pub mod subscriptions;
+pub mod sync;
 pub mod trials;
 
 use sea_orm::{

@@ -160,3 +160,32 @@ pub async fn had_trial(db: &impl ConnectionTrait, user: &str, livemode: bool) ->
         .await?;
     Ok(count > 0)
 }
+
+/// Subscriptions in `livemode`, of `user` and in `status` when given, by id.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    livemode: bool,
+    user: Option<&str>,
+    status: Option<caixa_entities::subscriptions::Status>,
+) -> Result<Vec<Model>, StoreError> {
+    let mut query = subscriptions::Entity::find()
+        .filter(subscriptions::Column::Livemode.eq(livemode))
+        .order_by_asc(subscriptions::Column::Id);
+    if let Some(user) = user {
+        query = query.filter(subscriptions::Column::UserId.eq(user));
+    }
+    if let Some(status) = status {
+        query = query.filter(subscriptions::Column::Status.eq(status));
+    }
+    Ok(query.all(db).await?)
+}
+
+/// Subscriptions in `livemode` that had a trial, by user.
+pub async fn with_trials(db: &impl ConnectionTrait, livemode: bool) -> Result<Vec<Model>, StoreError> {
+    Ok(subscriptions::Entity::find()
+        .filter(subscriptions::Column::Livemode.eq(livemode))
+        .filter(subscriptions::Column::TrialStart.is_not_null())
+        .order_by_asc(subscriptions::Column::UserId)
+        .all(db)
+        .await?)
+}

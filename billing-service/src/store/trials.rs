@@ -194,3 +194,16 @@ pub async fn release_session(db: &impl ConnectionTrait, session: &str) -> Result
     db.execute_raw(statement(db, sql, vec![session.into(), TrialState::Reserved.as_str().into()])).await?;
     Ok(())
 }
+
+/// The ledger in `livemode`, of `user` when given.
+pub async fn ledger(
+    db: &impl ConnectionTrait,
+    livemode: bool,
+    user: Option<&str>,
+) -> Result<Vec<trial_usage::Model>, StoreError> {
+    let mut query = trial_usage::Entity::find().filter(trial_usage::Column::Livemode.eq(livemode));
+    if let Some(user) = user {
+        query = query.filter(trial_usage::Column::UserId.eq(user));
+    }
+    Ok(query.all(db).await?)
+}

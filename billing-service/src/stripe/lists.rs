@@ -6,8 +6,43 @@ use serde_json::Value;
 use super::{
     StripeApi, StripeCallError,
     event::StripeEvent,
-    objects::{Customer, Product, Subscription, feature_keys},
+    objects::{Customer, Price, Product, StripeObject, Subscription, feature_keys},
 };
+
+/// The kinds of object billing walks a whole account for, in the order they are applied
+/// (a subscription's state carries its product's features; a customer's link decides a
+/// subscription's owner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Listing {
+    /// `GET /products`, each with its features.
+    Products,
+    /// `GET /prices`.
+    Prices,
+    /// `GET /customers`.
+    Customers,
+    /// `GET /subscriptions?status=all`.
+    Subscriptions,
+}
+
+impl Listing {
+    /// Every kind, in the order to apply them.
+    pub const ALL: [Listing; 4] = [Self::Products, Self::Prices, Self::Customers, Self::Subscriptions];
+
+    /// Its name on the command line and in checkpoints.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Products => "products",
+            Self::Prices => "prices",
+            Self::Customers => "customers",
+            Self::Subscriptions => "subscriptions",
+        }
+    }
+
+    /// The kind called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|l| l.name() == name)
+    }
+}
 
 /// One page of a list.
 #[derive(Debug)]
@@ -49,6 +84,25 @@ impl StripeApi {
             StripeEvent::parse(raw.as_bytes()).ok().map(|parsed| (parsed, raw))
         })
         .await
+    }
+
+    /// A page of `listing`, as the objects billing keeps.
+    pub async fn objects_page(
+        &self,
+        listing: Listing,
+        after: Option<&str>,
+    ) -> Result<Page<StripeObject>, StripeCallError> {
+        fn wrap<T>(page: Page<T>, into: fn(T) -> StripeObject) -> Page<StripeObject> {
+            Page { items: page.items.into_iter().map(into).collect(), next: page.next }
+        }
+        Ok(match listing {
+            Listing::Products => wrap(self.products_page(after).await?, StripeObject::Product),
+            Listing::Prices => {
+                wrap(self.page("/prices", after, |p| Some(Price::from_json(p))).await?, StripeObject::Price)
+            }
+            Listing::Customers => wrap(self.customers_page(after).await?, StripeObject::Customer),
+            Listing::Subscriptions => wrap(self.subscriptions_page(after).await?, StripeObject::Subscription),
+        })
     }
 
     /// Subscriptions of every status.

@@ -21,6 +21,7 @@ const TABLES: &[&str] = &[
     "seaql_migrations",
     "stripe_events",
     "subscriptions",
+    "sync_checkpoints",
     "trial_usage",
     "webhook_endpoints",
 ];

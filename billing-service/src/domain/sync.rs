@@ -1,0 +1,200 @@
+//! Taking over an existing Stripe account (`sync-stripe`): every product, price, customer
+//! and subscription, a page at a time, through the one apply path. Each changed user gets
+//! one revision; a subscription that ever had a trial marks its user's (and email's)
+//! trial used. A second run changes nothing; an interrupted run continues from its
+//! checkpoint.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sea_orm::DatabaseConnection;
+
+use super::{
+    apply::{ApplyError, Fetched, apply},
+    intake::Intake,
+    lifecycle,
+    reconcile::{Stored, compare},
+};
+use crate::{
+    store::{StoreError, customers, sync},
+    stripe::{
+        StripeApi, StripeCallError,
+        lists::{Listing, Page},
+        objects::StripeObject,
+    },
+};
+
+/// Why a sync stopped with an error (its checkpoint lets the next run continue).
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    /// Stripe failed (after the client's own retries with backoff).
+    #[error(transparent)]
+    Stripe(#[from] StripeCallError),
+    /// Applying failed.
+    #[error(transparent)]
+    Apply(#[from] ApplyError),
+}
+
+impl From<StoreError> for SyncError {
+    fn from(err: StoreError) -> Self {
+        Self::Apply(err.into())
+    }
+}
+
+/// What to sync.
+#[derive(Clone, Debug, Default)]
+pub struct SyncOptions {
+    /// Only these kinds (all when empty).
+    pub only: Vec<Listing>,
+    /// Only customers and subscriptions created at or after this time (Unix seconds).
+    pub since: Option<i64>,
+    /// Report what would change; change nothing.
+    pub dry_run: bool,
+}
+
+/// What a sync did to one kind of object.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Objects billing did not have.
+    pub created: u64,
+    /// Objects whose stored row said something else.
+    pub updated: u64,
+    /// Objects already as Stripe has them.
+    pub unchanged: u64,
+    /// Customers and subscriptions that belong to no user (linked neither by metadata
+    /// nor by checkout): `fix-customer-links` can link them.
+    pub unlinked: u64,
+}
+
+/// What a sync did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SyncSummary {
+    /// Per kind, in the order applied.
+    pub tallies: Vec<(Listing, Tally)>,
+    /// Revisions written (one per user whose access changed).
+    pub revisions: u64,
+    /// The run continued an interrupted one.
+    pub resumed: bool,
+    /// The run was stopped before it finished; the next run continues.
+    pub interrupted: bool,
+}
+
+/// Told how far a sync has come.
+pub trait Progress {
+    /// `done` objects of `listing` so far, `total` of every kind.
+    fn advanced(&self, listing: Listing, done: u64, total: u64);
+}
+
+/// Runs syncs.
+pub struct Syncer {
+    db: DatabaseConnection,
+    stripe: StripeApi,
+    intake: Intake,
+}
+
+impl Syncer {
+    /// A syncer of `db` from `stripe`.
+    pub fn new(db: DatabaseConnection, stripe: StripeApi) -> Self {
+        let intake = Intake::new(Some(stripe.clone()));
+        Self { db, stripe, intake }
+    }
+
+    /// Syncs until done, or until `stop` is set (checked between pages).
+    pub async fn run(
+        &self,
+        options: &SyncOptions,
+        progress: &dyn Progress,
+        stop: &AtomicBool,
+    ) -> Result<SyncSummary, SyncError> {
+        let checkpoints = sync::checkpoints(&self.db).await?;
+        let mut summary = SyncSummary { resumed: !checkpoints.is_empty(), ..SyncSummary::default() };
+        let mut total = 0;
+        for listing in Listing::ALL {
+            if !options.only.is_empty() && !options.only.contains(&listing) {
+                continue;
+            }
+            let checkpoint = checkpoints.iter().find(|c| c.object_type == listing.name());
+            if checkpoint.is_some_and(|c| c.completed) {
+                continue;
+            }
+            let mut after = checkpoint.and_then(|c| c.starting_after.clone());
+            let mut tally = Tally::default();
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    summary.tallies.push((listing, tally));
+                    summary.interrupted = true;
+                    return Ok(summary);
+                }
+                let Page { items, next } = self.stripe.objects_page(listing, after.as_deref()).await?;
+                let last = items.last().map(|o| o.id().to_owned());
+                let mut changed = Vec::new();
+                for object in items.into_iter().filter(|o| created_since(o, options.since)) {
+                    total += 1;
+                    let stored = compare(&self.db, &object).await?;
+                    match stored {
+                        Stored::Missing => tally.created += 1,
+                        Stored::Different => tally.updated += 1,
+                        Stored::Same => tally.unchanged += 1,
+                    }
+                    if self.unlinked(&object).await? {
+                        tally.unlinked += 1;
+                    }
+                    if stored != Stored::Same {
+                        changed.push(Fetched::now(object));
+                    }
+                }
+                if !options.dry_run && !changed.is_empty() {
+                    let objects = self.intake.with_products(&self.db, changed).await?;
+                    summary.revisions += apply(&self.db, &objects, None).await?.len() as u64;
+                }
+                progress.advanced(listing, tally.created + tally.updated + tally.unchanged, total);
+                if !options.dry_run {
+                    sync::save(
+                        &self.db,
+                        listing.name(),
+                        last.as_deref().or(after.as_deref()),
+                        next.is_none(),
+                    )
+                    .await?;
+                }
+                match next {
+                    Some(id) => after = Some(id),
+                    None => break,
+                }
+            }
+            summary.tallies.push((listing, tally));
+        }
+        if !options.dry_run {
+            sync::clear(&self.db).await?;
+        }
+        Ok(summary)
+    }
+
+    /// Whether a customer or subscription belongs to no user.
+    async fn unlinked(&self, object: &StripeObject) -> Result<bool, StoreError> {
+        Ok(match object {
+            StripeObject::Customer(customer) => {
+                let stored = customers::find(&self.db, &customer.id).await?.and_then(|c| c.user_id);
+                !customer.deleted && lifecycle::customer_owner(customer.user_id.clone(), stored).is_none()
+            }
+            StripeObject::Subscription(sub) => {
+                let linked = customers::find(&self.db, &sub.customer_id).await?.and_then(|c| c.user_id);
+                lifecycle::subscription_owner(linked, sub.user_id.clone()).is_none()
+            }
+            _ => false,
+        })
+    }
+}
+
+/// Whether `object` was created at or after `since` (objects without a creation time,
+/// the catalogue, always count).
+fn created_since(object: &StripeObject, since: Option<i64>) -> bool {
+    let created = match object {
+        StripeObject::Customer(c) => c.created,
+        StripeObject::Subscription(s) => s.created,
+        _ => None,
+    };
+    match (since, created) {
+        (Some(since), Some(created)) => created.timestamp() >= since,
+        _ => true,
+    }
+}
