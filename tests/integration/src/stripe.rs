@@ -19,6 +19,8 @@ pub const TEST_KEY: &str = "sk_test_integration";
 pub struct StripeEmulator {
     /// The emulator.
     pub emulator: Emulator,
+    /// One pooled client for every call, so thousands of calls reuse a few connections.
+    client: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
 }
 
 impl StripeEmulator {
@@ -26,7 +28,7 @@ impl StripeEmulator {
     pub async fn start() -> Self {
         let emulator =
             Emulator::start("127.0.0.1:0".parse().unwrap(), EmulatorConfig::default()).await.unwrap();
-        Self { emulator }
+        Self { emulator, client: Client::builder(TokioExecutor::new()).build_http() }
     }
 
     /// Settings that point billing at it.
@@ -61,8 +63,7 @@ impl StripeEmulator {
     pub async fn send(&self, method: &str, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let request = request(method, &format!("{}{path}", self.emulator.url()), body);
-        let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-        let response = client.request(request).await.unwrap();
+        let response = self.client.request(request).await.unwrap();
         let status = response.status().as_u16();
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
