@@ -4,10 +4,5 @@
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let env = caixa_runtime::config::Env::from_process();
-    match billing_service::cli::parse(&args) {
-        Err(code) => code,
-        Ok(Some(command)) => billing_service::cli::run(&env, command).await,
-        Ok(None) => billing_service::startup::main_with(env).await,
-    }
+    billing_service::cli::main(&args, caixa_runtime::config::Env::from_process()).await
 }

@@ -171,9 +171,20 @@ impl From<sea_orm::DbErr> for CommandError {
     }
 }
 
+/// The binary: runs the command `args` name, or serves when they name none.
+pub async fn main(args: &[String], env: Env) -> ExitCode {
+    match parse(args) {
+        Err(code) => code,
+        Ok(Some(command)) => run(&env, command).await,
+        Ok(None) => crate::startup::main_with(env).await,
+    }
+}
+
 /// Parses `args`: `Err` with the exit code when the binary should stop (help, version,
 /// bad usage: clap has printed why), `Ok(None)` to serve.
 pub fn parse(args: &[String]) -> Result<Option<Command>, ExitCode> {
+    // The usage lines name the service, whatever the file is called.
+    let args = std::iter::once("billing-service").chain(args.iter().skip(1).map(String::as_str));
     match Cli::try_parse_from(args) {
         Ok(cli) => Ok(cli.command),
         Err(err) => {

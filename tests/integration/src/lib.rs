@@ -4,6 +4,7 @@
 
 pub mod convergence;
 pub mod stripe;
+pub mod truth;
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 

@@ -19,8 +19,14 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `binary` with exactly `env` (plus `LOG_FORMAT=json`), logs collected.
     pub fn spawn(binary: &str, env: &[(&str, String)]) -> Self {
+        Self::spawn_with_args(binary, &[], env)
+    }
+
+    /// Starts `binary args...` with exactly `env` (plus `LOG_FORMAT=json`), logs collected.
+    pub fn spawn_with_args(binary: &str, args: &[&str], env: &[(&str, String)]) -> Self {
         let mut command = Command::new(binary);
         command
+            .args(args)
             .env_clear()
             .env("LOG_FORMAT", "json")
             .env("RUST_LOG", "info")

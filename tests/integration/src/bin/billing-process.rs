@@ -1,7 +1,8 @@
-//! The billing service, built beside the integration tests so they can run it as a
-//! process (and kill it) through `CARGO_BIN_EXE_billing-process`.
+//! The billing service binary, built beside the integration tests so they can run it as
+//! a process (and kill it) through `CARGO_BIN_EXE_billing-process`.
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    billing_service::startup::main_with(caixa_runtime::config::Env::from_process()).await
+    let args: Vec<String> = std::env::args().collect();
+    billing_service::cli::main(&args, caixa_runtime::config::Env::from_process()).await
 }

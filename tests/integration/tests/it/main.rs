@@ -14,4 +14,5 @@ mod reconcile;
 mod reflection;
 mod reliability;
 mod revisions;
+mod sync;
 mod webhooks;

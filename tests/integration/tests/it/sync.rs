@@ -1,0 +1,274 @@
+//! `sync-stripe` takes over an existing Stripe account (no webhook ever delivered): every
+//! user's access equals Stripe's, past trials count, a second run changes nothing, and an
+//! interrupted run finishes where it stopped. The real binary, over real HTTP.
+
+use std::{path::Path, process::Stdio, time::Duration};
+
+use caixa_entities::{entitlements, trial_usage};
+use caixa_integration_tests::{
+    spawn_billing_with_stripe, spawn_entitlement, stripe::StripeEmulator, truth::Truth, wait_until,
+};
+use caixa_proto::billing::v1::{
+    CreateCheckoutSessionRequest, GetSubscriptionStatusRequest, billing_service_client::BillingServiceClient,
+};
+use caixa_test_support::{
+    database::{Backend, TestDatabase},
+    grpc::channel,
+    process::ServiceProcess,
+};
+use futures_util::StreamExt;
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use serde_json::Value;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_billing-process");
+
+/// What each seeded user's subscription is, by `i % 5`.
+fn kind(i: usize) -> &'static str {
+    ["trialing", "active", "canceled_after_trial", "past_due", "cancel_at_period_end"][i % 5]
+}
+
+/// An account of `users` customers, one subscription each, in every status; features on
+/// the product. Returns the user ids.
+async fn account(stripe: &StripeEmulator, users: usize) -> Vec<String> {
+    let price = stripe.monthly_price().await;
+    let one = |i: usize| {
+        let price = price.clone();
+        async move {
+            let user = format!("s{i}");
+            let email = format!("{user}@example.com");
+            let customer =
+                stripe.post("/v1/customers", &[("email", &email), ("metadata[user_id]", &user)]).await;
+            let customer = customer["id"].as_str().unwrap().to_owned();
+            let trial = if matches!(kind(i), "trialing" | "canceled_after_trial") { "7" } else { "0" };
+            let session = stripe
+                .post(
+                    "/v1/checkout/sessions",
+                    &[
+                        ("mode", "subscription"),
+                        ("customer", &customer),
+                        ("line_items[0][price]", &price),
+                        ("subscription_data[trial_period_days]", trial),
+                        ("subscription_data[metadata][user_id]", &user),
+                        ("success_url", "http://localhost/ok"),
+                    ],
+                )
+                .await;
+            let done = stripe
+                .post(
+                    &format!("/_emulator/checkout/sessions/{}/complete", session["id"].as_str().unwrap()),
+                    &[],
+                )
+                .await;
+            let sub = done["subscription"].as_str().unwrap().to_owned();
+            match kind(i) {
+                "canceled_after_trial" => {
+                    drop(stripe.post(&format!("/_emulator/subscriptions/{sub}/cancel"), &[]).await)
+                }
+                "past_due" => {
+                    stripe
+                        .post(&format!("/_emulator/customers/{customer}/card"), &[("declines", "true")])
+                        .await;
+                }
+                "cancel_at_period_end" => {
+                    stripe
+                        .post(&format!("/v1/subscriptions/{sub}"), &[("cancel_at_period_end", "true")])
+                        .await;
+                }
+                _ => {}
+            }
+            user
+        }
+    };
+    // Past-due subscriptions need a renewal to fail: theirs first, then the clock moves.
+    let mut ids: Vec<String> = futures_util::stream::iter((0..users).filter(|i| kind(*i) == "past_due"))
+        .map(one)
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    stripe.post("/_emulator/clock/advance", &[("days", "31")]).await;
+    ids.extend(
+        futures_util::stream::iter((0..users).filter(|i| kind(*i) != "past_due"))
+            .map(one)
+            .buffer_unordered(8)
+            .collect::<Vec<_>>()
+            .await,
+    );
+    ids
+}
+
+fn env(db: &TestDatabase, stripe: &StripeEmulator) -> Vec<(&'static str, String)> {
+    let mut env = stripe.billing_env();
+    env.push(("DATABASE_URL", db.url.clone()));
+    env
+}
+
+/// Runs `billing-service sync-stripe --json` to its end; returns the exit code and the
+/// summary it printed.
+async fn sync(db: &TestDatabase, stripe: &StripeEmulator) -> (Option<i32>, Value) {
+    let output = tokio::process::Command::new(BINARY)
+        .args(["sync-stripe", "--json"])
+        .env_clear()
+        .envs(env(db, stripe))
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output =
+        tokio::time::timeout(Duration::from_secs(300), output).await.expect("sync ends").expect("sync runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
+        panic!("no JSON summary: {stdout} / {}", String::from_utf8_lossy(&output.stderr))
+    });
+    (output.status.code(), summary)
+}
+
+fn tally(summary: &Value, kind: &str, what: &str) -> u64 {
+    summary["objects"][kind][what].as_u64().unwrap_or_else(|| panic!("no {kind}.{what} in {summary}"))
+}
+
+async fn sync_takes_over_an_account(backend: Backend, users: usize) {
+    // Arrange: an account billing has never heard of.
+    let db = TestDatabase::migrated(backend).await;
+    let stripe = StripeEmulator::start().await;
+    let ids = account(&stripe, users).await;
+
+    // Act
+    let (code, first) = sync(&db, &stripe).await;
+    let (again_code, second) = sync(&db, &stripe).await;
+
+    // Assert: everything created once, then nothing changed.
+    assert_eq!((code, again_code), (Some(0), Some(0)), "{first} {second}");
+    assert_eq!(tally(&first, "customers", "created"), users as u64);
+    assert_eq!(tally(&first, "subscriptions", "created"), users as u64);
+    assert!(first["revisions"].as_u64().unwrap() >= users as u64, "{first}");
+    assert_eq!(second["revisions"], 0, "a second run appends no revision: {second}");
+    assert_eq!(tally(&second, "subscriptions", "unchanged"), users as u64);
+    assert_eq!(tally(&second, "customers", "updated") + tally(&second, "subscriptions", "updated"), 0);
+
+    // Every user's access equals Stripe's; past trials are used, by user and by email.
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[("INBOX_WORKER", "false")]).await;
+    let entitlement = spawn_entitlement(&db, billing.grpc_addr).await;
+    let truth = Truth::read(&stripe).await;
+    let mismatches = truth.mismatches(entitlement.grpc_addr, billing.grpc_addr, &ids).await;
+    assert!(
+        mismatches.is_empty(),
+        "{} of {users} differ: {:?}",
+        mismatches.len(),
+        &mismatches[..mismatches.len().min(5)]
+    );
+    let mut client = BillingServiceClient::new(channel(billing.grpc_addr).await);
+    let eligible = |user: &str| {
+        let mut client = client.clone();
+        let request = GetSubscriptionStatusRequest { user_id: user.to_owned() };
+        async move { client.get_subscription_status(request).await.unwrap().into_inner().trial_eligible }
+    };
+    assert!(!eligible("s2").await, "a canceled subscription's past trial still counts");
+    assert!(!eligible("s0").await, "a trialing user has used the trial");
+    assert!(eligible("s1").await, "a user who never had a trial may have one");
+    let same_email = CreateCheckoutSessionRequest {
+        user_id: "someone-new".to_owned(),
+        email: "S2@example.com".to_owned(),
+        price_id: Some(stripe.get("/v1/prices").await["data"][0]["id"].as_str().unwrap().to_owned()),
+        ..Default::default()
+    };
+    let checkout = client.create_checkout_session(same_email).await.unwrap().into_inner();
+    assert!(!checkout.trial_applied, "the email's trial was used before billing existed");
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_takes_over_an_account_on_postgres() {
+    sync_takes_over_an_account(Backend::Postgres, 2_000).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_takes_over_an_account_on_sqlite() {
+    sync_takes_over_an_account(Backend::Sqlite, 300).await;
+}
+
+/// Every user's stored state and trial, for comparing two databases.
+async fn outcome(db: &TestDatabase) -> (Vec<(String, Value)>, Vec<(String, String, String)>) {
+    let conn = db.connect().await;
+    let states =
+        entitlements::Entity::find().order_by_asc(entitlements::Column::UserId).all(&conn).await.unwrap();
+    let trials =
+        trial_usage::Entity::find().order_by_asc(trial_usage::Column::UserId).all(&conn).await.unwrap();
+    (
+        states.into_iter().map(|s| (s.user_id, s.state)).collect(),
+        trials.into_iter().map(|t| (t.user_id, t.email_normalized, t.state.to_string())).collect(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_sync_finishes_where_it_stopped() {
+    // Arrange: one account, synced whole into one database, and interruptedly into another.
+    let stripe = StripeEmulator::start().await;
+    account(&stripe, 600).await;
+    let whole = TestDatabase::migrated(Backend::Postgres).await;
+    assert_eq!(sync(&whole, &stripe).await.0, Some(0));
+    let cut = TestDatabase::migrated(Backend::Postgres).await;
+    let conn = cut.connect().await;
+    let started = || async {
+        wait_until("a page synced", Duration::from_secs(60), || async {
+            caixa_entities::sync_checkpoints::Entity::find().count(&conn).await.unwrap() > 0
+        })
+        .await;
+    };
+
+    // Act: SIGTERM mid-run (a clean stop), then SIGKILL mid-run, then a run to the end.
+    let mut term = spawn_sync(&cut, &stripe);
+    started().await;
+    term.terminate();
+    let term_code = term.wait_exit(Duration::from_secs(60)).await;
+    let mut kill = spawn_sync(&cut, &stripe);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill.kill();
+    kill.wait_exit(Duration::from_secs(10)).await;
+    let (last, summary) = sync(&cut, &stripe).await;
+
+    // Assert: the stops were stops, the last run continued, and the outcome is the same.
+    assert_eq!(term_code, Some(1), "SIGTERM ends the run early, with its checkpoint kept");
+    assert_eq!(last, Some(0), "{summary}");
+    assert_eq!(summary["resumed"], true, "the last run continued from a checkpoint: {summary}");
+    assert_eq!(outcome(&cut).await, outcome(&whole).await, "an interrupted sync ends where a whole one does");
+}
+
+/// `billing-service sync-stripe` as a process that can be stopped.
+fn spawn_sync(db: &TestDatabase, stripe: &StripeEmulator) -> ServiceProcess {
+    ServiceProcess::spawn_with_args(BINARY, &["sync-stripe"], &env(db, stripe))
+}
+
+#[tokio::test]
+async fn every_command_has_help_and_a_bad_flag_exits_2_naming_it() {
+    let run = |args: &[&str]| {
+        let output = std::process::Command::new(BINARY).args(args).env_clear().output().expect("run");
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr),
+        )
+    };
+    let (code, help) = run(&["--help"]);
+    assert_eq!(code, Some(0));
+    for command in [
+        "sync-stripe",
+        "trial-status",
+        "register-stripe-webhook",
+        "webhooks",
+        "events",
+        "inbox",
+        "replay-event",
+        "subscriptions",
+        "reconcile",
+    ] {
+        assert!(help.contains(command), "{command} missing from --help");
+        let (code, text) = run(&[command, "--help"]);
+        assert_eq!(code, Some(0), "{command} --help: {text}");
+        assert!(text.contains("Usage: billing-service"), "{command} --help: {text}");
+    }
+    let (code, text) = run(&["sync-stripe", "--no-such-flag"]);
+    assert_eq!(code, Some(2));
+    assert!(text.contains("--no-such-flag"), "{text}");
+    let (code, text) = run(&["no-such-command"]);
+    assert_eq!((code, text.contains("no-such-command")), (Some(2), true), "{text}");
+    assert!(Path::new(BINARY).exists());
+}
