@@ -241,3 +241,73 @@ pub fn reconcile_report(report: &Report, output: Output) {
         report.cursor
     );
 }
+
+/// Reads `user_id,email` lines (a first line without an `@` is a header).
+fn read_users(path: &std::path::Path) -> Result<Vec<(String, String)>, CommandError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CommandError::Usage(format!("--users {}: {e}", path.display())))?;
+    let mut users = Vec::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        match line.split_once(',') {
+            Some((user, email)) if email.contains('@') => {
+                users.push((user.trim().to_owned(), email.trim().to_owned()))
+            }
+            _ if n == 0 => {}
+            _ => {
+                return Err(CommandError::Usage(format!(
+                    "--users {} line {}: expected user_id,email",
+                    path.display(),
+                    n + 1
+                )));
+            }
+        }
+    }
+    Ok(users)
+}
+
+/// `fix-customer-links`.
+pub async fn fix_links(
+    db: &DatabaseConnection,
+    stripe: &crate::stripe::StripeApi,
+    live: bool,
+    users: Option<&std::path::Path>,
+    dry_run: bool,
+    output: Output,
+) -> Result<(), CommandError> {
+    use crate::domain::links;
+    let users = users.map(read_users).transpose()?.unwrap_or_default();
+    let plan = links::plan(db, stripe, live, &users).await?;
+    let revisions = if dry_run { 0 } else { links::execute(db, stripe, &plan.links).await? };
+    if output.json {
+        let links: Vec<_> = plan
+            .links
+            .iter()
+            .map(|l| json!({ "customer": l.customer, "user": l.user, "rule": l.rule.name() }))
+            .collect();
+        let ambiguous: Vec<_> = plan
+            .ambiguous
+            .iter()
+            .map(|a| json!({ "key": a.key, "users": a.users, "customers": a.customers }))
+            .collect();
+        println!(
+            "{}",
+            json!({ "dry_run": dry_run, "links": links, "ambiguous": ambiguous, "unlinked": plan.unlinked, "revisions": revisions })
+        );
+        return Ok(());
+    }
+    let verb = if dry_run { "would link" } else { "linked" };
+    for link in &plan.links {
+        println!("{verb} {} -> {} (by {})", link.customer, link.user, link.rule.name());
+    }
+    for a in &plan.ambiguous {
+        println!("ambiguous {}: users {:?}, customers {:?}; left alone", a.key, a.users, a.customers);
+    }
+    println!(
+        "{} {verb}, {} ambiguous, {} still unlinked{}",
+        plan.links.len(),
+        plan.ambiguous.len(),
+        plan.unlinked.len(),
+        if dry_run { " (dry run; nothing changed)".to_owned() } else { format!("; {revisions} revisions") }
+    );
+    Ok(())
+}

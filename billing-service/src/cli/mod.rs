@@ -62,6 +62,20 @@ pub enum Command {
         #[command(flatten)]
         output: Output,
     },
+    /// Link customers that belong to no user: by metadata, by checkout, by email against
+    /// --users (seed: fix_customer_links).
+    FixCustomerLinks {
+        /// CSV of the application's users, `user_id,email` per line (a header line is
+        /// skipped), for the email rule.
+        #[arg(long, value_name = "FILE")]
+        users: Option<std::path::PathBuf>,
+        /// Report the links; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Table or JSON.
+        #[command(flatten)]
+        output: Output,
+    },
     /// Create a Stripe webhook endpoint for this bridge and store its secret (seed:
     /// register_stripe_webhook).
     RegisterStripeWebhook {
@@ -160,6 +174,9 @@ pub enum CommandError {
     /// The sync failed.
     #[error(transparent)]
     Sync(#[from] SyncError),
+    /// Linking failed.
+    #[error(transparent)]
+    Link(#[from] crate::domain::links::LinkError),
     /// Wrong arguments.
     #[error("{0}")]
     Usage(String),
@@ -234,6 +251,9 @@ async fn execute(settings: &Settings, command: Command) -> Result<ExitCode, Comm
         Command::SyncStripe(args) => return sync::run(&db, stripe(settings)?, args).await,
         Command::TrialStatus { user, ending_within, output } => {
             inspect::trial_status(&db, settings, user.as_deref(), ending_within, output).await?;
+        }
+        Command::FixCustomerLinks { users, dry_run, output } => {
+            inspect::fix_links(&db, &stripe(settings)?, live, users.as_deref(), dry_run, output).await?;
         }
         Command::RegisterStripeWebhook { url, dry_run, force } => {
             webhooks::register(&db, &stripe(settings)?, &url, live, (dry_run, force)).await?;

@@ -8,6 +8,7 @@ pub mod checkout;
 pub mod customers;
 pub mod intake;
 pub mod lifecycle;
+pub mod links;
 pub mod reconcile;
 pub mod sessions;
 pub mod sync;

@@ -69,6 +69,29 @@ impl StripeApi {
         Ok(customer)
     }
 
+    /// Links a customer to `user` at Stripe (`metadata.user_id`); returns the customer.
+    pub async fn set_customer_user(&self, id: &str, user: &str) -> Result<Customer> {
+        let form = vec![("metadata[user_id]".to_owned(), user.to_owned())];
+        let key = format!("caixa-link-{id}-{user}");
+        Ok(Customer::from_json(&self.post(&format!("/customers/{id}"), &form, &key).await?))
+    }
+
+    /// The users named by the `client_reference_id` of the customer's completed
+    /// Checkout Sessions (most recent 100).
+    pub async fn checkout_users(&self, customer: &str) -> Result<Vec<String>> {
+        let list =
+            self.get(&format!("/checkout/sessions?customer={customer}&status=complete&limit=100")).await?;
+        let mut users: Vec<String> = list["data"]
+            .as_array()
+            .map(|items| {
+                items.iter().filter_map(|s| s["client_reference_id"].as_str().map(str::to_owned)).collect()
+            })
+            .unwrap_or_default();
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
     /// `POST /checkout/sessions`.
     pub async fn create_checkout_session(
         &self,

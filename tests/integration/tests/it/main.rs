@@ -9,6 +9,7 @@ mod flow;
 mod health;
 mod inbox;
 mod lifecycle;
+mod links;
 mod migrations;
 mod reconcile;
 mod reflection;
