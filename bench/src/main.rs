@@ -1,3 +1,7 @@
+//! `cargo run --release -p caixa-bench -- sync [CUSTOMERS]` seeds an emulator account
+//! (default 10,000 customers with subscriptions) and measures `sync-stripe` into
+//! PostgreSQL: objects per second and peak RSS.
+//!
 //! `cargo run --release -p caixa-bench -- convergence [USERS]` runs the convergence
 //! scenario (default 5,000 users) and reports how long access takes to equal Stripe's.
 //!
@@ -14,6 +18,7 @@ mod baseline;
 mod load;
 mod seed;
 mod server;
+mod sync;
 
 use std::{
     process::ExitCode,
@@ -30,12 +35,22 @@ fn main() -> anyhow::Result<ExitCode> {
     if std::env::var_os(BILLING_ROLE).is_some() {
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let env = caixa_runtime::config::Env::from_process();
-        return Ok(runtime.block_on(billing_service::startup::main_with(env)));
+        let args: Vec<String> = std::env::args().collect();
+        return Ok(runtime.block_on(billing_service::cli::main(&args, env)));
     }
-    if std::env::args().nth(1).as_deref() == Some("convergence") {
-        let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-        runtime.block_on(convergence())?;
-        return Ok(ExitCode::SUCCESS);
+    match std::env::args().nth(1).as_deref() {
+        Some("convergence") => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(convergence())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some("sync") => {
+            let customers: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(10_000);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(sync::run(customers, (BILLING_ROLE, "1".to_owned())))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
     }
     let serving = std::env::var_os(server::SERVE_ROLE).is_some();
     // Before the runtime starts, so that its threads inherit the core.

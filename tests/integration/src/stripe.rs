@@ -109,6 +109,79 @@ impl StripeEmulator {
             .await
     }
 
+    /// An account of `users` customers (`s0`, `s1`, …), one subscription each, in every
+    /// status by `i % 5` (trialing, active, canceled after a trial, past_due, canceling at
+    /// period end); features on the product. No webhook endpoint: nothing is delivered.
+    /// Returns the user ids.
+    pub async fn seed_account(&self, users: usize) -> Vec<String> {
+        use futures_util::StreamExt;
+        let stripe = self;
+        let price = stripe.monthly_price().await;
+        let one = |i: usize| {
+            let price = price.clone();
+            async move {
+                let user = format!("s{i}");
+                let email = format!("{user}@example.com");
+                let customer =
+                    stripe.post("/v1/customers", &[("email", &email), ("metadata[user_id]", &user)]).await;
+                let customer = customer["id"].as_str().unwrap().to_owned();
+                let trial = if matches!(kind(i), "trialing" | "canceled_after_trial") { "7" } else { "0" };
+                let session = stripe
+                    .post(
+                        "/v1/checkout/sessions",
+                        &[
+                            ("mode", "subscription"),
+                            ("customer", &customer),
+                            ("line_items[0][price]", &price),
+                            ("subscription_data[trial_period_days]", trial),
+                            ("subscription_data[metadata][user_id]", &user),
+                            ("success_url", "http://localhost/ok"),
+                        ],
+                    )
+                    .await;
+                let done = stripe
+                    .post(
+                        &format!("/_emulator/checkout/sessions/{}/complete", session["id"].as_str().unwrap()),
+                        &[],
+                    )
+                    .await;
+                let sub = done["subscription"].as_str().unwrap().to_owned();
+                match kind(i) {
+                    "canceled_after_trial" => {
+                        drop(stripe.post(&format!("/_emulator/subscriptions/{sub}/cancel"), &[]).await)
+                    }
+                    "past_due" => {
+                        stripe
+                            .post(&format!("/_emulator/customers/{customer}/card"), &[("declines", "true")])
+                            .await;
+                    }
+                    "cancel_at_period_end" => {
+                        stripe
+                            .post(&format!("/v1/subscriptions/{sub}"), &[("cancel_at_period_end", "true")])
+                            .await;
+                    }
+                    _ => {}
+                }
+                user
+            }
+        };
+        // Past-due subscriptions need a renewal to fail: theirs first, then the clock moves.
+        let mut ids: Vec<String> = futures_util::stream::iter((0..users).filter(|i| kind(*i) == "past_due"))
+            .map(one)
+            .buffer_unordered(8)
+            .collect()
+            .await;
+        stripe.post("/_emulator/clock/advance", &[("days", "31")]).await;
+        ids.extend(
+            futures_util::stream::iter((0..users).filter(|i| kind(*i) != "past_due"))
+                .map(one)
+                .buffer_unordered(8)
+                .collect::<Vec<_>>()
+                .await,
+        );
+        ids
+    }
+
     /// Registers billing's bridge as a webhook endpoint for every event, and stores the
     /// endpoint (with its secret) where billing looks it up. Returns its uuid.
     pub async fn register_billing(&self, db: &TestDatabase, billing_http: SocketAddr) -> uuid::Uuid {
@@ -178,4 +251,9 @@ fn request(method: &str, uri: &str, body: String) -> http::Request<Full<Bytes>> 
         .header("content-type", "application/x-www-form-urlencoded")
         .body(Full::new(Bytes::from(body)))
         .unwrap()
+}
+
+/// What seeded user `i`'s subscription is.
+fn kind(i: usize) -> &'static str {
+    ["trialing", "active", "canceled_after_trial", "past_due", "cancel_at_period_end"][i % 5]
 }

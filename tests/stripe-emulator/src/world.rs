@@ -46,6 +46,9 @@ pub struct World {
     clock_offset: i64,
     seq: u64,
     objects: HashMap<String, Stored>,
+    /// Ids by object type, so listing one type never scans the others (an account of
+    /// thousands of customers holds tens of thousands of objects).
+    by_type: HashMap<String, std::collections::HashSet<String>>,
     events: Vec<Value>,
     secrets: HashMap<String, String>,
     pub sims: HashMap<String, SubSim>,
@@ -68,6 +71,7 @@ impl World {
             clock_offset: 0,
             seq: 0,
             objects: HashMap::new(),
+            by_type: HashMap::new(),
             events: Vec::new(),
             secrets: HashMap::new(),
             sims: HashMap::new(),
@@ -116,6 +120,8 @@ impl World {
     pub fn insert(&mut self, object: Value) -> Value {
         self.seq += 1;
         let id = object["id"].as_str().unwrap_or_default().to_owned();
+        let kind = object["object"].as_str().unwrap_or_default().to_owned();
+        self.by_type.entry(kind).or_default().insert(id.clone());
         self.objects.insert(id, Stored { seq: self.seq, object: object.clone() });
         object
     }
@@ -137,14 +143,17 @@ impl World {
 
     /// Removes an object.
     pub fn remove(&mut self, id: &str) -> Option<Value> {
+        for ids in self.by_type.values_mut() {
+            ids.remove(id);
+        }
         self.objects.remove(id).map(|s| s.object)
     }
 
     /// Objects of one type in the caller's mode, newest first.
     pub fn list(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
-        let mut found: Vec<&Stored> = self
-            .objects
-            .values()
+        let ids = self.by_type.get(object_type).into_iter().flatten();
+        let mut found: Vec<&Stored> = ids
+            .filter_map(|id| self.objects.get(id))
             .filter(|s| {
                 s.object["object"] == object_type && s.object["livemode"] == livemode && keep(&s.object)
             })

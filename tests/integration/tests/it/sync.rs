@@ -16,85 +16,10 @@ use caixa_test_support::{
     grpc::channel,
     process::ServiceProcess,
 };
-use futures_util::StreamExt;
 use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
 use serde_json::Value;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_billing-process");
-
-/// What each seeded user's subscription is, by `i % 5`.
-fn kind(i: usize) -> &'static str {
-    ["trialing", "active", "canceled_after_trial", "past_due", "cancel_at_period_end"][i % 5]
-}
-
-/// An account of `users` customers, one subscription each, in every status; features on
-/// the product. Returns the user ids.
-async fn account(stripe: &StripeEmulator, users: usize) -> Vec<String> {
-    let price = stripe.monthly_price().await;
-    let one = |i: usize| {
-        let price = price.clone();
-        async move {
-            let user = format!("s{i}");
-            let email = format!("{user}@example.com");
-            let customer =
-                stripe.post("/v1/customers", &[("email", &email), ("metadata[user_id]", &user)]).await;
-            let customer = customer["id"].as_str().unwrap().to_owned();
-            let trial = if matches!(kind(i), "trialing" | "canceled_after_trial") { "7" } else { "0" };
-            let session = stripe
-                .post(
-                    "/v1/checkout/sessions",
-                    &[
-                        ("mode", "subscription"),
-                        ("customer", &customer),
-                        ("line_items[0][price]", &price),
-                        ("subscription_data[trial_period_days]", trial),
-                        ("subscription_data[metadata][user_id]", &user),
-                        ("success_url", "http://localhost/ok"),
-                    ],
-                )
-                .await;
-            let done = stripe
-                .post(
-                    &format!("/_emulator/checkout/sessions/{}/complete", session["id"].as_str().unwrap()),
-                    &[],
-                )
-                .await;
-            let sub = done["subscription"].as_str().unwrap().to_owned();
-            match kind(i) {
-                "canceled_after_trial" => {
-                    drop(stripe.post(&format!("/_emulator/subscriptions/{sub}/cancel"), &[]).await)
-                }
-                "past_due" => {
-                    stripe
-                        .post(&format!("/_emulator/customers/{customer}/card"), &[("declines", "true")])
-                        .await;
-                }
-                "cancel_at_period_end" => {
-                    stripe
-                        .post(&format!("/v1/subscriptions/{sub}"), &[("cancel_at_period_end", "true")])
-                        .await;
-                }
-                _ => {}
-            }
-            user
-        }
-    };
-    // Past-due subscriptions need a renewal to fail: theirs first, then the clock moves.
-    let mut ids: Vec<String> = futures_util::stream::iter((0..users).filter(|i| kind(*i) == "past_due"))
-        .map(one)
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    stripe.post("/_emulator/clock/advance", &[("days", "31")]).await;
-    ids.extend(
-        futures_util::stream::iter((0..users).filter(|i| kind(*i) != "past_due"))
-            .map(one)
-            .buffer_unordered(8)
-            .collect::<Vec<_>>()
-            .await,
-    );
-    ids
-}
 
 fn env(db: &TestDatabase, stripe: &StripeEmulator) -> Vec<(&'static str, String)> {
     let mut env = stripe.billing_env();
@@ -129,7 +54,7 @@ async fn sync_takes_over_an_account(backend: Backend, users: usize) {
     // Arrange: an account billing has never heard of.
     let db = TestDatabase::migrated(backend).await;
     let stripe = StripeEmulator::start().await;
-    let ids = account(&stripe, users).await;
+    let ids = stripe.seed_account(users).await;
 
     // Act
     let (code, first) = sync(&db, &stripe).await;
@@ -203,7 +128,7 @@ async fn outcome(db: &TestDatabase) -> (Vec<(String, Value)>, Vec<(String, Strin
 async fn an_interrupted_sync_finishes_where_it_stopped() {
     // Arrange: one account, synced whole into one database, and interruptedly into another.
     let stripe = StripeEmulator::start().await;
-    account(&stripe, 600).await;
+    stripe.seed_account(600).await;
     let whole = TestDatabase::migrated(Backend::Postgres).await;
     assert_eq!(sync(&whole, &stripe).await.0, Some(0));
     let cut = TestDatabase::migrated(Backend::Postgres).await;
