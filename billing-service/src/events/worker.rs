@@ -50,7 +50,10 @@ impl Worker {
         let mut in_flight = JoinSet::new();
         loop {
             let free = concurrency.saturating_sub(in_flight.len());
-            if free > 0 {
+            // A claim reads every pending event (to keep each customer's order), so under
+            // a backlog it costs more than an apply: claim for half the slots at once,
+            // not for each slot as it frees.
+            if free > 0 && (in_flight.is_empty() || free >= concurrency.div_ceil(2)) {
                 match inbox::claim(&this.db, &id, free as u64, lease).await {
                     Ok(events) => {
                         for event in events {
