@@ -117,6 +117,9 @@ pub enum Command {
         /// Also compare every product, customer and subscription.
         #[arg(long)]
         sweep: bool,
+        /// Count what would be healed; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Table or JSON.
         #[command(flatten)]
         output: Output,
@@ -278,9 +281,13 @@ async fn execute(settings: &Settings, command: Command) -> Result<ExitCode, Comm
         Command::Subscriptions(SubscriptionsCommand::List(args)) => {
             inspect::subscriptions(&db, settings, args).await?;
         }
-        Command::Reconcile { sweep, output } => {
+        Command::Reconcile { sweep, dry_run, output } => {
             // The worker of a running billing applies what this stores.
-            let reconciler = Reconciler::new(db, stripe(settings)?, Arc::default(), RevisionFeed::default());
+            let mut reconciler =
+                Reconciler::new(db, stripe(settings)?, Arc::default(), RevisionFeed::default());
+            if dry_run {
+                reconciler = reconciler.dry_run();
+            }
             let report = reconciler.pass(sweep).await?;
             inspect::reconcile_report(&report, output);
         }

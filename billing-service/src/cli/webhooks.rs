@@ -78,6 +78,8 @@ pub async fn register(
 /// `webhooks list`.
 pub async fn list(db: &DatabaseConnection, output: Output) -> Result<(), CommandError> {
     let rows = endpoints::list(db).await?;
+    let last = endpoints::last_deliveries(db).await?;
+    let delivered = |id: &uuid::Uuid| last.get(id).map_or("never".to_owned(), ToString::to_string);
     let now = chrono::Utc::now();
     let rotation = |row: &caixa_entities::webhook_endpoints::Model| match row.previous_secret_expires_at {
         Some(until) if row.previous_secret.is_some() && until > now => {
@@ -91,16 +93,26 @@ pub async fn list(db: &DatabaseConnection, output: Output) -> Result<(), Command
             .map(|r| {
                 json!({ "id": r.id, "stripe_id": r.stripe_id, "livemode": r.livemode, "url": r.url,
                              "enabled": r.enabled, "api_version": r.api_version, "rotation": rotation(r),
+                             "last_delivery": last.get(&r.id),
                              "created_at": r.created_at })
             })
             .collect();
         println!("{}", json!({ "endpoints": items }));
         return Ok(());
     }
-    println!("{:<36}  {:<4}  {:<8}  {:<40}  rotation", "id", "mode", "enabled", "url");
+    println!(
+        "{:<36}  {:<4}  {:<7}  {:<31}  {:<40}  rotation",
+        "id", "mode", "enabled", "last delivery", "url"
+    );
     for row in &rows {
         let mode = if row.livemode { "live" } else { "test" };
-        println!("{:<36}  {mode:<4}  {:<8}  {:<40}  {}", row.id, row.enabled, row.url, rotation(row));
+        let (id, enabled) = (row.id, row.enabled);
+        println!(
+            "{id:<36}  {mode:<4}  {enabled:<7}  {:<31}  {:<40}  {}",
+            delivered(&row.id),
+            row.url,
+            rotation(row)
+        );
     }
     println!("{} endpoint(s)", rows.len());
     Ok(())

@@ -149,13 +149,21 @@ pub struct Reconciler {
     /// Wakes the inbox worker when missed events are stored.
     wakeup: Arc<Notify>,
     feed: RevisionFeed,
+    dry_run: bool,
 }
 
 impl Reconciler {
     /// A reconciler of `db` against `stripe`.
     pub fn new(db: DatabaseConnection, stripe: StripeApi, wakeup: Arc<Notify>, feed: RevisionFeed) -> Self {
         let intake = Intake::new(Some(stripe.clone()));
-        Self { db, stripe, intake, wakeup, feed }
+        Self { db, stripe, intake, wakeup, feed, dry_run: false }
+    }
+
+    /// A reconciler that only counts what it would heal, and changes nothing (lapsed
+    /// reservations are not checked either: checking settles them).
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
     }
 
     /// One pass: missed events always, the sweep when `sweep` is set. Only one replica
@@ -169,7 +177,9 @@ impl Reconciler {
         if sweep {
             self.sweep(&mut report).await?;
         }
-        reconcile::finished(&self.db, Utc::now(), sweep).await?;
+        if !self.dry_run {
+            reconcile::finished(&self.db, Utc::now(), sweep).await?;
+        }
         lock.release().await?;
         count(&report);
         Ok(report)
@@ -189,7 +199,11 @@ impl Reconciler {
                 if event.kind.is_none() {
                     continue;
                 }
-                if inbox::insert(&self.db, NewEvent::from_event(&event, raw, None)).await? {
+                let missed = match self.dry_run {
+                    true => inbox::find(&self.db, &event.id).await?.is_none(),
+                    false => inbox::insert(&self.db, NewEvent::from_event(&event, raw, None)).await?,
+                };
+                if missed {
                     tracing::info!(event = %event.id, kind = %event.type_name, "missed event recovered from Stripe");
                     report.missed_events += 1;
                 }
@@ -199,7 +213,9 @@ impl Reconciler {
                 None => break,
             }
         }
-        reconcile::advance_cursor(&self.db, newest).await?;
+        if !self.dry_run {
+            reconcile::advance_cursor(&self.db, newest).await?;
+        }
         report.cursor = newest;
         if report.missed_events > 0 {
             self.wakeup.notify_one();
@@ -218,7 +234,9 @@ impl Reconciler {
                     if compare(&self.db, &object).await? != Stored::Same {
                         tracing::info!(?listing, id = object.id(), "differed from Stripe; healed");
                         *report.count_of(listing) += 1;
-                        self.heal(object).await?;
+                        if !self.dry_run {
+                            self.heal(object).await?;
+                        }
                     }
                 }
                 match next {
@@ -227,7 +245,9 @@ impl Reconciler {
                 }
             }
         }
-        report.reservations = sessions::check_lapsed(&self.db, &self.stripe, None).await? as u64;
+        if !self.dry_run {
+            report.reservations = sessions::check_lapsed(&self.db, &self.stripe, None).await? as u64;
+        }
         Ok(())
     }
 

@@ -73,3 +73,19 @@ pub async fn disable(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<bool, 
     let values = vec![false.into(), Utc::now().into(), id.into()];
     Ok(db.execute_raw(super::statement(db, sql, values)).await?.rows_affected() > 0)
 }
+
+/// When each endpoint last stored a delivery.
+pub async fn last_deliveries(
+    db: &impl ConnectionTrait,
+) -> Result<std::collections::HashMap<uuid::Uuid, chrono::DateTime<Utc>>, StoreError> {
+    let sql = "SELECT endpoint_id, MAX(received_at) AS last FROM stripe_events WHERE endpoint_id IS NOT NULL GROUP BY endpoint_id";
+    let rows = db.query_all_raw(super::statement(db, sql, vec![])).await?;
+    let mut last = std::collections::HashMap::new();
+    for row in rows {
+        last.insert(
+            row.try_get::<uuid::Uuid>("", "endpoint_id")?,
+            row.try_get::<chrono::DateTime<Utc>>("", "last")?,
+        );
+    }
+    Ok(last)
+}

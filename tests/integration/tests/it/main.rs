@@ -3,6 +3,7 @@
 
 mod api;
 mod billing_api;
+mod commands;
 mod convergence;
 mod entitlement;
 mod flow;
