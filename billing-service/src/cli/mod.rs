@@ -4,6 +4,7 @@
 
 mod inspect;
 mod sync;
+mod trials;
 mod webhooks;
 
 use std::{process::ExitCode, sync::Arc};
@@ -253,7 +254,7 @@ async fn execute(settings: &Settings, command: Command) -> Result<ExitCode, Comm
     match command {
         Command::SyncStripe(args) => return sync::run(&db, stripe(settings)?, args).await,
         Command::TrialStatus { user, ending_within, output } => {
-            inspect::trial_status(&db, settings, user.as_deref(), ending_within, output).await?;
+            trials::trial_status(&db, settings, user.as_deref(), ending_within, output).await?;
         }
         Command::FixCustomerLinks { users, dry_run, output } => {
             inspect::fix_links(&db, &stripe(settings)?, live, users.as_deref(), dry_run, output).await?;

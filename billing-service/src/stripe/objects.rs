@@ -6,6 +6,8 @@ use caixa_entities::subscriptions::Status;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use super::checkout::{CheckoutSession, SessionStatus};
+
 /// The id in a field that holds either an id or an expanded object.
 pub fn id_of(value: &Value) -> Option<String> {
     match value {
@@ -20,12 +22,12 @@ pub fn timestamp(value: &Value) -> Option<DateTime<Utc>> {
     value.as_i64().and_then(|seconds| DateTime::from_timestamp(seconds, 0))
 }
 
-fn text(value: &Value) -> Option<String> {
+pub(super) fn text(value: &Value) -> Option<String> {
     value.as_str().map(str::to_owned)
 }
 
 /// The user a Stripe object names in `metadata.user_id` (set by billing at checkout).
-fn metadata_user(object: &Value) -> Option<String> {
+pub(super) fn metadata_user(object: &Value) -> Option<String> {
     text(&object["metadata"]["user_id"])
 }
 
@@ -250,68 +252,6 @@ impl Price {
                 .and_then(|c| i32::try_from(c).ok()),
             lookup_key: text(&object["lookup_key"]),
             metadata: object["metadata"].clone(),
-        }
-    }
-}
-
-/// Where a Checkout Session stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionStatus {
-    /// Waiting for the user.
-    Open,
-    /// Paid or the trial started: Stripe made the subscription.
-    Complete,
-    /// Lapsed or expired unused.
-    Expired,
-}
-
-/// A Checkout Session (`cs_...`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct CheckoutSession {
-    /// Stripe id.
-    pub id: String,
-    /// Stripe's livemode flag.
-    pub livemode: bool,
-    /// Where it stands; `None` when Stripe did not say.
-    pub status: Option<SessionStatus>,
-    /// The user it was opened for (`client_reference_id`, else `metadata.user_id`).
-    pub user_id: Option<String>,
-    /// Its customer.
-    pub customer_id: Option<String>,
-    /// The email the user gave (`customer_details.email`, else `customer_email`).
-    pub email: Option<String>,
-    /// The subscription it made.
-    pub subscription_id: Option<String>,
-    /// That subscription, when the session was fetched with it expanded.
-    pub subscription: Option<Subscription>,
-    /// The hosted page.
-    pub url: Option<String>,
-    /// When it lapses unused.
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-impl CheckoutSession {
-    /// From Stripe's JSON.
-    pub fn from_json(object: &Value) -> Self {
-        let status = match object["status"].as_str() {
-            Some("open") => Some(SessionStatus::Open),
-            Some("complete") => Some(SessionStatus::Complete),
-            Some("expired") => Some(SessionStatus::Expired),
-            _ => None,
-        };
-        Self {
-            id: id_of(&object["id"]).unwrap_or_default(),
-            livemode: object["livemode"] == true,
-            status,
-            user_id: text(&object["client_reference_id"]).or_else(|| metadata_user(object)),
-            customer_id: id_of(&object["customer"]),
-            email: text(&object["customer_details"]["email"]).or_else(|| text(&object["customer_email"])),
-            subscription_id: id_of(&object["subscription"]),
-            subscription: object["subscription"]
-                .is_object()
-                .then(|| Subscription::from_json(&object["subscription"])),
-            url: text(&object["url"]),
-            expires_at: timestamp(&object["expires_at"]),
         }
     }
 }

@@ -158,3 +158,27 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
     (status, body)
 }
+
+/// Runs the billing binary at `program` with `args` against `db` and the emulator (and
+/// nothing else in its environment); returns its exit code, stdout and stderr.
+pub async fn billing_command(
+    program: &str,
+    db: &TestDatabase,
+    stripe: &stripe::StripeEmulator,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let output = tokio::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .envs(stripe.billing_env())
+        .env("DATABASE_URL", &db.url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(300), output)
+        .await
+        .expect("command ends")
+        .expect("command runs");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+    (output.status.code(), text(&output.stdout), text(&output.stderr))
+}

@@ -2,10 +2,12 @@
 //! show their last delivery, disabling honours `--dry-run`, reconcile `--dry-run` stores
 //! nothing. The real binary.
 
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 use caixa_entities::stripe_events;
-use caixa_integration_tests::{inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
+use caixa_integration_tests::{
+    billing_command, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
+};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
     on_both_backends,
@@ -18,22 +20,8 @@ const BINARY: &str = env!("CARGO_BIN_EXE_billing-process");
 on_both_backends!(reports_parse_and_changes_honour_dry_run);
 
 async fn command(db: &TestDatabase, stripe: &StripeEmulator, args: &[&str]) -> Value {
-    let output = tokio::process::Command::new(BINARY)
-        .args(args)
-        .env_clear()
-        .envs(stripe.billing_env())
-        .env("DATABASE_URL", &db.url)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{args:?}: {stdout} {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (code, stdout, stderr) = billing_command(BINARY, db, stripe, args).await;
+    assert_eq!(code, Some(0), "{args:?}: {stdout} {stderr}");
     serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{args:?} printed no JSON: {stdout}"))
 }
 
@@ -87,14 +75,11 @@ async fn reports_parse_and_changes_honour_dry_run(backend: Backend) {
         if dry_run {
             args.push("--dry-run");
         }
-        let output = std::process::Command::new(BINARY)
-            .args(&args)
-            .env_clear()
-            .envs(stripe.billing_env())
-            .env("DATABASE_URL", &db.url)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+        let (db, stripe) = (&db, &stripe);
+        async move {
+            let (code, _, stderr) = billing_command(BINARY, db, stripe, &args).await;
+            assert_eq!(code, Some(0), "{stderr}");
+        }
     };
     let enabled = || async {
         command(&db, &stripe, &["webhooks", "list", "--json"]).await["endpoints"]
@@ -105,8 +90,8 @@ async fn reports_parse_and_changes_honour_dry_run(backend: Backend) {
             .unwrap()["enabled"]
             .as_bool()
     };
-    disable(true);
+    disable(true).await;
     assert_eq!(enabled().await, Some(true), "--dry-run leaves the endpoint enabled");
-    disable(false);
+    disable(false).await;
     assert_eq!(enabled().await, Some(false));
 }

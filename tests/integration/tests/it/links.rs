@@ -1,10 +1,8 @@
 //! `fix-customer-links` on customers made outside checkout: each linking rule, ambiguous
 //! emails left alone, and `--dry-run` changing nothing. The real binary.
 
-use std::process::Stdio;
-
 use caixa_entities::customers;
-use caixa_integration_tests::stripe::StripeEmulator;
+use caixa_integration_tests::{billing_command, stripe::StripeEmulator};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
     on_both_backends,
@@ -21,17 +19,9 @@ async fn fix(db: &TestDatabase, stripe: &StripeEmulator, users: &std::path::Path
     if dry_run {
         args.push("--dry-run");
     }
-    let output = tokio::process::Command::new(BINARY)
-        .args(&args)
-        .env_clear()
-        .envs(stripe.billing_env())
-        .env("DATABASE_URL", &db.url)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).unwrap()
+    let (code, stdout, stderr) = billing_command(BINARY, db, stripe, &args).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    serde_json::from_str(&stdout).unwrap()
 }
 
 async fn customer(stripe: &StripeEmulator, form: &[(&str, &str)]) -> String {

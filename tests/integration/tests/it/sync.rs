@@ -2,11 +2,12 @@
 //! user's access equals Stripe's, past trials count, a second run changes nothing, and an
 //! interrupted run finishes where it stopped. The real binary, over real HTTP.
 
-use std::{path::Path, process::Stdio, time::Duration};
+use std::{path::Path, time::Duration};
 
 use caixa_entities::{entitlements, trial_usage};
 use caixa_integration_tests::{
-    spawn_billing_with_stripe, spawn_entitlement, stripe::StripeEmulator, truth::Truth, wait_until,
+    billing_command, spawn_billing_with_stripe, spawn_entitlement, stripe::StripeEmulator, truth::Truth,
+    wait_until,
 };
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, GetSubscriptionStatusRequest, billing_service_client::BillingServiceClient,
@@ -30,20 +31,10 @@ fn env(db: &TestDatabase, stripe: &StripeEmulator) -> Vec<(&'static str, String)
 /// Runs `billing-service sync-stripe --json` to its end; returns the exit code and the
 /// summary it printed.
 async fn sync(db: &TestDatabase, stripe: &StripeEmulator) -> (Option<i32>, Value) {
-    let output = tokio::process::Command::new(BINARY)
-        .args(["sync-stripe", "--json"])
-        .env_clear()
-        .envs(env(db, stripe))
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output =
-        tokio::time::timeout(Duration::from_secs(300), output).await.expect("sync ends").expect("sync runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let summary = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| {
-        panic!("no JSON summary: {stdout} / {}", String::from_utf8_lossy(&output.stderr))
-    });
-    (output.status.code(), summary)
+    let (code, stdout, stderr) = billing_command(BINARY, db, stripe, &["sync-stripe", "--json"]).await;
+    let summary = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("no JSON summary: {stdout} / {stderr}"));
+    (code, summary)
 }
 
 fn tally(summary: &Value, kind: &str, what: &str) -> u64 {
