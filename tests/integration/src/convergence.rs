@@ -27,12 +27,16 @@ pub struct Scenario {
     pub billing_env: Vec<(&'static str, String)>,
     /// Users driven at once.
     pub concurrency: usize,
+    /// How long the deliveries and the inbox may take to settle once the scenario ends.
+    pub settle_within: Duration,
 }
 
 impl Scenario {
     /// `users` users from `seed`, billing run from `billing_program`.
     pub fn new(users: usize, seed: u64, billing_program: PathBuf) -> Self {
-        Self { users, seed, billing_program, billing_env: Vec::new(), concurrency: 8 }
+        // A backlog drains at some tens of events a second on this machine; leave room.
+        let settle_within = Duration::from_secs(180).max(Duration::from_millis(120 * users as u64));
+        Self { users, seed, billing_program, billing_env: Vec::new(), concurrency: 8, settle_within }
     }
 
     /// The seed from `CONVERGENCE_SEED` when set (to replay a failure), else a new one.
@@ -49,7 +53,9 @@ impl Scenario {
 pub struct Outcome {
     /// The verdict after one reconciliation pass.
     pub verdict: Verdict,
-    /// From the end of the scenario to every user matching Stripe.
+    /// From the end of the scenario (the last action at Stripe) to every user matching
+    /// Stripe: deliveries settling, the inbox draining, one reconciliation pass, the
+    /// entitlement service following.
     pub time_to_converge: Duration,
     /// The whole run.
     pub total: Duration,
@@ -61,7 +67,8 @@ pub async fn run(scenario: &Scenario) -> Outcome {
     let world = drive::World::start(scenario).await;
     let lives = world.live(scenario).await;
     let settled = std::time::Instant::now();
-    let verdict = verdict::judge(&world, &lives).await;
+    world.quiet(scenario.settle_within).await;
+    let verdict = verdict::judge(&world, &lives, scenario.settle_within).await;
     let time_to_converge = settled.elapsed();
     world.stop().await;
     Outcome { verdict, time_to_converge, total: started.elapsed() }

@@ -207,7 +207,6 @@ impl World {
         // Payment retries run their course.
         self.stripe.post("/_emulator/clock/advance", &[("days", "4")]).await;
         self.stripe.post("/_emulator/chaos", &[]).await;
-        self.quiet().await;
         lives
     }
 
@@ -318,8 +317,8 @@ impl World {
 
     /// Waits until every delivery that will come has been applied: the inbox settled and
     /// nothing new stored for three seconds.
-    pub async fn quiet(&self) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    pub async fn quiet(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
         let (mut last, mut since) = (0u64, tokio::time::Instant::now());
         loop {
             let stored = stored_events(&self.conn).await;

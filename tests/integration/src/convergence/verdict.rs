@@ -46,7 +46,7 @@ impl Verdict {
 }
 
 /// Reconciles once, waits for everything to follow, and compares.
-pub async fn judge(world: &World, lives: &[Life]) -> Verdict {
+pub async fn judge(world: &World, lives: &[Life], settle_within: Duration) -> Verdict {
     let reconciler = Reconciler::new(
         world.conn.clone(),
         world.stripe.billing_api(),
@@ -54,7 +54,7 @@ pub async fn judge(world: &World, lives: &[Life]) -> Verdict {
         RevisionFeed::default(),
     );
     let first_pass = reconciler.pass(true).await.expect("first reconciliation pass");
-    world.quiet().await;
+    world.quiet(settle_within).await;
     let mut access = EntitlementServiceClient::new(channel(world.entitlement.grpc_addr).await);
     let head = revisions::head(&world.conn).await.expect("head revision").0;
     for _ in 0..300 {
