@@ -149,8 +149,9 @@ impl World {
         self.objects.remove(id).map(|s| s.object)
     }
 
-    /// Objects of one type in the caller's mode, newest first.
-    pub fn list(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+    /// Objects of one type in the caller's mode, newest first, borrowed: a list endpoint
+    /// clones only the page it answers with.
+    pub fn list_refs(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<&Value> {
         let ids = self.by_type.get(object_type).into_iter().flatten();
         let mut found: Vec<&Stored> = ids
             .filter_map(|id| self.objects.get(id))
@@ -159,7 +160,12 @@ impl World {
             })
             .collect();
         found.sort_by_key(|s| std::cmp::Reverse(s.seq));
-        found.into_iter().map(|s| s.object.clone()).collect()
+        found.into_iter().map(|s| &s.object).collect()
+    }
+
+    /// Objects of one type in the caller's mode, newest first.
+    pub fn list(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<Value> {
+        self.list_refs(object_type, livemode, keep).into_iter().cloned().collect()
     }
 
     /// Events in the caller's mode, newest first.

@@ -49,7 +49,7 @@ pub fn update_product(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResul
 
 pub fn list_products(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let active = params.bool("active")?;
-    let items = world.list("product", ctx.livemode, |p| active.is_none_or(|a| p["active"] == a));
+    let items = world.list_refs("product", ctx.livemode, |p| active.is_none_or(|a| p["active"] == a));
     page(items, params, "/v1/products")
 }
 
@@ -119,7 +119,7 @@ pub fn update_price(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<
 pub fn list_prices(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let active = params.bool("active")?;
     let product = params.str("product").map(str::to_owned);
-    let items = world.list("price", ctx.livemode, |p| {
+    let items = world.list_refs("price", ctx.livemode, |p| {
         active.is_none_or(|a| p["active"] == a) && product.as_ref().is_none_or(|id| p["product"] == json!(id))
     });
     page(items, params, "/v1/prices")
@@ -141,7 +141,7 @@ pub fn create_feature(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResul
 }
 
 pub fn list_features(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
-    let items = world.list("entitlements.feature", ctx.livemode, |_| true);
+    let items = world.list_refs("entitlements.feature", ctx.livemode, |_| true);
     page(items, params, "/v1/entitlements/features")
 }
 

@@ -91,7 +91,7 @@ pub fn retrieve(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let customer = params.str("customer").map(str::to_owned);
     let status = params.str("status").map(str::to_owned);
-    let items = world.list("checkout.session", ctx.livemode, |s| {
+    let items = world.list_refs("checkout.session", ctx.livemode, |s| {
         customer.as_ref().is_none_or(|c| s["customer"] == json!(c))
             && status.as_ref().is_none_or(|st| s["status"] == json!(st))
     });

@@ -65,7 +65,7 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let email = params.str("email").map(str::to_owned);
-    let items = world.list("customer", ctx.livemode, |c| {
+    let items = world.list_refs("customer", ctx.livemode, |c| {
         c["deleted"] != true && email.as_ref().is_none_or(|e| c["email"] == json!(e))
     });
     page(items, params, "/v1/customers")

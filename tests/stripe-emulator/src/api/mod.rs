@@ -205,7 +205,7 @@ fn mode_of(headers: &HeaderMap) -> ApiResult<bool> {
 
 /// One page of `items` (newest first), cut by `limit`, `starting_after` and
 /// `ending_before` exactly as Stripe does.
-pub fn page(items: Vec<Value>, params: &Params, url: &str) -> ApiResult<Value> {
+pub fn page<V: std::borrow::Borrow<Value>>(items: Vec<V>, params: &Params, url: &str) -> ApiResult<Value> {
     let limit = params.int("limit")?.unwrap_or(10);
     if !(1..=100).contains(&limit) {
         return Err(StripeError::invalid("limit", "This value must be between 1 and 100."));
@@ -214,18 +214,19 @@ pub fn page(items: Vec<Value>, params: &Params, url: &str) -> ApiResult<Value> {
     let position = |cursor: &str, param: &str| {
         items
             .iter()
-            .position(|item| item["id"] == cursor)
+            .position(|item| item.borrow()["id"] == cursor)
             .ok_or_else(|| StripeError::no_such("object", cursor, param))
     };
+    let owned = |slice: &[V]| slice.iter().map(|v| v.borrow().clone()).collect::<Vec<Value>>();
     let (data, has_more) = if let Some(cursor) = params.str("starting_after") {
         let rest = &items[position(cursor, "starting_after")? + 1..];
-        (rest.iter().take(limit).cloned().collect::<Vec<_>>(), rest.len() > limit)
+        (owned(&rest[..rest.len().min(limit)]), rest.len() > limit)
     } else if let Some(cursor) = params.str("ending_before") {
         let before = &items[..position(cursor, "ending_before")?];
         let start = before.len().saturating_sub(limit);
-        (before[start..].to_vec(), start > 0)
+        (owned(&before[start..]), start > 0)
     } else {
-        (items.iter().take(limit).cloned().collect(), items.len() > limit)
+        (owned(&items[..items.len().min(limit)]), items.len() > limit)
     };
     Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
 }

@@ -39,7 +39,7 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     }
     let customer = params.str("customer").map(str::to_owned);
     let price = params.str("price").map(str::to_owned);
-    let items = world.list("subscription", ctx.livemode, |s| {
+    let items = world.list_refs("subscription", ctx.livemode, |s| {
         let status_ok = match status.as_deref() {
             None => s["status"] != "canceled" && s["status"] != "incomplete_expired",
             Some("all") => true,

@@ -67,7 +67,7 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 }
 
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
-    let items = world.list("webhook_endpoint", ctx.livemode, |_| true);
+    let items = world.list_refs("webhook_endpoint", ctx.livemode, |_| true);
     page(items, params, "/v1/webhook_endpoints")
 }
 
