@@ -118,47 +118,37 @@ impl Syncer {
             }
             let mut after = checkpoint.and_then(|c| c.starting_after.clone());
             let mut tally = Tally::default();
+            let mut page = self.stripe.objects_page(listing, after.as_deref()).await?;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     summary.tallies.push((listing, tally));
                     summary.interrupted = true;
                     return Ok(summary);
                 }
-                let Page { items, next } = self.stripe.objects_page(listing, after.as_deref()).await?;
+                let Page { items, next } = page;
                 let last = items.last().map(|o| o.id().to_owned());
-                let mut changed = Vec::new();
-                for object in items.into_iter().filter(|o| created_since(o, options.since)) {
-                    total += 1;
-                    let stored = compare(&self.db, &object).await?;
-                    match stored {
-                        Stored::Missing => tally.created += 1,
-                        Stored::Different => tally.updated += 1,
-                        Stored::Same => tally.unchanged += 1,
+                // The next page is fetched while this one applies: the walk waits on
+                // Stripe's list latency otherwise.
+                let prefetch = async {
+                    match &next {
+                        Some(id) => Some(self.stripe.objects_page(listing, Some(id)).await),
+                        None => None,
                     }
-                    if self.unlinked(&object).await? {
-                        tally.unlinked += 1;
-                    }
-                    if stored != Stored::Same {
-                        changed.push(Fetched::now(object));
-                    }
-                }
-                if !options.dry_run && !changed.is_empty() {
-                    let objects = self.intake.with_products(&self.db, changed).await?;
-                    summary.revisions += apply(&self.db, &objects, None).await?.len() as u64;
-                }
+                };
+                let work = self.apply_page(items, options, &mut tally, &mut total);
+                let (revisions, fetched) = tokio::join!(work, prefetch);
+                summary.revisions += revisions?;
                 progress.advanced(listing, tally.created + tally.updated + tally.unchanged, total);
                 if !options.dry_run {
-                    sync::save(
-                        &self.db,
-                        listing.name(),
-                        last.as_deref().or(after.as_deref()),
-                        next.is_none(),
-                    )
-                    .await?;
+                    let at = last.as_deref().or(after.as_deref());
+                    sync::save(&self.db, listing.name(), at, next.is_none()).await?;
                 }
-                match next {
-                    Some(id) => after = Some(id),
-                    None => break,
+                match (fetched, next) {
+                    (Some(fetched), Some(id)) => {
+                        after = Some(id);
+                        page = fetched?;
+                    }
+                    _ => break,
                 }
             }
             summary.tallies.push((listing, tally));
@@ -167,6 +157,38 @@ impl Syncer {
             sync::clear(&self.db).await?;
         }
         Ok(summary)
+    }
+
+    /// Classifies and tallies one page, and applies what changed (unless a dry run);
+    /// returns the revisions written.
+    async fn apply_page(
+        &self,
+        items: Vec<StripeObject>,
+        options: &SyncOptions,
+        tally: &mut Tally,
+        total: &mut u64,
+    ) -> Result<u64, SyncError> {
+        let mut changed = Vec::new();
+        for object in items.into_iter().filter(|o| created_since(o, options.since)) {
+            *total += 1;
+            let stored = compare(&self.db, &object).await?;
+            match stored {
+                Stored::Missing => tally.created += 1,
+                Stored::Different => tally.updated += 1,
+                Stored::Same => tally.unchanged += 1,
+            }
+            if self.unlinked(&object).await? {
+                tally.unlinked += 1;
+            }
+            if stored != Stored::Same {
+                changed.push(Fetched::now(object));
+            }
+        }
+        if options.dry_run || changed.is_empty() {
+            return Ok(0);
+        }
+        let objects = self.intake.with_products(&self.db, changed).await?;
+        Ok(apply(&self.db, &objects, None).await?.len() as u64)
     }
 
     /// Whether a customer or subscription belongs to no user.
