@@ -12,7 +12,8 @@ use url::Url;
 use super::{
     apply::{Fetched, StripeObject, apply},
     customers::UserLocks,
-    intake::{Intake, SessionError},
+    intake::Intake,
+    sessions::SessionCheckError,
     trials,
 };
 use crate::{
@@ -104,11 +105,10 @@ impl Billing {
         let stripe = self.stripe()?;
         let (session, objects) =
             self.intake.session(&self.db, stripe, session_id).await.map_err(|err| match err {
-                SessionError::Stripe(StripeCallError::NotFound(_)) => {
+                SessionCheckError::Stripe(StripeCallError::NotFound(_)) => {
                     ApiError::NotFound(format!("no checkout session {session_id}"))
                 }
-                SessionError::Stripe(other) => other.into(),
-                SessionError::Apply(apply) => apply.into(),
+                other => other.into(),
             })?;
         let Some(user) = session.user_id.clone() else {
             return Err(ApiError::FailedPrecondition(format!("checkout session {session_id} names no user")));

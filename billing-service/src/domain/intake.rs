@@ -6,7 +6,10 @@ use caixa_entities::stripe_events::{self, InboxStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use super::apply::{ApplyError, Fetched, Settles, apply};
+use super::{
+    apply::{ApplyError, Fetched, Settles, apply},
+    sessions::SessionCheckError,
+};
 use crate::{
     store::catalogue,
     stripe::{
@@ -69,7 +72,7 @@ impl Intake {
         db: &impl ConnectionTrait,
         stripe: &StripeApi,
         id: &str,
-    ) -> Result<(CheckoutSession, Vec<Fetched>), SessionError> {
+    ) -> Result<(CheckoutSession, Vec<Fetched>), SessionCheckError> {
         let session = stripe.checkout_session(id).await?;
         let fetched = Fetched::now(StripeObject::CheckoutSession(session.clone()));
         Ok((session, self.with_products(db, vec![fetched]).await?))
@@ -140,15 +143,4 @@ impl Intake {
         missing.extend(objects);
         Ok(missing)
     }
-}
-
-/// Why a session could not be fetched for a sync.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// Stripe failed or does not know it.
-    #[error(transparent)]
-    Stripe(#[from] StripeCallError),
-    /// The database failed while looking for its product.
-    #[error(transparent)]
-    Apply(#[from] ApplyError),
 }
