@@ -254,6 +254,7 @@ async fn link_customer(
 ) -> Result<(), StoreError> {
     match customers::find(db, customer).await? {
         Some(row) if row.user_id.as_deref() == Some(user) => Ok(()),
+        Some(row) if !lifecycle::session_may_link(row.metadata["user_id"].as_str(), user) => Ok(()),
         Some(_) => {
             customers::unlink_others(db, user, session.livemode, customer).await?;
             customers::set_user(db, customer, user).await?;

@@ -126,17 +126,21 @@ impl Intake {
         objects: Vec<Fetched>,
     ) -> Result<Vec<Fetched>, ApplyError> {
         let Some(stripe) = &self.stripe else { return Ok(objects) };
-        let mut missing = Vec::new();
-        for fetched in &objects {
-            let sub = match &fetched.object {
+        let mut wanted: Vec<String> = objects
+            .iter()
+            .filter_map(|fetched| match &fetched.object {
                 StripeObject::Subscription(sub) => Some(sub),
                 StripeObject::CheckoutSession(session) => session.subscription.as_ref(),
                 _ => None,
-            };
-            let Some(product) = sub.and_then(|s| s.product_id.as_deref()) else { continue };
-            if catalogue::product(db, product).await?.is_none()
-                && let Ok(product) = stripe.product(product).await
-            {
+            })
+            .filter_map(|sub| sub.product_id.clone())
+            .collect();
+        wanted.sort();
+        wanted.dedup();
+        let stored = catalogue::products(db, wanted.clone()).await?;
+        let mut missing = Vec::new();
+        for id in wanted.iter().filter(|id| !stored.iter().any(|row| &row.id == *id)) {
+            if let Ok(product) = stripe.product(id).await {
                 missing.push(Fetched::now(StripeObject::Product(product)));
             }
         }

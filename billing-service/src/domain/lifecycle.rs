@@ -27,6 +27,13 @@ pub fn customer_owner(metadata: Option<String>, current: Option<String>) -> Opti
     metadata.or(current)
 }
 
+/// Whether a completed checkout may link its customer to the session's user. A customer
+/// whose stored `metadata.user_id` names someone else was re-linked in Stripe after the
+/// checkout; a late or replayed session event must not undo that.
+pub fn session_may_link(stored_metadata_user: Option<&str>, session_user: &str) -> bool {
+    stored_metadata_user.is_none_or(|owner| owner == session_user)
+}
+
 /// When the grace of a past_due subscription started: an episode already under way
 /// keeps its start; a new one starts at the period whose payment failed (or now, when
 /// the period is unknown); any other status has none.
@@ -100,6 +107,9 @@ mod tests {
         assert_eq!(customer_owner(some("meta"), some("current")), some("meta"));
         assert_eq!(customer_owner(None, some("current")), some("current"));
         assert_eq!(customer_owner(None, None), None);
+        assert!(session_may_link(None, "a"));
+        assert!(session_may_link(Some("a"), "a"));
+        assert!(!session_may_link(Some("b"), "a"), "a re-link in Stripe outranks an older checkout");
     }
 
     fn stored(fresh: &Subscription, user: &str) -> subscriptions::Model {

@@ -11,6 +11,7 @@ pub mod lifecycle;
 pub mod links;
 pub mod reconcile;
 pub mod sessions;
+pub mod stored;
 pub mod sync;
 pub mod trials;
 pub mod validate;

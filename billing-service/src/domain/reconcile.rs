@@ -15,15 +15,15 @@ use tokio::sync::Notify;
 use super::{
     apply::{ApplyError, Fetched, StripeObject, apply},
     intake::Intake,
-    lifecycle,
     sessions::{self, SessionCheckError},
+    stored::{Stored, StoredRows},
 };
 use crate::{
     revisions::RevisionFeed,
     store::{
-        StoreError, catalogue, customers,
+        StoreError,
         inbox::{self, NewEvent},
-        reconcile, subscriptions,
+        reconcile,
     },
     stripe::{
         StripeApi, StripeCallError,
@@ -97,47 +97,6 @@ impl Report {
             Listing::Subscriptions => &mut self.subscriptions,
         }
     }
-}
-
-/// How a stored row compares with Stripe's object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stored {
-    /// No row yet.
-    Missing,
-    /// The row says the same about access.
-    Same,
-    /// The row says something else.
-    Different,
-}
-
-/// How `object`'s stored row compares with it.
-pub async fn compare(db: &DatabaseConnection, object: &StripeObject) -> Result<Stored, StoreError> {
-    let verdict = |drifted: Option<bool>| match drifted {
-        None => Stored::Missing,
-        Some(false) => Stored::Same,
-        Some(true) => Stored::Different,
-    };
-    Ok(match object {
-        StripeObject::Product(product) => verdict(
-            catalogue::product(db, &product.id).await?.map(|row| lifecycle::product_drifted(&row, product)),
-        ),
-        StripeObject::Price(price) => {
-            verdict(catalogue::price(db, &price.id).await?.map(|row| lifecycle::price_drifted(&row, price)))
-        }
-        StripeObject::Customer(customer) => verdict(
-            customers::find(db, &customer.id).await?.map(|row| lifecycle::customer_drifted(&row, customer)),
-        ),
-        StripeObject::Subscription(sub) => {
-            let linked = customers::find(db, &sub.customer_id).await?.and_then(|c| c.user_id);
-            let owner = lifecycle::subscription_owner(linked, sub.user_id.clone());
-            verdict(
-                subscriptions::find(db, &sub.id)
-                    .await?
-                    .map(|row| lifecycle::subscription_drifted(&row, sub, owner.as_deref())),
-            )
-        }
-        StripeObject::CheckoutSession(_) | StripeObject::Subscribers(_) => Stored::Different,
-    })
 }
 
 /// Runs reconciliation passes.
@@ -230,8 +189,9 @@ impl Reconciler {
             let mut after: Option<String> = None;
             loop {
                 let Page { items, next } = self.stripe.objects_page(listing, after.as_deref()).await?;
+                let stored = StoredRows::load(&self.db, &items).await?;
                 for object in items {
-                    if compare(&self.db, &object).await? != Stored::Same {
+                    if stored.compare(&object) != Stored::Same {
                         tracing::info!(?listing, id = object.id(), "differed from Stripe; healed");
                         *report.count_of(listing) += 1;
                         if !self.dry_run {

@@ -11,11 +11,10 @@ use sea_orm::DatabaseConnection;
 use super::{
     apply::{ApplyError, Fetched, apply},
     intake::Intake,
-    lifecycle,
-    reconcile::{Stored, compare},
+    stored::{Stored, StoredRows},
 };
 use crate::{
-    store::{StoreError, customers, sync},
+    store::{StoreError, sync},
     stripe::{
         StripeApi, StripeCallError,
         lists::{Listing, Page},
@@ -168,16 +167,18 @@ impl Syncer {
         tally: &mut Tally,
         total: &mut u64,
     ) -> Result<u64, SyncError> {
+        let items: Vec<_> = items.into_iter().filter(|o| created_since(o, options.since)).collect();
+        let stored_rows = StoredRows::load(&self.db, &items).await?;
         let mut changed = Vec::new();
-        for object in items.into_iter().filter(|o| created_since(o, options.since)) {
+        for object in items {
             *total += 1;
-            let stored = compare(&self.db, &object).await?;
+            let stored = stored_rows.compare(&object);
             match stored {
                 Stored::Missing => tally.created += 1,
                 Stored::Different => tally.updated += 1,
                 Stored::Same => tally.unchanged += 1,
             }
-            if self.unlinked(&object).await? {
+            if stored_rows.unlinked(&object) {
                 tally.unlinked += 1;
             }
             if stored != Stored::Same {
@@ -189,21 +190,6 @@ impl Syncer {
         }
         let objects = self.intake.with_products(&self.db, changed).await?;
         Ok(apply(&self.db, &objects, None).await?.len() as u64)
-    }
-
-    /// Whether a customer or subscription belongs to no user.
-    async fn unlinked(&self, object: &StripeObject) -> Result<bool, StoreError> {
-        Ok(match object {
-            StripeObject::Customer(customer) => {
-                let stored = customers::find(&self.db, &customer.id).await?.and_then(|c| c.user_id);
-                !customer.deleted && lifecycle::customer_owner(customer.user_id.clone(), stored).is_none()
-            }
-            StripeObject::Subscription(sub) => {
-                let linked = customers::find(&self.db, &sub.customer_id).await?.and_then(|c| c.user_id);
-                lifecycle::subscription_owner(linked, sub.user_id.clone()).is_none()
-            }
-            _ => false,
-        })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use caixa_entities::{prices, products};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{StoreError, upsert};
@@ -11,6 +11,25 @@ use crate::stripe::objects::{Price, Product};
 /// The stored product `id`.
 pub async fn product(db: &impl ConnectionTrait, id: &str) -> Result<Option<products::Model>, StoreError> {
     Ok(products::Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// The stored products among `ids`.
+pub async fn products(
+    db: &impl ConnectionTrait,
+    ids: Vec<String>,
+) -> Result<Vec<products::Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(products::Entity::find().filter(products::Column::Id.is_in(ids)).all(db).await?)
+}
+
+/// The stored prices among `ids`.
+pub async fn prices(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<prices::Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(prices::Entity::find().filter(prices::Column::Id.is_in(ids)).all(db).await?)
 }
 
 /// Writes `product` over `existing` (or as a new row) as of `as_of`.

@@ -13,6 +13,14 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, 
     Ok(customers::Entity::find_by_id(id.to_owned()).one(db).await?)
 }
 
+/// The stored customers among `ids`.
+pub async fn find_many(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(customers::Entity::find().filter(customers::Column::Id.is_in(ids)).all(db).await?)
+}
+
 /// The user's linked, not deleted customer in `livemode`.
 pub async fn linked(
     db: &impl ConnectionTrait,

@@ -27,6 +27,14 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, 
     Ok(subscriptions::Entity::find_by_id(id.to_owned()).one(db).await?)
 }
 
+/// The stored subscriptions among `ids`.
+pub async fn find_many(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(subscriptions::Entity::find().filter(subscriptions::Column::Id.is_in(ids)).all(db).await?)
+}
+
 /// Writes `sub` over `existing` (or as a new row) as of `as_of`.
 pub async fn save(
     db: &impl ConnectionTrait,

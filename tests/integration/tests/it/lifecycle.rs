@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use caixa_entities::{customers, trial_usage};
+use caixa_entities::{customers, stripe_events, trial_usage};
 use caixa_integration_tests::{
     TestBilling, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
 };
@@ -189,6 +189,15 @@ async fn relinking_a_customer_moves_access_to_the_new_user(backend: Backend) {
         }
     })
     .await;
+    settled(&conn).await;
+    // The checkout's own event, delivered late or replayed, must not undo the re-link.
+    let completed = stripe_events::Entity::find()
+        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("the checkout's event was received");
+    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
     settled(&conn).await;
 
     // Assert: access moved, and both users got a revision for it.
