@@ -7,6 +7,7 @@ use caixa_proto::billing::v1::{
     subscription_events_server::{SERVICE_NAME as SUBSCRIPTION_EVENTS, SubscriptionEventsServer},
 };
 use caixa_runtime::{
+    auth::Gate,
     config::Env,
     database::{self, DatabaseError},
     grpc::{self, ServeError, Supervisor},
@@ -53,6 +54,7 @@ pub struct Application {
     db: DatabaseConnection,
     stripe: Option<StripeApi>,
     grpc_listener: TcpListener,
+    gate: Arc<Gate>,
     http_listener: TcpListener,
 }
 
@@ -63,7 +65,8 @@ impl Application {
         let http_listener = bind(settings.http_addr).await?;
         let db = database::connect_lazy(&settings.common.database_url).await?;
         let stripe = StripeApi::from_settings(&settings.stripe)?;
-        Ok(Self { settings, db, stripe, grpc_listener, http_listener })
+        let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
+        Ok(Self { settings, db, stripe, grpc_listener, http_listener, gate })
     }
 
     /// Where the gRPC API listens.
@@ -104,7 +107,7 @@ impl Application {
             })))
             .add_service(SubscriptionEventsServer::new(watch));
 
-        supervisor.spawn_grpc(self.grpc_listener, routes);
+        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), None);
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {
             let worker = Worker {

@@ -2,7 +2,10 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use caixa_runtime::config::{CommonSettings, ConfigError, Env};
+use caixa_runtime::{
+    auth::client::ClientCredentials,
+    config::{CommonSettings, ConfigError, Env},
+};
 use tonic::transport::Uri;
 
 /// Everything the entitlement service is configured with.
@@ -14,6 +17,8 @@ pub struct Settings {
     pub grpc_addr: SocketAddr,
     /// `BILLING_URL`: the billing service's gRPC endpoint, whose revision log it follows.
     pub billing_url: Uri,
+    /// `BILLING_TOKEN_FILE`, `BILLING_TLS_*`: how this service proves who it is to billing.
+    pub billing_credentials: ClientCredentials,
     /// `STALENESS_BOUND_SECONDS`: after this long without contact with billing (or the
     /// log), answers say `stale`.
     pub staleness_bound: Duration,
@@ -37,10 +42,15 @@ impl Settings {
         if !matches!(billing_url.scheme_str(), Some("http" | "https")) || billing_url.host().is_none() {
             return Err(ConfigError::new("BILLING_URL", "must be an http:// or https:// URL with a host"));
         }
+        let billing_credentials = ClientCredentials::from_env(env, "BILLING")?;
+        if billing_credentials.ca_file.is_some() && billing_url.scheme_str() != Some("https") {
+            return Err(ConfigError::new("BILLING_URL", "must be https:// when BILLING_TLS_CA_FILE is set"));
+        }
         Ok(Self {
             common: CommonSettings::from_env(env)?,
             grpc_addr: env.socket_addr("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:50052")?,
             billing_url,
+            billing_credentials,
             staleness_bound: env.seconds("STALENESS_BOUND_SECONDS", Duration::from_secs(30))?,
             stale_deny_features: env
                 .get("STALE_DENY_FEATURES")

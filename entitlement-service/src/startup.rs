@@ -6,6 +6,7 @@ use caixa_proto::entitlement::v1::entitlement_service_server::{
     EntitlementServiceServer, SERVICE_NAME as ENTITLEMENT,
 };
 use caixa_runtime::{
+    auth::Gate,
     config::Env,
     database::{self, DatabaseError},
     grpc::{self, ServeError, Supervisor},
@@ -41,6 +42,7 @@ pub struct Application {
     settings: Settings,
     db: DatabaseConnection,
     grpc_listener: TcpListener,
+    gate: Arc<Gate>,
 }
 
 impl Application {
@@ -48,7 +50,8 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let grpc_listener = bind(settings.grpc_addr).await?;
         let db = database::connect_lazy(&settings.common.database_url).await?;
-        Ok(Self { settings, db, grpc_listener })
+        let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
+        Ok(Self { settings, db, grpc_listener, gate })
     }
 
     /// Where the gRPC API listens.
@@ -75,9 +78,10 @@ impl Application {
         };
         let routes = routes.add_service(EntitlementServiceServer::new(api));
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
-        supervisor.spawn_grpc_limited(
+        supervisor.spawn_grpc(
             self.grpc_listener,
             routes,
+            self.gate.clone(),
             Some(self.settings.max_concurrent_requests),
         );
         let follower = Follower {
@@ -85,6 +89,7 @@ impl Application {
             db: self.db.clone(),
             billing: Endpoint::from(self.settings.billing_url.clone())
                 .connect_timeout(Duration::from_secs(2)),
+            credentials: self.settings.billing_credentials.clone(),
             livemode: self.settings.common.access.live_mode,
         };
         let ready = health.clone();

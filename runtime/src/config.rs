@@ -123,6 +123,8 @@ pub struct CommonSettings {
     pub shutdown_grace: Duration,
     /// Which mode's data is served and how access is decided.
     pub access: AccessSettings,
+    /// Who may call the gRPC API.
+    pub auth: crate::auth::AuthSettings,
 }
 
 /// What both services must agree on to give the same answer about a user: parsed here
@@ -185,6 +187,7 @@ impl CommonSettings {
             database_url,
             log_format: env.parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Human)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", Duration::from_secs(20))?,
+            auth: crate::auth::AuthSettings::from_env(env, env.bool("STRIPE_LIVE_MODE", false)?)?,
             access: AccessSettings::from_env(env)?,
         })
     }

@@ -19,6 +19,8 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
+use crate::auth::{AuthLayer, Gate};
+
 /// Errors while building or running a server.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -31,6 +33,9 @@ pub enum ServeError {
     /// The HTTP server failed.
     #[error("HTTP server failed: {0}")]
     Http(#[from] std::io::Error),
+    /// Certificates or caller tokens cannot be loaded.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
     /// A server task panicked or was cancelled.
     #[error("server task ended abnormally: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -145,28 +150,41 @@ impl Supervisor {
         DrainSignal(self.trigger.subscribe())
     }
 
-    /// Serves `routes` on `listener` until the drain.
-    pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes) {
-        self.spawn_grpc_limited(listener, routes, None);
-    }
-
-    /// Serves `routes`; with `per_connection`, calls beyond that many in progress on one
-    /// connection are refused with RESOURCE_EXHAUSTED instead of queueing without bound.
-    pub fn spawn_grpc_limited(
+    /// Serves `routes` on `listener` until the drain, admitting calls through `gate`
+    /// (and over TLS when it has certificates). With `per_connection`, calls beyond that
+    /// many in progress on one connection are refused with RESOURCE_EXHAUSTED instead of
+    /// queueing without bound.
+    pub fn spawn_grpc(
         &mut self,
         listener: TcpListener,
         routes: Routes,
+        gate: Arc<Gate>,
         per_connection: Option<usize>,
     ) {
         let drained = self.drain_signal().wait();
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         let builder = match per_connection {
             Some(limit) => Server::builder().concurrency_limit_per_connection(limit).load_shed(true),
             None => Server::builder(),
         };
+        let server = builder.layer(AuthLayer::new(gate.clone())).add_routes(routes);
+        let gate_tls = gate.tls();
+        if gate.authenticates() || gate.tls().is_some() {
+            self.spawn({
+                let drain = self.drain_signal();
+                async move {
+                    gate.clone().follow_files(drain).await;
+                    Ok(())
+                }
+            });
+        }
         self.spawn(async move {
-            let mut builder = builder;
-            builder.add_routes(routes).serve_with_incoming_shutdown(incoming, drained).await?;
+            match gate_tls {
+                Some(tls) => server.serve_with_incoming_shutdown(tls.incoming(listener), drained).await?,
+                None => {
+                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+                    server.serve_with_incoming_shutdown(incoming, drained).await?;
+                }
+            }
             Ok(())
         });
     }

@@ -2,6 +2,7 @@
 //! environment, telemetry, the database pool and its readiness, and a gRPC server with
 //! health, reflection and a graceful drain. Service logic lives in the services.
 
+pub mod auth;
 pub mod config;
 pub mod database;
 pub mod grpc;

@@ -21,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
         std::fs::create_dir_all(Path::new(".caixa")).context("create .caixa/")?;
     }
     let billing_settings = billing_service::config::Settings::from_env(&env)?;
+    let authenticated = billing_settings.common.auth.authenticates();
     telemetry::init(billing_settings.common.log_format);
 
     let mut options = sea_orm::ConnectOptions::new(database_url.clone());
@@ -45,6 +46,12 @@ async fn main() -> anyhow::Result<()> {
     .await?;
 
     print_banner(&database_url, billing.grpc_addr(), billing.http_addr(), entitlement.grpc_addr());
+    if !authenticated {
+        println!(
+            "  callers              NOT authenticated: any local process may call every method\n\
+             \x20                      (set CALLER_TOKENS_FILE or mTLS; see docs/security.md)\n"
+        );
+    }
     if let Some(emulator) = &emulator {
         println!(
             "  Stripe emulator      {}  (no Stripe key set; see docs/local-development.md)\n",

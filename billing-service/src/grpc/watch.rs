@@ -6,7 +6,7 @@ use caixa_proto::billing::v1::{
     Heartbeat, WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents,
     watch_response::Event,
 };
-use caixa_runtime::grpc::DrainSignal;
+use caixa_runtime::{auth::Caller, grpc::DrainSignal};
 use sea_orm::DatabaseConnection;
 use tokio::sync::mpsc;
 use tokio_stream::{Stream, wrappers::ReceiverStream};
@@ -51,6 +51,7 @@ impl SubscriptionEvents for WatchApi {
     type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchResponse, Status>> + Send>>;
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
+        let caller = request.extensions().get::<Caller>().map_or("anonymous", Caller::name).to_owned();
         let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
             ApiError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
         })?;
@@ -69,6 +70,8 @@ impl SubscriptionEvents for WatchApi {
             heartbeat: self.heartbeat,
             drain: self.drain.clone(),
         };
+        tracing::info!(%caller, after, "watch stream opened");
+        metrics::counter!("caixa_watch_streams_opened_total", "caller" => caller).increment(1);
         tokio::spawn(stream.run(after, self.feed.subscribe(), tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }

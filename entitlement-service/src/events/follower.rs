@@ -7,6 +7,7 @@ use std::{sync::Arc, time::Duration};
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
 };
+use caixa_runtime::auth::client::ClientCredentials;
 use caixa_runtime::grpc::{DrainSignal, ServeError};
 use sea_orm::DatabaseConnection;
 use tonic::{Code, transport::Endpoint};
@@ -29,6 +30,8 @@ pub struct Follower {
     pub db: DatabaseConnection,
     /// Billing's gRPC endpoint.
     pub billing: Endpoint,
+    /// How to prove who this service is to billing.
+    pub credentials: ClientCredentials,
     /// Which mode to follow.
     pub livemode: bool,
 }
@@ -78,15 +81,20 @@ impl Follower {
     }
 
     async fn follow_billing(&self) -> Lost {
-        let channel = match self.billing.connect().await {
+        let endpoint = match self.credentials.endpoint(self.billing.clone()) {
+            Ok(endpoint) => endpoint,
+            Err(err) => return Lost::Unreachable(err.to_string()),
+        };
+        let channel = match endpoint.connect().await {
             Ok(channel) => channel,
             Err(err) => return Lost::Unreachable(err.to_string()),
         };
         let after = self.cache.revision();
-        let mut stream = match SubscriptionEventsClient::new(channel)
-            .watch(WatchRequest { after_revision: after })
-            .await
-        {
+        let mut request = tonic::Request::new(WatchRequest { after_revision: after });
+        if let Err(err) = self.credentials.authorize(&mut request) {
+            return Lost::Unreachable(err.to_string());
+        }
+        let mut stream = match SubscriptionEventsClient::new(channel).watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
             Err(status) => return Lost::Unreachable(status.to_string()),

@@ -2,6 +2,7 @@
 //! to them over real sockets with the typed clients of the proto crate.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a failed setup should panic loudly
 
+pub mod certs;
 pub mod convergence;
 pub mod stripe;
 pub mod truth;

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod api;
+mod auth;
 mod billing_api;
 mod commands;
 mod convergence;
