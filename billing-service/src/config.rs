@@ -49,6 +49,17 @@ pub struct WebhookSettings {
     pub tolerance_secs: i64,
     /// `WEBHOOK_MAX_BODY_BYTES`: larger bodies get 413.
     pub max_body_bytes: usize,
+    /// `HTTP_MAX_HEADER_BYTES`: larger request heads get 431.
+    pub max_header_bytes: usize,
+    /// `HTTP_HEADER_TIMEOUT_SECONDS`: a client that has not sent its request head by then
+    /// is cut off (slowloris).
+    pub header_timeout: Duration,
+    /// `WEBHOOK_REQUEST_TIMEOUT_SECONDS`: a delivery whose body has not arrived and been
+    /// stored by then gets 408.
+    pub request_timeout: Duration,
+    /// `WEBHOOK_MAX_CONCURRENT`: deliveries in progress before new ones get 503 at once
+    /// (Stripe retries them).
+    pub max_concurrent: usize,
     /// `STRIPE_WEBHOOK_ENDPOINT_ID`: the uuid under which `STRIPE_WEBHOOK_SECRET` is served
     /// (`/stripe/webhook/{uuid}`), for the seed's single-secret setup.
     pub default_endpoint_id: uuid::Uuid,
@@ -105,6 +116,10 @@ impl Settings {
             webhook: WebhookSettings {
                 tolerance_secs: env.parse_or("STRIPE_WEBHOOK_TOLERANCE_SECONDS", 300)?,
                 max_body_bytes: env.parse_or("WEBHOOK_MAX_BODY_BYTES", 256 * 1024)?,
+                max_header_bytes: env.parse_or::<usize>("HTTP_MAX_HEADER_BYTES", 16 * 1024)?.max(8192),
+                header_timeout: env.seconds("HTTP_HEADER_TIMEOUT_SECONDS", Duration::from_secs(10))?,
+                request_timeout: env.seconds("WEBHOOK_REQUEST_TIMEOUT_SECONDS", Duration::from_secs(30))?,
+                max_concurrent: env.parse_or::<usize>("WEBHOOK_MAX_CONCURRENT", 64)?.max(1),
                 default_endpoint_id: env.parse_or("STRIPE_WEBHOOK_ENDPOINT_ID", uuid::Uuid::nil())?,
             },
             inbox: InboxSettings {

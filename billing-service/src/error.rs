@@ -29,9 +29,19 @@ pub enum ApiError {
     /// The request is valid but the system is not in a state to serve it.
     #[error("{0}")]
     FailedPrecondition(String),
-    /// Something the call depends on is down; retrying later may succeed.
+    /// Something the call depends on is down; retrying later may succeed. The message is
+    /// the caller's to read: it never carries a cause.
     #[error("{0}")]
     Unavailable(String),
+    /// A dependency failed. `what` is answered; `cause` (database, SQL or Stripe
+    /// transport text) goes only to the log, under the request id the caller is given.
+    #[error("{what} failed: {cause}")]
+    Dependency {
+        /// What failed, in the caller's words ("the database", "Stripe").
+        what: &'static str,
+        /// Why, for the log.
+        cause: String,
+    },
     /// A position the caller asked for no longer exists (a pruned revision).
     #[error("{0}")]
     OutOfRange(String),
@@ -42,11 +52,14 @@ pub enum ApiError {
 
 impl From<ApiError> for Status {
     fn from(err: ApiError) -> Self {
+        if let ApiError::Dependency { what, cause } = &err {
+            return dependency_status(what, cause);
+        }
         let code = match &err {
             ApiError::InvalidArgument { .. } | ApiError::StripeInvalid { .. } => Code::InvalidArgument,
             ApiError::NotFound(_) => Code::NotFound,
             ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::Unavailable(_) | ApiError::Dependency { .. } => Code::Unavailable,
             ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::Unimplemented(_) => Code::Unimplemented,
         };
@@ -54,11 +67,22 @@ impl From<ApiError> for Status {
     }
 }
 
+/// UNAVAILABLE with a stable message and a request id; the cause is logged under that id.
+pub fn dependency_status(what: &str, cause: &str) -> Status {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    tracing::error!(request_id = %id, what, cause, "call failed");
+    let mut status = Status::unavailable(format!("{what} is unavailable; retry (request id {id})"));
+    if let Ok(value) = id.parse() {
+        status.metadata_mut().insert("x-request-id", value);
+    }
+    status
+}
+
 impl From<StripeCallError> for ApiError {
     fn from(err: StripeCallError) -> Self {
         match err {
             StripeCallError::NotConfigured(_) => Self::FailedPrecondition(err.to_string()),
-            StripeCallError::Unreachable(_) => Self::Unavailable(err.to_string()),
+            StripeCallError::Unreachable(_) => Self::Dependency { what: "Stripe", cause: err.to_string() },
             StripeCallError::NotFound(message) => Self::NotFound(message),
             StripeCallError::Rejected { status: 402, message, .. } => Self::FailedPrecondition(message),
             StripeCallError::Rejected { param: Some(param), message, kind, .. }
@@ -79,9 +103,7 @@ impl From<caixa_policy::input::InvalidInput> for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
-        // The cause goes to the log, not to the caller.
-        tracing::error!(error = %err, "database failure");
-        Self::Unavailable("the database is unavailable; retry".to_owned())
+        Self::Dependency { what: "the database", cause: err.to_string() }
     }
 }
 
@@ -104,7 +126,7 @@ impl From<ApplyError> for ApiError {
     fn from(err: ApplyError) -> Self {
         match err {
             ApplyError::Store(store) => store.into(),
-            other => Self::Unavailable(other.to_string()),
+            other => Self::Dependency { what: "applying Stripe's data", cause: other.to_string() },
         }
     }
 }

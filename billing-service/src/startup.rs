@@ -15,6 +15,7 @@ use caixa_runtime::{
     shutdown,
 };
 use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use tokio::{net::TcpListener, sync::Notify};
 use tracing::Instrument;
 
@@ -63,7 +64,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let grpc_listener = bind(settings.grpc_addr).await?;
         let http_listener = bind(settings.http_addr).await?;
-        let db = database::connect_lazy(&settings.common.database_url).await?;
+        let db = database::connect_lazy(settings.common.database_url.expose_secret()).await?;
         let stripe = StripeApi::from_settings(&settings.stripe)?;
         let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
         Ok(Self { settings, db, stripe, grpc_listener, http_listener, gate })
@@ -149,8 +150,10 @@ impl Application {
         let http = crate::http::router(health.clone(), webhook, caixa_runtime::metrics::prometheus());
         let drained = supervisor.drain_signal().wait();
         let http_listener = self.http_listener;
+        let (max_header_bytes, header_timeout) =
+            (self.settings.webhook.max_header_bytes, self.settings.webhook.header_timeout);
         supervisor.spawn(async move {
-            axum::serve(http_listener, http).with_graceful_shutdown(drained).await?;
+            crate::http::serve(http_listener, http, max_header_bytes, header_timeout, drained).await?;
             Ok(())
         });
         supervisor.spawn(database::watch_readiness(

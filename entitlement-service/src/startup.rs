@@ -14,6 +14,7 @@ use caixa_runtime::{
     shutdown,
 };
 use sea_orm::DatabaseConnection;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
 use tracing::Instrument;
@@ -49,7 +50,7 @@ impl Application {
     /// Binds the listener (port 0 picks a free port) and opens the database pool.
     pub async fn build(settings: Settings) -> Result<Self, StartupError> {
         let grpc_listener = bind(settings.grpc_addr).await?;
-        let db = database::connect_lazy(&settings.common.database_url).await?;
+        let db = database::connect_lazy(settings.common.database_url.expose_secret()).await?;
         let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
         Ok(Self { settings, db, grpc_listener, gate })
     }

@@ -3,6 +3,8 @@
 
 use std::{collections::HashMap, fmt::Display, net::SocketAddr, str::FromStr, time::Duration};
 
+use secrecy::SecretString;
+
 /// A setting that is missing or cannot be parsed.
 #[derive(Debug, thiserror::Error)]
 #[error("invalid configuration: {variable}: {reason}")]
@@ -114,8 +116,9 @@ impl Env {
 /// Settings every service has.
 #[derive(Clone, Debug)]
 pub struct CommonSettings {
-    /// `DATABASE_URL`: PostgreSQL or SQLite.
-    pub database_url: String,
+    /// `DATABASE_URL`: PostgreSQL or SQLite. A secret (it may carry a password): it
+    /// prints as `[REDACTED]` and is exposed only to open the pool.
+    pub database_url: SecretString,
     /// `LOG_FORMAT`: human or JSON lines.
     pub log_format: crate::telemetry::LogFormat,
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight calls may take to finish once a
@@ -184,7 +187,7 @@ impl CommonSettings {
             ));
         }
         Ok(Self {
-            database_url,
+            database_url: SecretString::from(database_url),
             log_format: env.parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Human)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", Duration::from_secs(20))?,
             auth: crate::auth::AuthSettings::from_env(env, env.bool("STRIPE_LIVE_MODE", false)?)?,
@@ -196,6 +199,15 @@ impl CommonSettings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_database_url_never_prints() {
+        let env = Env::from_pairs([("DATABASE_URL", "postgres://app:hunter2@db/caixa")]);
+        let settings = CommonSettings::from_env(&env).unwrap();
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        use secrecy::ExposeSecret;
+        assert_eq!(settings.database_url.expose_secret(), "postgres://app:hunter2@db/caixa");
+    }
 
     #[test]
     fn access_settings_default_to_test_mode_and_three_days() {

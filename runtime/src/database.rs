@@ -74,3 +74,36 @@ pub async fn watch_readiness(
         }
     }
 }
+
+/// `url` with any password replaced by `***`, for banners and logs.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
+    let authority = match authority.rsplit_once('@') {
+        Some((user_info, host)) => match user_info.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    match path {
+        Some(path) => format!("{scheme}://{authority}/{path}"),
+        None => format!("{scheme}://{authority}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_are_masked_and_the_rest_kept() {
+        assert_eq!(redacted("postgres://app:hunter2@db:5432/caixa"), "postgres://app:***@db:5432/caixa");
+        assert_eq!(redacted("postgres://app@db/caixa"), "postgres://app@db/caixa");
+        assert_eq!(
+            redacted("sqlite://.caixa/local.sqlite?mode=rwc"),
+            "sqlite://.caixa/local.sqlite?mode=rwc"
+        );
+        assert_eq!(redacted("postgres://a:p%40ss@db"), "postgres://a:***@db");
+    }
+}

@@ -45,7 +45,12 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
 
-    print_banner(&database_url, billing.grpc_addr(), billing.http_addr(), entitlement.grpc_addr());
+    print_banner(
+        &caixa_runtime::database::redacted(&database_url),
+        billing.grpc_addr(),
+        billing.http_addr(),
+        entitlement.grpc_addr(),
+    );
     if !authenticated {
         println!(
             "  callers              NOT authenticated: any local process may call every method\n\

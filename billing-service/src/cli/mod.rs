@@ -245,7 +245,8 @@ fn stripe(settings: &Settings) -> Result<StripeApi, CommandError> {
 }
 
 async fn connect(settings: &Settings) -> Result<DatabaseConnection, CommandError> {
-    Ok(sea_orm::Database::connect(settings.common.database_url.as_str()).await?)
+    Ok(sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&settings.common.database_url))
+        .await?)
 }
 
 async fn execute(settings: &Settings, command: Command) -> Result<ExitCode, CommandError> {

@@ -13,7 +13,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    error::ApiError,
+    error::{ApiError, dependency_status},
     revisions::RevisionFeed,
     store::revisions::{self, parse_state},
 };
@@ -55,8 +55,7 @@ impl SubscriptionEvents for WatchApi {
         let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
             ApiError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
         })?;
-        let (_, pruned) =
-            revisions::head(&self.db).await.map_err(|e| ApiError::Unavailable(e.to_string()))?;
+        let (_, pruned) = revisions::head(&self.db).await.map_err(ApiError::from)?;
         if after < pruned {
             return Err(ApiError::OutOfRange(format!(
                 "revision {after} has been pruned (the log starts after {pruned}); load a fresh snapshot and watch from its revision"
@@ -100,8 +99,7 @@ impl Streamer {
             let changes = match revisions::changes_after(&self.db, cursor, self.livemode, BATCH).await {
                 Ok(changes) => changes,
                 Err(err) => {
-                    let _ =
-                        tx.send(Err(Status::unavailable(format!("revision log unreadable: {err}")))).await;
+                    let _ = tx.send(Err(dependency_status("the revision log", &err.to_string()))).await;
                     return;
                 }
             };
@@ -110,8 +108,12 @@ impl Streamer {
                 let state = match parse_state(&change.state) {
                     Ok(state) => state,
                     Err(err) => {
+                        tracing::error!(revision = change.revision, error = %err, "stored state unreadable");
                         let _ = tx
-                            .send(Err(Status::data_loss(format!("revision {}: {err}", change.revision))))
+                            .send(Err(Status::data_loss(format!(
+                                "revision {} cannot be read",
+                                change.revision
+                            ))))
                             .await;
                         return;
                     }

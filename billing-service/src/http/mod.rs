@@ -1,15 +1,20 @@
 //! The HTTP bridge: Stripe's webhooks, liveness and readiness probes, and metrics.
 
+mod serve;
 pub mod webhook;
 
+pub use serve::serve;
+
 use axum::{
-    Router,
+    BoxError, Router,
+    error_handling::HandleErrorLayer,
     extract::{DefaultBodyLimit, State},
     http::StatusCode,
     routing::{get, post},
 };
 use caixa_runtime::grpc::HealthState;
 use metrics_exporter_prometheus::PrometheusHandle;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 
 /// The bridge's routes.
 pub fn router(
@@ -18,10 +23,18 @@ pub fn router(
     metrics: Option<PrometheusHandle>,
 ) -> Router {
     let limit = webhook.settings.max_body_bytes;
+    // Outermost first: overload answers at once, a slow body or store ends at the timeout.
+    let guard = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(overloaded_or_slow))
+        .load_shed()
+        // One limit for both routes (a per-route limit would double it).
+        .layer(GlobalConcurrencyLimitLayer::new(webhook.settings.max_concurrent))
+        .timeout(webhook.settings.request_timeout);
     let webhooks = Router::new()
         .route("/stripe/webhook/{id}", post(webhook::receive))
         .route("/stripe/webhook/{id}/", post(webhook::receive))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(guard)
         .with_state(webhook);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -29,6 +42,20 @@ pub fn router(
         .with_state(health)
         .route("/metrics", get(move || async move { metrics.map(|m| m.render()).unwrap_or_default() }))
         .merge(webhooks)
+}
+
+/// 503 when the delivery limit is reached, 408 when a delivery took too long; Stripe
+/// retries both.
+async fn overloaded_or_slow(err: BoxError) -> (StatusCode, &'static str) {
+    if err.is::<tower::load_shed::error::Overloaded>() {
+        metrics::counter!("caixa_webhook_rejected_total", "reason" => "overloaded").increment(1);
+        (StatusCode::SERVICE_UNAVAILABLE, "too many deliveries in progress; retry")
+    } else if err.is::<tower::timeout::error::Elapsed>() {
+        metrics::counter!("caixa_webhook_rejected_total", "reason" => "timeout").increment(1);
+        (StatusCode::REQUEST_TIMEOUT, "the delivery took too long; retry")
+    } else {
+        (StatusCode::INTERNAL_SERVER_ERROR, "delivery failed; retry")
+    }
 }
 
 /// 200 while serving; 503 while the database is not ready or a drain is under way, so a

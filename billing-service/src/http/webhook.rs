@@ -43,7 +43,8 @@ pub struct WebhookState {
 /// Where an endpoint's secrets and mode come from.
 struct Endpoint {
     id: Option<uuid::Uuid>,
-    secrets: Vec<String>,
+    /// Held as secrets: exposed only to the verifier's call.
+    secrets: Vec<SecretString>,
     livemode: bool,
 }
 
@@ -63,7 +64,7 @@ pub async fn receive(
         }
     };
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    let secrets: Vec<&str> = endpoint.secrets.iter().map(String::as_str).collect();
+    let secrets: Vec<&str> = endpoint.secrets.iter().map(|s| s.expose_secret()).collect();
     if let Err(err) = signature::verify(
         header,
         &body,
@@ -119,20 +120,18 @@ async fn find_endpoint(state: &WebhookState, id: &str) -> Result<Option<Endpoint
         if !row.enabled {
             return Ok(None);
         }
-        let mut secrets = vec![row.secret.clone()];
+        let mut secrets = vec![SecretString::from(row.secret)];
         if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at)
             && until > Utc::now()
         {
-            secrets.push(previous.clone());
+            secrets.push(SecretString::from(previous.clone()));
         }
         return Ok(Some(Endpoint { id: Some(uuid), secrets, livemode: row.livemode }));
     }
     Ok(match &state.config_secret {
-        Some(secret) if uuid == state.settings.default_endpoint_id => Some(Endpoint {
-            id: None,
-            secrets: vec![secret.expose_secret().to_owned()],
-            livemode: state.live_mode,
-        }),
+        Some(secret) if uuid == state.settings.default_endpoint_id => {
+            Some(Endpoint { id: None, secrets: vec![secret.clone()], livemode: state.live_mode })
+        }
         _ => None,
     })
 }

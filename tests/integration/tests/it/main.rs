@@ -4,12 +4,14 @@
 mod api;
 mod auth;
 mod billing_api;
+mod bridge_limits;
 mod commands;
 mod convergence;
 mod entitlement;
 mod flow;
 mod health;
 mod inbox;
+mod leaks;
 mod lifecycle;
 mod links;
 mod migrations;

@@ -1,0 +1,91 @@
+//! The webhook bridge under hostile clients: a request head trickled a byte at a time,
+//! a body that never finishes, an oversized head, and more deliveries at once than
+//! allowed. Each is cut off or refused by the server itself.
+
+use std::{net::SocketAddr, time::Duration};
+
+use caixa_integration_tests::spawn_billing;
+use caixa_test_support::database::{Backend, TestDatabase};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+
+const LIMITS: &[(&str, &str)] = &[
+    ("HTTP_HEADER_TIMEOUT_SECONDS", "1"),
+    ("WEBHOOK_REQUEST_TIMEOUT_SECONDS", "1"),
+    ("WEBHOOK_MAX_CONCURRENT", "1"),
+];
+
+const PATH: &str = "/stripe/webhook/00000000-0000-0000-0000-000000000000";
+
+/// What the server sends before closing, read until it closes (at most 10 s).
+async fn answer(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "the server kept the connection open");
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+/// Sends `bytes` one at a time, `every` apart, until done or the server closes.
+fn trickle(mut writer: tokio::net::tcp::OwnedWriteHalf, bytes: &'static [u8], every: Duration) {
+    tokio::spawn(async move {
+        for byte in bytes {
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(every).await;
+        }
+    });
+}
+
+async fn started_body(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn slow_or_oversized_requests_are_cut_off_and_excess_deliveries_refused() {
+    caixa_test_support::init_test_logging();
+    // Arrange
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, LIMITS).await;
+    let addr = billing.http_addr;
+
+    // Act and assert: a head trickled one byte every 200 ms is cut off.
+    let (mut reader, writer) = TcpStream::connect(addr).await.unwrap().into_split();
+    trickle(writer, b"POST /stripe/webhook/x HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", Duration::from_millis(200));
+    let mut received = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), reader.read_to_end(&mut received)).await;
+    assert!(read.is_ok(), "a trickled head kept its connection");
+    assert!(!String::from_utf8_lossy(&received).contains("200 OK"));
+
+    // A body that never finishes holds the one delivery slot: another delivery is
+    // refused at once with 503, and the slow one ends with 408.
+    let mut slow = started_body(addr).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut second = started_body(addr).await;
+    let refused = answer(&mut second).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let timed_out = answer(&mut slow).await;
+    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+
+    // A head larger than the limit gets 431.
+    let mut big = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {PATH} HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\nContent-Length: 0\r\n\r\n",
+        "a".repeat(32 * 1024)
+    );
+    big.write_all(head.as_bytes()).await.unwrap();
+    let oversized = answer(&mut big).await;
+    assert!(oversized.starts_with("HTTP/1.1 431"), "{oversized}");
+
+    // The bridge still serves.
+    let (code, _) = caixa_integration_tests::http_get(addr, "/healthz").await;
+    assert_eq!(code, 200);
+    billing.running.stop().await.unwrap();
+}
