@@ -202,7 +202,11 @@ impl Policy {
                 Some(end) if now < end => (AccessReason::Canceling, Some(end)),
                 _ => (AccessReason::Canceled, None),
             },
-            SubscriptionStatus::Active => (AccessReason::Active, s.current_period_end()),
+            // A period end already past means the renewal's news is on its way: access
+            // goes on, with no end to promise.
+            SubscriptionStatus::Active => {
+                (AccessReason::Active, s.current_period_end().filter(|end| *end > now))
+            }
             SubscriptionStatus::PastDue => {
                 let grace_end =
                     s.past_due_since().or(s.current_period_start()).map(|t| t + self.grace_seconds);

@@ -26,6 +26,7 @@ async fn get_config_reports_the_active_mode() {
         // Arrange: both modes' public keys are set; only the active one may be reported.
         let mut extra = vec![
             ("STRIPE_LIVE_MODE", live),
+            ("ALLOW_UNAUTHENTICATED", "true"),
             ("STRIPE_DEFAULT_PRICE_ID", "price_default"),
             ("STRIPE_TRIAL_DAYS", "7"),
             ("STRIPE_TEST_PUBLIC_KEY", "pk_test_abc"),
