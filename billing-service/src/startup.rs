@@ -10,7 +10,7 @@ use caixa_runtime::{
     auth::Gate,
     config::Env,
     database::{self, DatabaseError},
-    grpc::{self, ServeError, Supervisor},
+    grpc::{self, Limits, ServeError, Supervisor},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
@@ -108,7 +108,7 @@ impl Application {
             })))
             .add_service(SubscriptionEventsServer::new(watch));
 
-        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), None);
+        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), Limits::default());
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {
             let worker = Worker {

@@ -17,7 +17,11 @@ async fn bad_settings_exit_non_zero_naming_the_variable() {
             (&[("STRIPE_LIVE_MODE", "maybe")], "STRIPE_LIVE_MODE"),
             (&[("STRIPE_TEST_SECRET_KEY", "sk_live_123")], "STRIPE_TEST_SECRET_KEY"),
             (
-                &[("STRIPE_LIVE_MODE", "true"), ("ALLOW_UNAUTHENTICATED", "true"), ("STRIPE_LIVE_SECRET_KEY", "sk_test_123")],
+                &[
+                    ("STRIPE_LIVE_MODE", "true"),
+                    ("ALLOW_UNAUTHENTICATED", "true"),
+                    ("STRIPE_LIVE_SECRET_KEY", "sk_test_123"),
+                ],
                 "STRIPE_LIVE_SECRET_KEY",
             ),
             (&[("STRIPE_TEST_PUBLIC_KEY", "sk_test_123")], "STRIPE_TEST_PUBLIC_KEY"),
@@ -34,7 +38,11 @@ async fn bad_settings_exit_non_zero_naming_the_variable() {
 async fn bad_settings_never_echo_a_secret() {
     let (_, stderr) = caixa_test_support::process::run_to_exit(
         BINARY,
-        &[("STRIPE_LIVE_MODE", "true"), ("ALLOW_UNAUTHENTICATED", "true"), ("STRIPE_LIVE_SECRET_KEY", "sk_test_do_not_print_me")],
+        &[
+            ("STRIPE_LIVE_MODE", "true"),
+            ("ALLOW_UNAUTHENTICATED", "true"),
+            ("STRIPE_LIVE_SECRET_KEY", "sk_test_do_not_print_me"),
+        ],
     )
     .await;
     assert!(stderr.contains("STRIPE_LIVE_SECRET_KEY"), "{stderr}");

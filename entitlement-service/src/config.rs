@@ -30,6 +30,9 @@ pub struct Settings {
     /// `MAX_CONCURRENT_REQUESTS`: calls in progress per connection before new ones are
     /// refused with RESOURCE_EXHAUSTED.
     pub max_concurrent_requests: usize,
+    /// `MAX_IN_FLIGHT`: calls in progress on the whole service before new ones are refused
+    /// with RESOURCE_EXHAUSTED: the bound on how long an admitted call can queue.
+    pub max_in_flight: usize,
 }
 
 impl Settings {
@@ -64,6 +67,7 @@ impl Settings {
                 env.parse_or("FRESHNESS_WAIT_CAP_MS", 2000)?,
             ),
             max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
+            max_in_flight: env.parse_or::<usize>("MAX_IN_FLIGHT", 512)?.max(1),
         })
     }
 }

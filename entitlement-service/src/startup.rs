@@ -9,7 +9,7 @@ use caixa_runtime::{
     auth::Gate,
     config::Env,
     database::{self, DatabaseError},
-    grpc::{self, ServeError, Supervisor},
+    grpc::{self, Limits, ServeError, Supervisor},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
@@ -83,7 +83,10 @@ impl Application {
             self.grpc_listener,
             routes,
             self.gate.clone(),
-            Some(self.settings.max_concurrent_requests),
+            Limits {
+                per_connection: Some(self.settings.max_concurrent_requests),
+                in_flight: Some(self.settings.max_in_flight),
+            },
         );
         let follower = Follower {
             cache,

@@ -19,7 +19,7 @@ use tonic::{
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
-use crate::auth::{AuthLayer, Gate};
+use crate::auth::{AdmitLayer, Gate};
 
 /// Errors while building or running a server.
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +120,16 @@ pub async fn standard_routes(services: &[&'static str]) -> Result<(HealthState, 
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
 
+/// How many calls a server takes on at once; beyond either limit calls are refused with
+/// RESOURCE_EXHAUSTED instead of queueing without bound.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Calls in progress on one connection.
+    pub per_connection: Option<usize>,
+    /// Calls in progress on the whole server.
+    pub in_flight: Option<usize>,
+}
+
 /// Completes once a drain has started.
 #[derive(Clone)]
 pub struct DrainSignal(watch::Receiver<bool>);
@@ -151,22 +161,14 @@ impl Supervisor {
     }
 
     /// Serves `routes` on `listener` until the drain, admitting calls through `gate`
-    /// (and over TLS when it has certificates). With `per_connection`, calls beyond that
-    /// many in progress on one connection are refused with RESOURCE_EXHAUSTED instead of
-    /// queueing without bound.
-    pub fn spawn_grpc(
-        &mut self,
-        listener: TcpListener,
-        routes: Routes,
-        gate: Arc<Gate>,
-        per_connection: Option<usize>,
-    ) {
+    /// (and over TLS when it has certificates), within `limits`.
+    pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes, gate: Arc<Gate>, limits: Limits) {
         let drained = self.drain_signal().wait();
-        let builder = match per_connection {
+        let builder = match limits.per_connection {
             Some(limit) => Server::builder().concurrency_limit_per_connection(limit).load_shed(true),
             None => Server::builder(),
         };
-        let server = builder.layer(AuthLayer::new(gate.clone())).add_routes(routes);
+        let server = builder.layer(AdmitLayer::new(gate.clone(), limits.in_flight)).add_routes(routes);
         let gate_tls = gate.tls();
         if gate.authenticates() || gate.tls().is_some() {
             self.spawn({

@@ -1,13 +1,18 @@
-//! The tower layer that authenticates every gRPC call and applies the method policy
-//! before any handler runs. Health (probes) is always open; reflection is open unless
-//! closed by configuration.
+//! The tower layer that admits every gRPC call before any handler runs: it authenticates
+//! the caller, applies the method policy, and refuses calls beyond the server-wide limit
+//! with RESOURCE_EXHAUSTED. Health (probes) is always open and never shed, so a busy
+//! server is not mistaken for a dead one; reflection is open unless closed by
+//! configuration.
 
 use std::{
     sync::Arc,
     task::{Context, Poll},
 };
 
+use std::{future::Future, pin::Pin};
+
 use futures_util::future::{Either, Ready, ready};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
@@ -20,6 +25,8 @@ pub enum Refusal {
     Unauthenticated,
     /// An authenticated caller the policy does not allow this method.
     Denied(Caller),
+    /// The server is at its limit of calls in progress.
+    Overloaded,
 }
 
 impl Gate {
@@ -30,9 +37,7 @@ impl Gate {
         headers: &http::HeaderMap,
         tls: Option<&TlsConnectInfo<TcpConnectInfo>>,
     ) -> Result<Option<Caller>, Refusal> {
-        if path.starts_with("/grpc.health.v1.Health/")
-            || (self.reflection_open && path.starts_with("/grpc.reflection."))
-        {
+        if is_open(path, self.reflection_open) {
             return Ok(None);
         }
         if !self.authenticates() {
@@ -56,56 +61,91 @@ impl Gate {
     }
 }
 
-/// Adds authentication and authorization to a gRPC server.
-#[derive(Clone)]
-pub struct AuthLayer {
-    gate: Arc<Gate>,
+fn is_open(path: &str, reflection_open: bool) -> bool {
+    path.starts_with("/grpc.health.v1.Health/") || (reflection_open && path.starts_with("/grpc.reflection."))
 }
 
-impl AuthLayer {
-    /// A layer applying `gate`.
-    pub fn new(gate: Arc<Gate>) -> Self {
-        Self { gate }
+/// Admits calls to a gRPC server: credentials, method policy, server-wide limit.
+#[derive(Clone)]
+pub struct AdmitLayer {
+    gate: Arc<Gate>,
+    in_flight: Option<Arc<Semaphore>>,
+}
+
+impl AdmitLayer {
+    /// A layer applying `gate`, and at most `in_flight` calls in progress.
+    pub fn new(gate: Arc<Gate>, in_flight: Option<usize>) -> Self {
+        Self { gate, in_flight: in_flight.map(|n| Arc::new(Semaphore::new(n))) }
     }
 }
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Authorize<S>;
+impl<S> Layer<S> for AdmitLayer {
+    type Service = Admit<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        Authorize { inner, gate: self.gate.clone() }
+        Admit { inner, gate: self.gate.clone(), in_flight: self.in_flight.clone() }
     }
 }
 
-/// The service [`AuthLayer`] makes.
+/// The service [`AdmitLayer`] makes.
 #[derive(Clone)]
-pub struct Authorize<S> {
+pub struct Admit<S> {
     inner: S,
     gate: Arc<Gate>,
+    in_flight: Option<Arc<Semaphore>>,
+}
+
+pin_project_lite::pin_project! {
+    /// A call's response, holding its place under the server-wide limit until it is done.
+    pub struct Admitted<F> {
+        #[pin]
+        inner: F,
+        permit: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl<F: Future> Future for Admitted<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let output = std::task::ready!(this.inner.poll(cx));
+        this.permit.take();
+        Poll::Ready(output)
+    }
 }
 
 type Response = http::Response<tonic::body::Body>;
 
-impl<S, B> Service<http::Request<B>> for Authorize<S>
+impl<S, B> Service<http::Request<B>> for Admit<S>
 where
     S: Service<http::Request<B>, Response = Response>,
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Either<S::Future, Ready<Result<Response, S::Error>>>;
+    type Future = Either<Admitted<S::Future>, Ready<Result<Response, S::Error>>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
+        let permit = match &self.in_flight {
+            Some(limit) if !req.uri().path().starts_with("/grpc.health.v1.Health/") => {
+                match limit.clone().try_acquire_owned() {
+                    Ok(permit) => Some(permit),
+                    Err(_) => return Either::Right(ready(Ok(refuse(req.uri().path(), Refusal::Overloaded)))),
+                }
+            }
+            _ => None,
+        };
         let tls = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
         match self.gate.decide(req.uri().path(), req.headers(), tls) {
             Ok(caller) => {
                 if let Some(caller) = caller {
                     req.extensions_mut().insert(caller);
                 }
-                Either::Left(self.inner.call(req))
+                Either::Left(Admitted { inner: self.inner.call(req), permit })
             }
             Err(refusal) => Either::Right(ready(Ok(refuse(req.uri().path(), refusal)))),
         }
@@ -116,6 +156,11 @@ where
 fn refuse(path: &str, refusal: Refusal) -> Response {
     let method: String = path.chars().take(120).collect();
     let status = match refusal {
+        Refusal::Overloaded => {
+            metrics::counter!("caixa_grpc_shed_total").increment(1);
+            return tonic::Status::resource_exhausted("too many calls in progress; retry with backoff")
+                .into_http();
+        }
         Refusal::Unauthenticated => {
             tracing::warn!(%method, "call refused: missing or unknown credentials");
             metrics::counter!("caixa_auth_refused_total", "reason" => "unauthenticated").increment(1);

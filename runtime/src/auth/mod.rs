@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-pub use layer::{AuthLayer, Authorize, Refusal};
+pub use layer::{Admit, AdmitLayer, Admitted, Refusal};
 pub use policy::{MethodPolicy, PolicyError};
 pub use tokens::{Tokens, TokensError, hash_hex};
 

@@ -272,6 +272,50 @@ async fn overload_is_refused_not_queued() {
 }
 
 #[tokio::test]
+async fn the_server_wide_limit_sheds_other_connections_and_deadlines_end_waits() {
+    caixa_test_support::init_test_logging();
+    // Arrange
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let settings = [("MAX_IN_FLIGHT", "1"), ("FRESHNESS_WAIT_CAP_MS", "4000")];
+    let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &settings).await;
+    let access = client(entitlement.grpc_addr).await;
+
+    // Act: a caller whose deadline is 300 ms waits for a revision that never comes.
+    let mut request = tonic::Request::new(fresh("u", 5));
+    request.set_timeout(Duration::from_millis(300));
+    let started = tokio::time::Instant::now();
+    let expired = access.clone().check_access(request).await.unwrap_err();
+    let waited = started.elapsed();
+
+    // Assert: the wait ended at the caller's deadline, not at the 4 s cap.
+    assert_eq!(expired.code(), Code::Cancelled, "{expired:?}");
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+
+    // Act: one call holds the server's only slot; another arrives on its own connection.
+    let mut waiting = access.clone();
+    let held = tokio::spawn(async move { waiting.check_access(fresh("u", 5)).await });
+    let mut shed = None;
+    for _ in 0..60 {
+        let mut other = client(entitlement.grpc_addr).await;
+        match other.check_access(check("u", "")).await {
+            Err(status) if status.code() == Code::ResourceExhausted => {
+                shed = Some(status);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+
+    // Assert: refused at once, and served again once the slot is free.
+    assert!(shed.is_some(), "a call beyond the server-wide limit was not shed");
+    assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
+    assert!(client(entitlement.grpc_addr).await.check_access(check("u", "")).await.is_ok());
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_billing_restart_while_1000_changes_flow_skips_nothing() {
     caixa_test_support::init_test_logging();
     // Arrange: billing on a fixed port so it can come back where the follower looks.
