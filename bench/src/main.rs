@@ -9,13 +9,14 @@
 //! (default 1,000,000) into a fresh PostgreSQL database, then measures the entitlement
 //! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
 //! same load against a query-per-check baseline, and webhook → CheckAccess propagation.
-//! STEPS (comma separated: unary,batch,baseline,propagation; all by default) picks the
+//! STEPS (comma separated: unary,batch,baseline,overload,propagation; all by default) picks the
 //! steps after the cold start. Prints a Markdown table (docs/performance.md keeps the
 //! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
 
 mod baseline;
 mod load;
+mod overload;
 mod seed;
 mod server;
 mod sync;
@@ -97,7 +98,7 @@ async fn convergence() -> anyhow::Result<()> {
 }
 
 /// The steps after the cold start, all run unless the third argument names some.
-const STEPS: [&str; 4] = ["unary", "batch", "baseline", "propagation"];
+const STEPS: [&str; 5] = ["unary", "batch", "baseline", "overload", "propagation"];
 
 async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -163,6 +164,21 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
             "| memory ÷ baseline throughput at concurrency 64 | {:.1}× |",
             fast_64 / slow.per_second.max(1.0)
         );
+    }
+
+    if runs("overload") {
+        let capacity = load::unary(entitlement.addr, users, 64, step).await.per_second;
+        println!("| overload: capacity (closed loop, concurrency 64) | {capacity:.0}/s |");
+        let rss_before = entitlement.rss_kib();
+        let overload = overload::run(entitlement.addr, users, 2.0 * capacity, step).await;
+        println!("| overload: 2 × capacity offered for {} s | {} |", step.as_secs(), overload.describe());
+        println!(
+            "| overload: service RSS before, after | {} MiB, {} MiB |",
+            rss_before / 1024,
+            entitlement.rss_kib() / 1024
+        );
+        let after = load::unary(entitlement.addr, users, 16, Duration::from_secs(2)).await;
+        println!("| overload: first 2 s after the load drops, concurrency 16 | {} |", after.describe());
     }
 
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
