@@ -17,7 +17,7 @@ use caixa_proto::{
 use caixa_runtime::auth::hash_hex;
 use caixa_test_support::{
     database::{Backend, TestDatabase},
-    grpc::{channel, health_status},
+    grpc::{channel, wait_for_health},
 };
 use tonic::{
     Code, Request,
@@ -96,8 +96,9 @@ async fn token_callers_reach_only_the_methods_their_policy_grants() {
 
     // Health stays open for probes, and the entitlement service follows billing's Watch
     // as the caller its own token names.
-    assert_eq!(health_status(billing.grpc_addr, "").await, ServingStatus::Serving);
-    assert_eq!(health_status(entitlement.grpc_addr, "").await, ServingStatus::Serving);
+    for addr in [billing.grpc_addr, entitlement.grpc_addr] {
+        wait_for_health(addr, "", ServingStatus::Serving, Duration::from_secs(15)).await;
+    }
     wait_until("the entitlement service watches as itself", Duration::from_secs(15), || async {
         http_get(billing.http_addr, "/metrics")
             .await
@@ -216,6 +217,59 @@ async fn mutual_tls_names_the_caller_and_a_rotated_certificate_is_served_without
     })
     .await;
     assert!(tls_channel(addr, &old_ca.pem(), Some(&reports)).await.is_err(), "the old certificate is gone");
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_entitlement_service_follows_billing_over_mutual_tls_as_itself() {
+    caixa_test_support::init_test_logging();
+    // Arrange: billing serves TLS and accepts only certificates from `clients_ca`; the
+    // entitlement service holds one naming it.
+    let dir = tempfile::tempdir().unwrap();
+    let (server_ca, clients_ca) = (TestCa::new("servers"), TestCa::new("clients"));
+    let server = server_ca.leaf("localhost");
+    let own = clients_ca.leaf("entitlement");
+    let path = |name: &str, text: &str| certs::write(dir.path(), name, text).display().to_string();
+    let (cert, key, client_ca) =
+        (path("tls.crt", &server.cert), path("tls.key", &server.key), path("clients.crt", &clients_ca.pem()));
+    let (server_ca_file, own_cert, own_key) =
+        (path("servers.crt", &server_ca.pem()), path("own.crt", &own.cert), path("own.key", &own.key));
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(
+        &db,
+        &[
+            ("GRPC_TLS_CERT_FILE", cert.as_str()),
+            ("GRPC_TLS_KEY_FILE", key.as_str()),
+            ("GRPC_TLS_CLIENT_CA_FILE", client_ca.as_str()),
+            ("CALLER_POLICY", POLICY),
+        ],
+    )
+    .await;
+    let billing_url = format!("https://{}", billing.grpc_addr);
+
+    // Act
+    let entitlement = spawn_entitlement_with(
+        &db,
+        billing.grpc_addr,
+        &[
+            ("BILLING_URL", billing_url.as_str()),
+            ("BILLING_TLS_CA_FILE", server_ca_file.as_str()),
+            ("BILLING_TLS_DOMAIN", "localhost"),
+            ("BILLING_TLS_CERT_FILE", own_cert.as_str()),
+            ("BILLING_TLS_KEY_FILE", own_key.as_str()),
+        ],
+    )
+    .await;
+
+    // Assert: billing saw the Watch come from the caller its certificate names.
+    wait_until("the entitlement service watches over mutual TLS", Duration::from_secs(15), || async {
+        http_get(billing.http_addr, "/metrics")
+            .await
+            .1
+            .contains(r#"caixa_watch_streams_opened_total{caller="entitlement"}"#)
+    })
+    .await;
     entitlement.running.stop().await.unwrap();
     billing.running.stop().await.unwrap();
 }
