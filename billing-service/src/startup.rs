@@ -57,6 +57,7 @@ pub struct Application {
     grpc_listener: TcpListener,
     gate: Arc<Gate>,
     http_listener: TcpListener,
+    health_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -67,7 +68,16 @@ impl Application {
         let db = database::connect_lazy(settings.common.database_url.expose_secret()).await?;
         let stripe = StripeApi::from_settings(&settings.stripe)?;
         let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
-        Ok(Self { settings, db, stripe, grpc_listener, http_listener, gate })
+        let health_listener = match settings.common.health_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self { settings, db, stripe, grpc_listener, http_listener, gate, health_listener })
+    }
+
+    /// Where the plaintext health-only port listens, when configured.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Where the gRPC API listens.
@@ -109,6 +119,9 @@ impl Application {
             .add_service(SubscriptionEventsServer::new(watch));
 
         supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), Limits::default());
+        if let Some(listener) = self.health_listener {
+            supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
+        }
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {
             let worker = Worker {

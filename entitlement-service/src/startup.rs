@@ -44,6 +44,7 @@ pub struct Application {
     db: DatabaseConnection,
     grpc_listener: TcpListener,
     gate: Arc<Gate>,
+    health_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -52,7 +53,16 @@ impl Application {
         let grpc_listener = bind(settings.grpc_addr).await?;
         let db = database::connect_lazy(settings.common.database_url.expose_secret()).await?;
         let gate = Gate::load(&settings.common.auth).map_err(ServeError::from)?;
-        Ok(Self { settings, db, grpc_listener, gate })
+        let health_listener = match settings.common.health_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self { settings, db, grpc_listener, gate, health_listener })
+    }
+
+    /// Where the plaintext health-only port listens, when configured.
+    pub fn health_addr(&self) -> Option<SocketAddr> {
+        self.health_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// Where the gRPC API listens.
@@ -88,6 +98,9 @@ impl Application {
                 in_flight: Some(self.settings.max_in_flight),
             },
         );
+        if let Some(listener) = self.health_listener {
+            supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
+        }
         let follower = Follower {
             cache,
             db: self.db.clone(),

@@ -128,6 +128,9 @@ pub struct CommonSettings {
     pub access: AccessSettings,
     /// Who may call the gRPC API.
     pub auth: crate::auth::AuthSettings,
+    /// `GRPC_HEALTH_ADDR`: a plaintext port serving only gRPC health, for probes that
+    /// cannot speak TLS (the kubelet's).
+    pub health_addr: Option<SocketAddr>,
 }
 
 /// What both services must agree on to give the same answer about a user: parsed here
@@ -191,6 +194,10 @@ impl CommonSettings {
             log_format: env.parse_or("LOG_FORMAT", crate::telemetry::LogFormat::Human)?,
             shutdown_grace: env.seconds("SHUTDOWN_GRACE_SECONDS", Duration::from_secs(20))?,
             auth: crate::auth::AuthSettings::from_env(env, env.bool("STRIPE_LIVE_MODE", false)?)?,
+            health_addr: env
+                .get("GRPC_HEALTH_ADDR")
+                .map(|_| env.socket_addr("GRPC_HEALTH_ADDR", ""))
+                .transpose()?,
             access: AccessSettings::from_env(env)?,
         })
     }

@@ -45,6 +45,7 @@ pub enum ServeError {
 #[derive(Clone)]
 pub struct HealthState {
     reporter: HealthReporter,
+    alone: Routes,
     services: Arc<[&'static str]>,
     serving: Arc<AtomicBool>,
     draining: Arc<AtomicBool>,
@@ -56,6 +57,7 @@ impl HealthState {
         let (reporter, server) = tonic_health::server::health_reporter();
         let state = Self {
             reporter,
+            alone: Routes::new(server.clone()),
             services: services.into(),
             serving: Arc::new(AtomicBool::new(true)),
             draining: Arc::new(AtomicBool::new(false)),
@@ -70,6 +72,12 @@ impl HealthState {
         if self.serving.load(Ordering::SeqCst) != serving {
             self.apply(serving).await;
         }
+    }
+
+    /// The health service alone, for a plaintext port the kubelet's gRPC probes can use
+    /// when the API port requires mutual TLS.
+    pub fn routes(&self) -> Routes {
+        self.alone.clone()
     }
 
     /// Whether the service currently reports SERVING.

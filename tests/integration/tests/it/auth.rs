@@ -180,7 +180,10 @@ async fn mutual_tls_names_the_caller_and_a_rotated_certificate_is_served_without
     let outsider = TestCa::new("outsider").leaf("reports");
     let db = TestDatabase::migrated(Backend::Sqlite).await;
     let billing = spawn_billing(&db, &[]).await;
+    let health_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let health_addr = health_port.to_string();
     let settings = [
+        ("GRPC_HEALTH_ADDR", health_addr.as_str()),
         ("GRPC_TLS_CERT_FILE", cert.as_str()),
         ("GRPC_TLS_KEY_FILE", key.as_str()),
         ("GRPC_TLS_CLIENT_CA_FILE", client_ca.as_str()),
@@ -192,6 +195,15 @@ async fn mutual_tls_names_the_caller_and_a_rotated_certificate_is_served_without
     wait_until("the entitlement service is ready", Duration::from_secs(15), || async {
         check_over(tls_channel(addr, &old_ca.pem(), Some(&reports)).await).await == Ok(Code::Ok)
     })
+    .await;
+
+    // The kubelet's probes cannot speak TLS: health alone is served in plaintext.
+    wait_for_health(
+        health_port,
+        "caixa.entitlement.v1.EntitlementService",
+        ServingStatus::Serving,
+        Duration::from_secs(15),
+    )
     .await;
 
     // Act and assert: the certificate names the caller; the policy applies to it.
