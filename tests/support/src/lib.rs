@@ -7,6 +7,7 @@ pub mod database;
 pub mod grpc;
 pub mod http;
 pub mod process;
+pub mod tools;
 
 /// Stripe's reference `Stripe-Signature` cases (verdicts from Stripe's own libraries).
 pub const SIGNATURE_VECTORS: &str = include_str!("../data/stripe-signature-vectors.json");

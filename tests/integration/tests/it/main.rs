@@ -7,6 +7,7 @@ mod billing_api;
 mod bridge_limits;
 mod commands;
 mod convergence;
+mod deploy;
 mod entitlement;
 mod flow;
 mod health;

@@ -1,0 +1,136 @@
+//! The deployment as shipped: the Dockerfile passes hadolint, each kustomize overlay
+//! renders objects that pass Kubernetes' schemas, and the rendered objects keep our rules
+//! (probes, limits, non-root, read-only root, no secret values, auth on in production).
+
+use std::{collections::HashMap, process::Command};
+
+use caixa_test_support::tools::{python_tools, run, workspace_root};
+use serde_json::Value;
+
+/// Renders an overlay and validates it against the schemas; returns the objects.
+fn render(overlay: &str) -> Vec<Value> {
+    let (bin, root) = (python_tools(), workspace_root());
+    let yaml = run(
+        Command::new(bin.join("kubectl")).args(["kustomize"]).arg(root.join("k8s/overlays").join(overlay)),
+        &format!("kubectl kustomize {overlay}"),
+    );
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), &yaml).unwrap();
+    run(
+        Command::new(bin.join("kubernetes-validate")).args(["--strict", "--quiet"]).arg(file.path()),
+        &format!("kubernetes-validate of {overlay}"),
+    );
+    let json = run(
+        Command::new(bin.join("python"))
+            .args([
+                "-c",
+                "import json, sys, yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))",
+            ])
+            .arg(file.path()),
+        "YAML to JSON",
+    );
+    serde_json::from_str(&json).unwrap()
+}
+
+fn name(object: &Value) -> String {
+    format!(
+        "{}/{}",
+        object["kind"].as_str().unwrap_or("?"),
+        object["metadata"]["name"].as_str().unwrap_or("?")
+    )
+}
+
+/// Our rules for every workload: each container has limits and a hardened security
+/// context, long-running ones have probes, and no secret travels as a literal value.
+fn check_workloads(objects: &[Value], settings: &HashMap<String, String>) {
+    let grace: i64 = settings["SHUTDOWN_GRACE_SECONDS"].parse().unwrap();
+    let workloads = objects.iter().filter(|o| matches!(o["kind"].as_str(), Some("Deployment" | "Job")));
+    for workload in workloads {
+        let pod = &workload["spec"]["template"]["spec"];
+        let what = name(workload);
+        assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{what}: runAsNonRoot");
+        if workload["kind"] == "Deployment" && what.contains("caixa-") && !what.contains("postgres") {
+            let termination = pod["terminationGracePeriodSeconds"].as_i64().unwrap_or(30);
+            assert!(
+                termination > grace,
+                "{what}: terminationGracePeriodSeconds {termination} ≤ drain grace {grace}"
+            );
+        }
+        for container in pod["containers"].as_array().unwrap() {
+            let limits = &container["resources"]["limits"];
+            assert!(limits["cpu"].is_string() && limits["memory"].is_string(), "{what}: limits");
+            let security = &container["securityContext"];
+            assert_eq!(security["allowPrivilegeEscalation"], false, "{what}: privilege escalation");
+            assert_eq!(security["readOnlyRootFilesystem"], true, "{what}: read-only root");
+            assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]), "{what}: capabilities");
+            if workload["kind"] == "Deployment" {
+                assert!(container["readinessProbe"].is_object(), "{what}: readiness probe");
+                assert!(container["livenessProbe"].is_object(), "{what}: liveness probe");
+            }
+            for env in container["env"].as_array().into_iter().flatten() {
+                let variable = env["name"].as_str().unwrap();
+                let secret =
+                    variable == "DATABASE_URL" || variable.contains("SECRET") || variable.contains("KEY");
+                assert!(
+                    !secret || env["valueFrom"]["secretKeyRef"].is_object(),
+                    "{what}: {variable} must come from a Secret reference"
+                );
+            }
+        }
+    }
+    assert!(
+        objects.iter().all(|o| o["kind"] != "Secret"),
+        "no Secret is shipped: values are created in the cluster, never kept here"
+    );
+}
+
+fn settings(objects: &[Value]) -> HashMap<String, String> {
+    let map = objects.iter().find(|o| o["kind"] == "ConfigMap").expect("the settings ConfigMap");
+    serde_json::from_value(map["data"].clone()).unwrap()
+}
+
+#[test]
+fn the_image_and_both_overlays_pass_their_linters_and_our_rules() {
+    // Arrange
+    let bin = python_tools();
+
+    // Act and assert: the Dockerfile.
+    run(Command::new(bin.join("hadolint")).arg(workspace_root().join("Dockerfile")), "hadolint Dockerfile");
+
+    // The production overlay: replicas spread over nodes, callers authenticated.
+    let prod = render("prod");
+    let prod_settings = settings(&prod);
+    check_workloads(&prod, &prod_settings);
+    for deployment in prod.iter().filter(|o| o["kind"] == "Deployment") {
+        assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2, "{}", name(deployment));
+        assert!(
+            deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_object(),
+            "{}",
+            name(deployment)
+        );
+    }
+    assert_eq!(prod_settings["STRIPE_LIVE_MODE"], "true");
+    for required in ["GRPC_TLS_CLIENT_CA_FILE", "CALLER_TOKENS_FILE", "CALLER_POLICY"] {
+        assert!(prod_settings.contains_key(required), "production without {required}");
+    }
+    let kinds: Vec<String> = prod.iter().map(name).collect();
+    for expected in [
+        "Job/caixa-migrate",
+        "HorizontalPodAutoscaler/caixa-entitlement",
+        "PodDisruptionBudget/caixa-billing",
+        "NetworkPolicy/caixa-default-deny",
+        "Ingress/caixa-webhooks",
+    ] {
+        assert!(kinds.iter().any(|k| k == expected), "{expected} missing from {kinds:?}");
+    }
+    let ingress = prod.iter().find(|o| o["kind"] == "Ingress").unwrap();
+    let paths = &ingress["spec"]["rules"][0]["http"]["paths"];
+    assert_eq!(paths.as_array().unwrap().len(), 1);
+    assert_eq!(paths[0]["path"], "/stripe/webhook/", "only the webhook path is exposed");
+
+    // The dev overlay: one replica each and its own PostgreSQL.
+    let dev = render("dev");
+    check_workloads(&dev, &settings(&dev));
+    assert!(dev.iter().any(|o| name(o) == "Deployment/caixa-postgres"));
+    assert!(dev.iter().filter(|o| o["kind"] == "Deployment").all(|d| d["spec"]["replicas"] == 1));
+}
