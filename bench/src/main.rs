@@ -167,11 +167,11 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     }
 
     if runs("overload") {
-        let capacity = load::unary(entitlement.addr, users, 64, step).await.per_second;
-        println!("| overload: capacity (closed loop, concurrency 64) | {capacity:.0}/s |");
+        let capacity = overload::capacity(entitlement.addr, step).await;
+        println!("| overload: capacity, h2load closed loop 4 × 16 | {capacity:.0}/s |");
         let rss_before = entitlement.rss_kib();
-        let overload = overload::run(entitlement.addr, users, 2.0 * capacity, step).await;
-        println!("| overload: 2 × capacity offered for {} s | {} |", step.as_secs(), overload.describe());
+        let result = overload::run(entitlement.addr, entitlement.http_addr, 2.0 * capacity, step).await;
+        println!("| overload: 2 × capacity offered by h2load for {} s | {result} |", step.as_secs());
         println!(
             "| overload: service RSS before, after | {} MiB, {} MiB |",
             rss_before / 1024,

@@ -1,99 +1,97 @@
-//! Overload: calls offered at a fixed rate (open loop, each with a 1 s deadline, as a
-//! well-behaved caller sets), whatever the service answers, so that offered load above
-//! capacity piles up in the service until it sheds.
+//! Overload, offered by an outside load generator: h2load (nghttp2) sends CheckAccess
+//! with gRPC framing at a fixed rate per connection, whatever the service answers, so
+//! load above capacity piles up in the service until it sheds. h2load sees HTTP statuses
+//! only (a gRPC refusal is HTTP 200 with a status in the trailers), so the number shed is
+//! read from the service's own `caixa_grpc_shed_total` before and after.
 
-use std::{
-    net::SocketAddr,
-    time::{Duration, Instant},
-};
+use std::{net::SocketAddr, path::Path, time::Duration};
 
-use caixa_proto::entitlement::v1::{
-    CheckAccessRequest, entitlement_service_client::EntitlementServiceClient,
-};
-use caixa_test_support::grpc::channel;
+use caixa_proto::entitlement::v1::CheckAccessRequest;
 use hdrhistogram::Histogram;
-use tonic::Code;
+use prost::Message;
 
-/// What an overload step saw.
-pub struct Overload {
-    /// Calls offered per second (as actually sent).
-    pub offered: f64,
-    /// Answered calls per second.
-    pub served: f64,
-    /// Calls refused with RESOURCE_EXHAUSTED, and how fast the refusal came.
-    pub shed: u64,
-    shed_latency: Histogram<u64>,
-    /// Calls that ran out of deadline or failed otherwise.
-    pub failed: u64,
-    served_latency: Histogram<u64>,
+/// The gRPC message h2load sends: one CheckAccess, length-prefixed.
+fn frame(user: &str) -> Vec<u8> {
+    let message = CheckAccessRequest { user_id: user.to_owned(), feature: "app".into(), consistency: None }
+        .encode_to_vec();
+    let mut frame = vec![0];
+    frame.extend((message.len() as u32).to_be_bytes());
+    frame.extend(message);
+    frame
 }
 
-impl Overload {
-    /// One line per outcome.
-    pub fn describe(&self) -> String {
-        let q = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q);
-        format!(
-            "offered {:.0}/s; served {:.0}/s (p50 {} µs, p99 {} µs); shed {} (p99 {} µs to refuse); failed {}",
-            self.offered,
-            self.served,
-            q(&self.served_latency, 0.5),
-            q(&self.served_latency, 0.99),
-            self.shed,
-            q(&self.shed_latency, 0.99),
-            self.failed
-        )
-    }
+async fn h2load(addr: SocketAddr, data: &Path, args: &[String]) -> String {
+    let output = tokio::process::Command::new("h2load")
+        .args(args)
+        .args(["-H", "content-type: application/grpc", "-H", "te: trailers", "-d"])
+        .arg(data)
+        .arg(format!("http://{addr}/caixa.entitlement.v1.EntitlementService/CheckAccess"))
+        .output()
+        .await
+        .expect("h2load runs (Debian package nghttp2-client)");
+    assert!(output.status.success(), "h2load failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Offers `rate` CheckAccess calls per second for `step` over 8 connections.
-pub async fn run(addr: SocketAddr, users: usize, rate: f64, step: Duration) -> Overload {
-    let mut clients = Vec::new();
-    for _ in 0..8 {
-        clients.push(EntitlementServiceClient::new(channel(addr).await));
-    }
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Code, u64)>();
-    let started = Instant::now();
-    let mut sent = 0u64;
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    while started.elapsed() < step {
-        tick.tick().await;
-        let due = (started.elapsed().as_secs_f64() * rate) as u64;
-        while sent < due {
-            let mut client = clients[sent as usize % clients.len()].clone();
-            let tx = tx.clone();
-            let user = format!("user-{}", sent.wrapping_mul(0x9E37_79B9) % users as u64);
-            tokio::spawn(async move {
-                let mut request = tonic::Request::new(CheckAccessRequest {
-                    user_id: user,
-                    feature: "app".into(),
-                    consistency: None,
-                });
-                request.set_timeout(Duration::from_secs(1));
-                let at = Instant::now();
-                let code = client.check_access(request).await.map_or_else(|s| s.code(), |_| Code::Ok);
-                let _ = tx.send((code, at.elapsed().as_micros().max(1) as u64));
-            });
-            sent += 1;
+/// The number after `label` on the line that starts with `line`.
+fn figure(text: &str, line: &str, label: &str) -> f64 {
+    let found = text.lines().find(|l| l.trim_start().starts_with(line)).unwrap_or_default();
+    let words: Vec<&str> = found.split([' ', ',']).filter(|w| !w.is_empty()).collect();
+    words
+        .windows(2)
+        .find(|w| w[1].starts_with(label))
+        .and_then(|w| w[0].trim_end_matches('s').parse().ok())
+        .unwrap_or(0.0)
+}
+
+async fn shed_so_far(metrics: SocketAddr) -> f64 {
+    let (_, body) = caixa_integration_tests::http_get(metrics, "/metrics").await;
+    body.lines()
+        .find(|l| l.starts_with("caixa_grpc_shed_total"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Closed-loop capacity (4 connections × 16 streams) for `step`, in calls per second.
+pub async fn capacity(addr: SocketAddr, step: Duration) -> f64 {
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), frame("user-1")).unwrap();
+    let out =
+        h2load(addr, data.path(), &["-c4".into(), "-m16".into(), format!("-D{}", step.as_secs())]).await;
+    figure(&out, "finished in", "req/s")
+}
+
+/// Offers `rate` calls per second for `step` (8 connections, up to 1,024 streams each).
+pub async fn run(addr: SocketAddr, metrics: SocketAddr, rate: f64, step: Duration) -> String {
+    let data = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(data.path(), frame("user-1")).unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let shed_before = shed_so_far(metrics).await;
+    let args = [
+        "-c8".to_owned(),
+        "-m1024".to_owned(),
+        format!("--rps={:.0}", rate / 8.0),
+        format!("-D{}", step.as_secs()),
+        format!("--log-file={}", log.path().display()),
+    ];
+    let out = h2load(addr, data.path(), &args).await;
+    let shed = shed_so_far(metrics).await - shed_before;
+    let done = figure(&out, "requests:", "done");
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
+    for line in std::fs::read_to_string(log.path()).unwrap().lines() {
+        if let Some(micros) = line.split('\t').nth(2).and_then(|m| m.parse::<u64>().ok()) {
+            latency.record(micros.max(1)).unwrap();
         }
     }
-    let offered = sent as f64 / started.elapsed().as_secs_f64();
-    drop(tx);
-    let histogram = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
-    let (mut served_latency, mut shed_latency, mut failed) = (histogram(), histogram(), 0);
-    while let Some((code, micros)) = rx.recv().await {
-        match code {
-            Code::Ok => served_latency.record(micros).unwrap(),
-            Code::ResourceExhausted => shed_latency.record(micros).unwrap(),
-            _ => failed += 1,
-        }
-    }
-    let seconds = started.elapsed().as_secs_f64();
-    Overload {
-        offered,
-        served: served_latency.len() as f64 / seconds,
-        shed: shed_latency.len(),
-        shed_latency,
-        failed,
-        served_latency,
-    }
+    let seconds = step.as_secs_f64();
+    format!(
+        "offered {:.0}/s; answered {:.0}/s, of which served {:.0}/s and shed {:.0}/s; all answers p50 {} µs, p99 {} µs, max {} µs",
+        figure(&out, "requests:", "total") / seconds,
+        done / seconds,
+        (done - shed).max(0.0) / seconds,
+        shed / seconds,
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99),
+        latency.max()
+    )
 }

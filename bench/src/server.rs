@@ -14,6 +14,8 @@ pub struct Server {
     process: ServiceProcess,
     /// Its gRPC address.
     pub addr: SocketAddr,
+    /// Its HTTP address (`/metrics`).
+    pub http_addr: SocketAddr,
     /// From spawn to SERVING.
     pub cold_start: std::time::Duration,
 }
@@ -29,12 +31,14 @@ impl Server {
             ("DATABASE_URL", db.url.clone()),
             ("BILLING_URL", format!("http://{billing}")),
             ("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            ("ENTITLEMENT_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ];
         env.extend(core.map(|core| (SERVE_CORE, core.to_string())));
         let process = ServiceProcess::spawn(&exe.to_string_lossy(), &env);
         let addr = process.address("entitlement service listening", "grpc_addr").await;
+        let http_addr = process.address("entitlement service listening", "http_addr").await;
         crate::load::wait_serving(addr).await;
-        Ok(Self { cold_start: started.elapsed(), addr, process })
+        Ok(Self { cold_start: started.elapsed(), addr, http_addr, process })
     }
 
     /// The process's peak resident set so far (VmHWM), in KiB.

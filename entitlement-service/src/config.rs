@@ -15,6 +15,9 @@ pub struct Settings {
     pub common: CommonSettings,
     /// `ENTITLEMENT_GRPC_ADDR`: where the gRPC API listens.
     pub grpc_addr: SocketAddr,
+    /// `ENTITLEMENT_HTTP_ADDR`: where `/healthz`, `/readyz` and `/metrics` are served
+    /// (not served when unset).
+    pub http_addr: Option<SocketAddr>,
     /// `BILLING_URL`: the billing service's gRPC endpoint, whose revision log it follows.
     pub billing_url: Uri,
     /// `BILLING_TOKEN_FILE`, `BILLING_TLS_*`: how this service proves who it is to billing.
@@ -52,6 +55,10 @@ impl Settings {
         Ok(Self {
             common: CommonSettings::from_env(env)?,
             grpc_addr: env.socket_addr("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:50052")?,
+            http_addr: env
+                .get("ENTITLEMENT_HTTP_ADDR")
+                .map(|_| env.socket_addr("ENTITLEMENT_HTTP_ADDR", ""))
+                .transpose()?,
             billing_url,
             billing_credentials,
             staleness_bound: env.seconds("STALENESS_BOUND_SECONDS", Duration::from_secs(30))?,

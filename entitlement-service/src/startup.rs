@@ -45,6 +45,7 @@ pub struct Application {
     grpc_listener: TcpListener,
     gate: Arc<Gate>,
     health_listener: Option<TcpListener>,
+    http_listener: Option<TcpListener>,
 }
 
 impl Application {
@@ -57,7 +58,11 @@ impl Application {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
-        Ok(Self { settings, db, grpc_listener, gate, health_listener })
+        let http_listener = match settings.http_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        Ok(Self { settings, db, grpc_listener, gate, health_listener, http_listener })
     }
 
     /// Where the plaintext health-only port listens, when configured.
@@ -101,6 +106,15 @@ impl Application {
         if let Some(listener) = self.health_listener {
             supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
         }
+        let http_addr = self.http_listener.as_ref().and_then(|l| l.local_addr().ok());
+        if let Some(listener) = self.http_listener {
+            let probes = caixa_runtime::http::probes(health.clone(), caixa_runtime::metrics::prometheus());
+            let drained = supervisor.drain_signal().wait();
+            supervisor.spawn(async move {
+                axum::serve(listener, probes).with_graceful_shutdown(drained).await?;
+                Ok(())
+            });
+        }
         let follower = Follower {
             cache,
             db: self.db.clone(),
@@ -123,7 +137,8 @@ impl Application {
             ready.set_serving(true).await;
             follower.run(drain).await
         });
-        tracing::info!(%grpc_addr, billing_url = %self.settings.billing_url, "entitlement service listening");
+        let http_addr = http_addr.map(|a| a.to_string()).unwrap_or_default();
+        tracing::info!(%grpc_addr, %http_addr, billing_url = %self.settings.billing_url, "entitlement service listening");
         supervisor.run(&health, shutdown).await?;
         Ok(())
     }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod database;
 pub mod grpc;
+pub mod http;
 pub mod metrics;
 pub mod service;
 pub mod shutdown;

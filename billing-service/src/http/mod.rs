@@ -6,11 +6,8 @@ pub mod webhook;
 pub use serve::serve;
 
 use axum::{
-    BoxError, Router,
-    error_handling::HandleErrorLayer,
-    extract::{DefaultBodyLimit, State},
-    http::StatusCode,
-    routing::{get, post},
+    BoxError, Router, error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode,
+    routing::post,
 };
 use caixa_runtime::grpc::HealthState;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -36,12 +33,7 @@ pub fn router(
         .layer(DefaultBodyLimit::max(limit))
         .layer(guard)
         .with_state(webhook);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .with_state(health)
-        .route("/metrics", get(move || async move { metrics.map(|m| m.render()).unwrap_or_default() }))
-        .merge(webhooks)
+    caixa_runtime::http::probes(health, metrics).merge(webhooks)
 }
 
 /// 503 when the delivery limit is reached, 408 when a delivery took too long; Stripe
@@ -55,17 +47,5 @@ async fn overloaded_or_slow(err: BoxError) -> (StatusCode, &'static str) {
         (StatusCode::REQUEST_TIMEOUT, "the delivery took too long; retry")
     } else {
         (StatusCode::INTERNAL_SERVER_ERROR, "delivery failed; retry")
-    }
-}
-
-/// 200 while serving; 503 while the database is not ready or a drain is under way, so a
-/// load balancer stops sending traffic.
-async fn readyz(State(health): State<HealthState>) -> (StatusCode, &'static str) {
-    if health.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining")
-    } else if health.is_serving() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready: database unreachable or schema behind")
     }
 }
