@@ -167,10 +167,14 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     }
 
     if runs("overload") {
-        let capacity = overload::capacity(entitlement.addr, step).await;
-        println!("| overload: capacity, h2load closed loop 4 × 16 | {capacity:.0}/s |");
+        let capacity = overload::capacity(entitlement.addr, users, step).await;
+        println!(
+            "| overload: batch capacity ({} checks a call), h2load closed loop 8 × 256 | {capacity:.0} calls/s |",
+            overload::BATCH
+        );
         let rss_before = entitlement.rss_kib();
-        let result = overload::run(entitlement.addr, entitlement.http_addr, 2.0 * capacity, step).await;
+        let result =
+            overload::run(entitlement.addr, entitlement.http_addr, users, 2.0 * capacity, step).await;
         println!("| overload: 2 × capacity offered by h2load for {} s | {result} |", step.as_secs());
         println!(
             "| overload: service RSS before, after | {} MiB, {} MiB |",

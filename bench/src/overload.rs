@@ -1,19 +1,31 @@
-//! Overload, offered by an outside load generator: h2load (nghttp2) sends CheckAccess
-//! with gRPC framing at a fixed rate per connection, whatever the service answers, so
-//! load above capacity piles up in the service until it sheds. h2load sees HTTP statuses
+//! Overload, offered by an outside load generator: h2load (nghttp2) sends
+//! CheckAccessBatch calls of 100 checks with gRPC framing at a fixed rate per connection,
+//! whatever the service answers, so load above capacity piles up in the service until it
+//! sheds. Batches, because a unary call costs h2load about what it costs the service:
+//! one core of h2load cannot offer twice what one core of service answers, while it can
+//! offer batches at any multiple of the service's batch capacity. h2load sees HTTP statuses
 //! only (a gRPC refusal is HTTP 200 with a status in the trailers), so the number shed is
 //! read from the service's own `caixa_grpc_shed_total` before and after.
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
-use caixa_proto::entitlement::v1::CheckAccessRequest;
+use caixa_proto::entitlement::v1::{CheckAccessBatchRequest, CheckAccessRequest};
 use hdrhistogram::Histogram;
 use prost::Message;
 
-/// The gRPC message h2load sends: one CheckAccess, length-prefixed.
-fn frame(user: &str) -> Vec<u8> {
-    let message = CheckAccessRequest { user_id: user.to_owned(), feature: "app".into(), consistency: None }
-        .encode_to_vec();
+/// Checks per call.
+pub const BATCH: usize = 100;
+
+/// The gRPC message h2load sends: one CheckAccessBatch of [`BATCH`] users, length-prefixed.
+fn frame(users: usize) -> Vec<u8> {
+    let checks = (0..BATCH)
+        .map(|n| CheckAccessRequest {
+            user_id: format!("user-{}", (n * 7919) % users),
+            feature: "app".into(),
+            consistency: None,
+        })
+        .collect();
+    let message = CheckAccessBatchRequest { checks }.encode_to_vec();
     let mut frame = vec![0];
     frame.extend((message.len() as u32).to_be_bytes());
     frame.extend(message);
@@ -25,7 +37,7 @@ async fn h2load(addr: SocketAddr, data: &Path, args: &[String]) -> String {
         .args(args)
         .args(["-H", "content-type: application/grpc", "-H", "te: trailers", "-d"])
         .arg(data)
-        .arg(format!("http://{addr}/caixa.entitlement.v1.EntitlementService/CheckAccess"))
+        .arg(format!("http://{addr}/caixa.entitlement.v1.EntitlementService/CheckAccessBatch"))
         .output()
         .await
         .expect("h2load runs (Debian package nghttp2-client)");
@@ -52,19 +64,19 @@ async fn shed_so_far(metrics: SocketAddr) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Closed-loop capacity (4 connections × 16 streams) for `step`, in calls per second.
-pub async fn capacity(addr: SocketAddr, step: Duration) -> f64 {
+/// Closed-loop capacity (8 connections × 256 streams, the overload shape) for `step`, in calls per second.
+pub async fn capacity(addr: SocketAddr, users: usize, step: Duration) -> f64 {
     let data = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(data.path(), frame("user-1")).unwrap();
+    std::fs::write(data.path(), frame(users)).unwrap();
     let out =
-        h2load(addr, data.path(), &["-c4".into(), "-m16".into(), format!("-D{}", step.as_secs())]).await;
+        h2load(addr, data.path(), &["-c8".into(), "-m256".into(), format!("-D{}", step.as_secs())]).await;
     figure(&out, "finished in", "req/s")
 }
 
 /// Offers `rate` calls per second for `step` (8 connections, up to 1,024 streams each).
-pub async fn run(addr: SocketAddr, metrics: SocketAddr, rate: f64, step: Duration) -> String {
+pub async fn run(addr: SocketAddr, metrics: SocketAddr, users: usize, rate: f64, step: Duration) -> String {
     let data = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(data.path(), frame("user-1")).unwrap();
+    std::fs::write(data.path(), frame(users)).unwrap();
     let log = tempfile::NamedTempFile::new().unwrap();
     let shed_before = shed_so_far(metrics).await;
     let args = [
