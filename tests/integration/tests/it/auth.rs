@@ -52,6 +52,23 @@ async fn check_code(client: &mut EntitlementServiceClient<Channel>, token: Optio
     client.check_access(with_token(request, token)).await.map_or_else(|s| s.code(), |_| Code::Ok)
 }
 
+/// How a reflection `list` without credentials fares.
+async fn reflection_code(addr: SocketAddr) -> Code {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+    let mut client = ServerReflectionClient::new(channel(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    match client.server_reflection_info(tokio_stream::iter([request])).await {
+        Ok(response) => response.into_inner().message().await.map_or_else(|s| s.code(), |_| Code::Ok),
+        Err(status) => status.code(),
+    }
+}
+
 fn tokens_file(dir: &Path) -> String {
     let text = format!(
         "# caller sha256(token)\nweb {}\nreports {}\nentitlement {}\n",
@@ -74,6 +91,7 @@ async fn token_callers_reach_only_the_methods_their_policy_grants() {
     let billing = spawn_billing(&db, &auth).await;
     let mut settings = auth.to_vec();
     settings.push(("BILLING_TOKEN_FILE", own_token.as_str()));
+    settings.push(("GRPC_REFLECTION_OPEN", "false"));
     let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &settings).await;
     let mut checks = EntitlementServiceClient::new(channel(entitlement.grpc_addr).await);
 
@@ -106,6 +124,10 @@ async fn token_callers_reach_only_the_methods_their_policy_grants() {
             .contains(r#"caixa_watch_streams_opened_total{caller="entitlement"}"#)
     })
     .await;
+    // Reflection: open on billing (the default), closed to strangers on the entitlement
+    // service.
+    assert_eq!(reflection_code(billing.grpc_addr).await, Code::Ok);
+    assert_eq!(reflection_code(entitlement.grpc_addr).await, Code::Unauthenticated);
     let metrics = http_get(billing.http_addr, "/metrics").await.1;
     assert!(metrics.contains(r#"caixa_auth_refused_total{reason="unauthenticated"}"#), "{metrics}");
     assert!(
