@@ -73,7 +73,7 @@ impl Settings {
             freshness_wait_cap: std::time::Duration::from_millis(
                 env.parse_or("FRESHNESS_WAIT_CAP_MS", 2000)?,
             ),
-            max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 1024)?,
+            max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 128)?,
             max_in_flight: env.parse_or::<usize>("MAX_IN_FLIGHT", 512)?.max(1),
         })
     }

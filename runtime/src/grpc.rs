@@ -173,7 +173,14 @@ impl Supervisor {
     pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes, gate: Arc<Gate>, limits: Limits) {
         let drained = self.drain_signal().wait();
         let builder = match limits.per_connection {
-            Some(limit) => Server::builder().concurrency_limit_per_connection(limit).load_shed(true),
+            // HTTP/2's MAX_CONCURRENT_STREAMS at twice the limit: calls just past it are
+            // refused (the caller learns it should back off), and a client with far more
+            // to send waits on its side of the connection instead of queueing frames the
+            // server would only refuse.
+            Some(limit) => Server::builder()
+                .concurrency_limit_per_connection(limit)
+                .load_shed(true)
+                .max_concurrent_streams(u32::try_from(limit.saturating_mul(2)).ok()),
             None => Server::builder(),
         };
         let server = builder.layer(AdmitLayer::new(gate.clone(), limits.in_flight)).add_routes(routes);
