@@ -3,6 +3,7 @@
 //! health, reflection and a graceful drain. Service logic lives in the services.
 
 pub mod auth;
+pub mod call_metrics;
 pub mod config;
 pub mod database;
 pub mod grpc;

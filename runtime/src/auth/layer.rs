@@ -17,6 +17,7 @@ use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
 use super::{Caller, Gate};
+use crate::call_metrics::CallTimer;
 
 /// Why a call was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -96,21 +97,29 @@ pub struct Admit<S> {
 }
 
 pin_project_lite::pin_project! {
-    /// A call's response, holding its place under the server-wide limit until it is done.
+    /// A call's response, holding its place under the server-wide limit until it is
+    /// done, and timed for the per-method metrics.
     pub struct Admitted<F> {
         #[pin]
         inner: F,
         permit: Option<OwnedSemaphorePermit>,
+        timer: Option<CallTimer>,
     }
 }
 
-impl<F: Future> Future for Admitted<F> {
+impl<F, E> Future for Admitted<F>
+where
+    F: Future<Output = Result<Response, E>>,
+{
     type Output = F::Output;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let output = std::task::ready!(this.inner.poll(cx));
         this.permit.take();
+        if let (Some(timer), Ok(response)) = (this.timer.take(), &output) {
+            timer.finish(response);
+        }
         Poll::Ready(output)
     }
 }
@@ -145,7 +154,8 @@ where
                 if let Some(caller) = caller {
                     req.extensions_mut().insert(caller);
                 }
-                Either::Left(Admitted { inner: self.inner.call(req), permit })
+                let timer = Some(CallTimer::start(req.uri()));
+                Either::Left(Admitted { inner: self.inner.call(req), permit, timer })
             }
             Err(refusal) => Either::Right(ready(Ok(refuse(req.uri().path(), refusal)))),
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use billing_service::store::revisions;
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_integration_tests::{
-    spawn_billing, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator,
+    http_get, spawn_billing, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator,
 };
 use caixa_proto::{
     billing::v1::{
@@ -311,6 +311,46 @@ async fn the_server_wide_limit_sheds_other_connections_and_deadlines_end_waits()
     assert!(shed.is_some(), "a call beyond the server-wide limit was not shed");
     assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
     assert!(client(entitlement.grpc_addr).await.check_access(check("u", "")).await.is_ok());
+    entitlement.running.stop().await.unwrap();
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn metrics_count_calls_by_method_and_code_and_probes_answer() {
+    caixa_test_support::init_test_logging();
+    // Arrange
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let http_addr = http.to_string();
+    let entitlement =
+        spawn_entitlement_with(&db, billing.grpc_addr, &[("ENTITLEMENT_HTTP_ADDR", http_addr.as_str())])
+            .await;
+    let mut access = client(entitlement.grpc_addr).await;
+
+    // Act: two good calls and one bad one.
+    access.check_access(check("u", "")).await.unwrap();
+    access.check_access(check("u", "reports")).await.unwrap();
+    let bad = access.check_access(check("", "")).await.unwrap_err();
+    let (ready, _) = http_get(http, "/readyz").await;
+    let (_, metrics) = http_get(http, "/metrics").await;
+
+    // Assert
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert_eq!(ready, 200);
+    let method = "caixa.entitlement.v1.EntitlementService/CheckAccess";
+    let line = |code: &str| format!(r#"caixa_grpc_requests_total{{method="{method}",code="{code}"}}"#);
+    let value = |prefix: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(prefix))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert_eq!(value(&line("OK")), Some(2.0), "{metrics}");
+    assert_eq!(value(&line("INVALID_ARGUMENT")), Some(1.0), "{metrics}");
+    let count = format!(r#"caixa_grpc_request_duration_seconds_count{{method="{method}"}}"#);
+    assert_eq!(value(&count), Some(3.0), "{metrics}");
+    assert!(metrics.contains(r#"caixa_grpc_request_duration_seconds_bucket{method="caixa.entitlement.v1.EntitlementService/CheckAccess",le="0.0001"}"#));
     entitlement.running.stop().await.unwrap();
     billing.running.stop().await.unwrap();
 }
