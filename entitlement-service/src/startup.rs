@@ -83,6 +83,8 @@ impl Application {
 
     async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), StartupError> {
         let grpc_addr = self.grpc_addr();
+        // Installed before anything records, so that no metric handle is made a no-op.
+        let metrics = caixa_runtime::metrics::prometheus();
         let (health, routes) = grpc::standard_routes(&[ENTITLEMENT]).await?;
         let cache = Arc::new(Cache::default());
         let api = EntitlementApi {
@@ -108,7 +110,7 @@ impl Application {
         }
         let http_addr = self.http_listener.as_ref().and_then(|l| l.local_addr().ok());
         if let Some(listener) = self.http_listener {
-            let probes = caixa_runtime::http::probes(health.clone(), caixa_runtime::metrics::prometheus());
+            let probes = caixa_runtime::http::probes(health.clone(), metrics);
             let drained = supervisor.drain_signal().wait();
             supervisor.spawn(async move {
                 axum::serve(listener, probes).with_graceful_shutdown(drained).await?;

@@ -55,6 +55,8 @@ impl Cache {
 
     /// Replaces everything with a snapshot taken at `revision`.
     pub fn load(&self, users: Users, revision: u64, now: i64) {
+        metrics::gauge!("caixa_entitlement_users").set(users.len() as f64);
+        metrics::gauge!("caixa_entitlement_revision").set(revision as f64);
         let old = match self.users.write() {
             Ok(mut map) => Some(std::mem::replace(&mut *map, users)),
             Err(_) => None,
@@ -73,13 +75,19 @@ impl Cache {
         if newer {
             let _ = self.changes.send(Change { entry, changed_at });
         }
-        self.revision.send_if_modified(|held| {
+        let advanced = self.revision.send_if_modified(|held| {
             let advanced = revision > *held;
             if advanced {
                 *held = revision;
             }
             advanced
         });
+        if advanced {
+            // How far behind billing's commit this copy is, as of this change.
+            let lag = chrono::Utc::now().timestamp().saturating_sub(changed_at).max(0);
+            metrics::gauge!("caixa_entitlement_revision").set(revision as f64);
+            metrics::gauge!("caixa_follower_lag_seconds").set(lag as f64);
+        }
     }
 
     /// Notes that the source confirmed we are current (a heartbeat at or below our head).
