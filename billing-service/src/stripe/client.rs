@@ -88,7 +88,20 @@ impl StripeApi {
                 .map_err(|err| StripeCallError::Unreachable(format!("invalid idempotency key: {err}")))?;
             request = request.request_strategy(RequestStrategy::Idempotent(key));
         }
-        let value = request.send(&self.client).await.map_err(classify)?;
+        let method = if idempotency_key.is_some() { "POST" } else { "GET" };
+        let started = std::time::Instant::now();
+        let sent = request.send(&self.client).await.map_err(classify);
+        let outcome = match &sent {
+            Ok(_) => "ok",
+            Err(StripeCallError::NotFound(_)) => "not_found",
+            Err(StripeCallError::Rejected { .. }) => "rejected",
+            Err(_) => "unreachable",
+        };
+        metrics::counter!("caixa_stripe_requests_total", "method" => method, "outcome" => outcome)
+            .increment(1);
+        metrics::histogram!("caixa_stripe_request_duration_seconds", "method" => method)
+            .record(started.elapsed().as_secs_f64());
+        let value = sent?;
         serde_json::from_str(&miniserde::json::to_string(&value))
             .map_err(|err| StripeCallError::Unreachable(err.to_string()))
     }

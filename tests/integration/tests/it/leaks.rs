@@ -117,5 +117,8 @@ async fn no_error_answer_carries_database_or_stripe_internals() {
     let result = client.create_checkout_session(checkout).await.map(drop);
     assert!(started.elapsed() < Duration::from_secs(60));
     assert_clean_status("CreateCheckoutSession, Stripe down", result, &secrets);
+    let (_, metrics) = http_get(billing.http_addr, "/metrics").await;
+    assert!(metrics.contains(r#"outcome="unreachable""#), "Stripe failures are counted: {metrics}");
+    assert!(metrics.contains(r#"caixa_stripe_requests_total{method="GET",outcome="ok"}"#), "{metrics}");
     billing.running.stop().await.unwrap();
 }
