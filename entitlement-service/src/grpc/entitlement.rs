@@ -16,6 +16,7 @@ use caixa_proto::{
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
+use super::answers;
 use crate::{
     domain::{
         cache::Cache,
@@ -143,7 +144,9 @@ impl EntitlementService for EntitlementApi {
         let feature = input::feature(&request.feature).map_err(ApiError::from)?;
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
         let entry = self.cache.get(user);
-        Ok(Response::new(self.answer(entry.as_deref(), feature, &self.moment())))
+        let answer = self.answer(entry.as_deref(), feature, &self.moment());
+        answers::record(answer.reason);
+        Ok(Response::new(answer))
     }
 
     async fn check_access_batch(
@@ -183,10 +186,17 @@ impl EntitlementService for EntitlementApi {
             .cache
             .read()
             .ok_or_else(|| ApiError::Unavailable("the in-memory state is unavailable".to_owned()))?;
+        let mut tally = answers::Tally::default();
         let results = checks
             .iter()
-            .map(|(user, feature)| self.answer(users.get(user).map(|e| &**e), feature, &at))
+            .map(|(user, feature)| {
+                let answer = self.answer(users.get(user).map(|e| &**e), feature, &at);
+                tally.add(answer.reason);
+                answer
+            })
             .collect();
+        drop(users);
+        tally.record();
         Ok(Response::new(CheckAccessBatchResponse { results }))
     }
 

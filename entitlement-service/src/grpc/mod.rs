@@ -1,5 +1,6 @@
 //! The gRPC API: `EntitlementService`.
 
+mod answers;
 mod entitlement;
 
 pub use entitlement::EntitlementApi;

@@ -351,6 +351,12 @@ async fn metrics_count_calls_by_method_and_code_and_probes_answer() {
     let count = format!(r#"caixa_grpc_request_duration_seconds_count{{method="{method}"}}"#);
     assert_eq!(value(&count), Some(3.0), "{metrics}");
     assert!(metrics.contains(r#"caixa_grpc_request_duration_seconds_bucket{method="caixa.entitlement.v1.EntitlementService/CheckAccess",le="0.0001"}"#));
+    // Answers by reason: the user has no subscription.
+    assert_eq!(
+        value(r#"caixa_check_answers_total{reason="ACCESS_REASON_NO_SUBSCRIPTION"}"#),
+        Some(2.0),
+        "{metrics}"
+    );
     // The follower's own series: what it holds.
     assert_eq!(value("caixa_entitlement_users "), Some(0.0), "{metrics}");
     assert!(value("caixa_entitlement_revision ").is_some(), "{metrics}");
