@@ -173,9 +173,19 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
             overload::BATCH
         );
         let rss_before = entitlement.rss_kib();
-        let result =
-            overload::run(entitlement.addr, entitlement.http_addr, users, 2.0 * capacity, step).await;
-        println!("| overload: 2 × capacity offered by h2load for {} s | {result} |", step.as_secs());
+        let result = overload::run(
+            entitlement.addr,
+            entitlement.http_addr,
+            users,
+            overload::factor() * capacity,
+            step,
+        )
+        .await;
+        println!(
+            "| overload: {} × capacity offered by h2load for {} s | {result} |",
+            overload::factor(),
+            step.as_secs()
+        );
         println!(
             "| overload: service RSS before, after | {} MiB, {} MiB |",
             rss_before / 1024,

@@ -13,6 +13,11 @@ use caixa_proto::entitlement::v1::{CheckAccessBatchRequest, CheckAccessRequest};
 use hdrhistogram::Histogram;
 use prost::Message;
 
+/// How many times the measured capacity is offered: 2, or `BENCH_OVERLOAD_FACTOR`.
+pub fn factor() -> f64 {
+    std::env::var("BENCH_OVERLOAD_FACTOR").ok().and_then(|f| f.parse().ok()).unwrap_or(2.0)
+}
+
 /// Checks per call.
 pub const BATCH: usize = 100;
 
