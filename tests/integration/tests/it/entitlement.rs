@@ -1,12 +1,13 @@
 //! The entitlement service: answers from memory that follow billing, read-your-writes
-//! with a revision, staleness when cut off, validation and overload.
+//! with a revision, staleness when cut off, validation. Overload, limits and metrics are
+//! in `entitlement_limits.rs`.
 
 use std::time::Duration;
 
 use billing_service::store::revisions;
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_integration_tests::{
-    http_get, spawn_billing, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator,
+    spawn_billing, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator,
 };
 use caixa_proto::{
     billing::v1::{
@@ -34,11 +35,11 @@ on_both_backends!(
     a_trial_without_a_webhook_still_ends
 );
 
-fn check(user: &str, feature: &str) -> CheckAccessRequest {
+pub(crate) fn check(user: &str, feature: &str) -> CheckAccessRequest {
     CheckAccessRequest { user_id: user.to_owned(), feature: feature.to_owned(), consistency: None }
 }
 
-fn fresh(user: &str, revision: u64) -> CheckAccessRequest {
+pub(crate) fn fresh(user: &str, revision: u64) -> CheckAccessRequest {
     CheckAccessRequest {
         consistency: Some(Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) }),
         ..check(user, "")
@@ -61,7 +62,7 @@ fn active(id: &str, features: &[&str], trial_end: Option<i64>) -> UserState {
     }
 }
 
-async fn client(addr: std::net::SocketAddr) -> EntitlementServiceClient<Channel> {
+pub(crate) async fn client(addr: std::net::SocketAddr) -> EntitlementServiceClient<Channel> {
     wait_for_health(
         addr,
         "caixa.entitlement.v1.EntitlementService",
@@ -233,133 +234,6 @@ async fn bad_input_is_named_and_waits_are_bounded() {
         "{}",
         status.message()
     );
-    entitlement.running.stop().await.unwrap();
-    billing.running.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn overload_is_refused_not_queued() {
-    caixa_test_support::init_test_logging();
-    let db = TestDatabase::migrated(Backend::Sqlite).await;
-    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
-    let entitlement = spawn_entitlement_with(
-        &db,
-        billing.grpc_addr,
-        &[("MAX_CONCURRENT_REQUESTS", "1"), ("FRESHNESS_WAIT_CAP_MS", "4000")],
-    )
-    .await;
-    let access = client(entitlement.grpc_addr).await;
-
-    // One call holds the only slot of the connection (it waits for a revision) ...
-    let mut waiting = access.clone();
-    let held = tokio::spawn(async move { waiting.check_access(fresh("u", 5)).await });
-    // ... so another one on the same connection is shed at once rather than queued.
-    let mut shed = None;
-    for _ in 0..60 {
-        match access.clone().check_access(check("u", "")).await {
-            Err(status) if status.code() == Code::ResourceExhausted => {
-                shed = Some(status);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-
-    assert!(shed.is_some(), "a call beyond the limit was not shed");
-    assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
-    entitlement.running.stop().await.unwrap();
-    billing.running.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn the_server_wide_limit_sheds_other_connections_and_deadlines_end_waits() {
-    caixa_test_support::init_test_logging();
-    // Arrange
-    let db = TestDatabase::migrated(Backend::Sqlite).await;
-    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
-    let settings = [("MAX_IN_FLIGHT", "1"), ("FRESHNESS_WAIT_CAP_MS", "4000")];
-    let entitlement = spawn_entitlement_with(&db, billing.grpc_addr, &settings).await;
-    let access = client(entitlement.grpc_addr).await;
-
-    // Act: a caller whose deadline is 300 ms waits for a revision that never comes.
-    let mut request = tonic::Request::new(fresh("u", 5));
-    request.set_timeout(Duration::from_millis(300));
-    let started = tokio::time::Instant::now();
-    let expired = access.clone().check_access(request).await.unwrap_err();
-    let waited = started.elapsed();
-
-    // Assert: the wait ended at the caller's deadline, not at the 4 s cap.
-    assert_eq!(expired.code(), Code::Cancelled, "{expired:?}");
-    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
-
-    // Act: one call holds the server's only slot; another arrives on its own connection.
-    let mut waiting = access.clone();
-    let held = tokio::spawn(async move { waiting.check_access(fresh("u", 5)).await });
-    let mut shed = None;
-    for _ in 0..60 {
-        let mut other = client(entitlement.grpc_addr).await;
-        match other.check_access(check("u", "")).await {
-            Err(status) if status.code() == Code::ResourceExhausted => {
-                shed = Some(status);
-                break;
-            }
-            _ => tokio::time::sleep(Duration::from_millis(50)).await,
-        }
-    }
-
-    // Assert: refused at once, and served again once the slot is free.
-    assert!(shed.is_some(), "a call beyond the server-wide limit was not shed");
-    assert_eq!(held.await.unwrap().unwrap_err().code(), Code::Unavailable);
-    assert!(client(entitlement.grpc_addr).await.check_access(check("u", "")).await.is_ok());
-    entitlement.running.stop().await.unwrap();
-    billing.running.stop().await.unwrap();
-}
-
-#[tokio::test]
-async fn metrics_count_calls_by_method_and_code_and_probes_answer() {
-    caixa_test_support::init_test_logging();
-    // Arrange
-    let db = TestDatabase::migrated(Backend::Sqlite).await;
-    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
-    let http = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let http_addr = http.to_string();
-    let entitlement =
-        spawn_entitlement_with(&db, billing.grpc_addr, &[("ENTITLEMENT_HTTP_ADDR", http_addr.as_str())])
-            .await;
-    let mut access = client(entitlement.grpc_addr).await;
-
-    // Act: two good calls and one bad one.
-    access.check_access(check("u", "")).await.unwrap();
-    access.check_access(check("u", "reports")).await.unwrap();
-    let bad = access.check_access(check("", "")).await.unwrap_err();
-    let (ready, _) = http_get(http, "/readyz").await;
-    let (_, metrics) = http_get(http, "/metrics").await;
-
-    // Assert
-    assert_eq!(bad.code(), Code::InvalidArgument);
-    assert_eq!(ready, 200);
-    let method = "caixa.entitlement.v1.EntitlementService/CheckAccess";
-    let line = |code: &str| format!(r#"caixa_grpc_requests_total{{method="{method}",code="{code}"}}"#);
-    let value = |prefix: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-    };
-    assert_eq!(value(&line("OK")), Some(2.0), "{metrics}");
-    assert_eq!(value(&line("INVALID_ARGUMENT")), Some(1.0), "{metrics}");
-    let count = format!(r#"caixa_grpc_request_duration_seconds_count{{method="{method}"}}"#);
-    assert_eq!(value(&count), Some(3.0), "{metrics}");
-    assert!(metrics.contains(r#"caixa_grpc_request_duration_seconds_bucket{method="caixa.entitlement.v1.EntitlementService/CheckAccess",le="0.0001"}"#));
-    // Answers by reason: the user has no subscription.
-    assert_eq!(
-        value(r#"caixa_check_answers_total{reason="ACCESS_REASON_NO_SUBSCRIPTION"}"#),
-        Some(2.0),
-        "{metrics}"
-    );
-    // The follower's own series: what it holds.
-    assert_eq!(value("caixa_entitlement_users "), Some(0.0), "{metrics}");
-    assert!(value("caixa_entitlement_revision ").is_some(), "{metrics}");
     entitlement.running.stop().await.unwrap();
     billing.running.stop().await.unwrap();
 }
