@@ -8,13 +8,15 @@
 //! `cargo run --release -p caixa-bench -- [USERS] [SECONDS_PER_STEP] [STEPS]`: seeds USERS
 //! (default 1,000,000) into a fresh PostgreSQL database, then measures the entitlement
 //! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
-//! same load against a query-per-check baseline, and webhook → CheckAccess propagation.
-//! STEPS (comma separated: unary,batch,baseline,overload,propagation; all by default) picks the
+//! same load against a query-per-check baseline, webhook ingest (wrk) and webhook →
+//! CheckAccess propagation.
+//! STEPS (comma separated: unary,batch,baseline,overload,ingest,propagation; all by default) picks the
 //! steps after the cold start. Prints a Markdown table (docs/performance.md keeps the
 //! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
 
 mod baseline;
+mod ingest;
 mod load;
 mod overload;
 mod seed;
@@ -34,6 +36,7 @@ const BILLING_ROLE: &str = "CAIXA_BENCH_SERVE_BILLING";
 
 fn main() -> anyhow::Result<ExitCode> {
     if std::env::var_os(BILLING_ROLE).is_some() {
+        server::pin_to_own_core(true);
         let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
         let env = caixa_runtime::config::Env::from_process();
         let args: Vec<String> = std::env::args().collect();
@@ -98,7 +101,7 @@ async fn convergence() -> anyhow::Result<()> {
 }
 
 /// The steps after the cold start, all run unless the third argument names some.
-const STEPS: [&str; 5] = ["unary", "batch", "baseline", "overload", "propagation"];
+const STEPS: [&str; 6] = ["unary", "batch", "baseline", "overload", "ingest", "propagation"];
 
 async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -198,6 +201,11 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
     entitlement.stop().await;
 
+    if runs("ingest") {
+        for (measure, result) in ingest::run(&db, service_core, step, (BILLING_ROLE, "1".to_owned())).await {
+            println!("| {measure} | {result} |");
+        }
+    }
     if runs("propagation") {
         let propagation = load::propagation(&db, 200).await;
         println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");

@@ -69,7 +69,7 @@ pub fn status_kib(path: &str, field: &str) -> u64 {
 }
 
 /// The child's environment variable naming the core it should run on.
-const SERVE_CORE: &str = "CAIXA_BENCH_SERVE_CORE";
+pub const SERVE_CORE: &str = "CAIXA_BENCH_SERVE_CORE";
 
 /// On a machine of two or more cores, keeps the service on the last core and the load
 /// generator on the others, so that neither preempts the other and the numbers are per

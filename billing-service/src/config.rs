@@ -60,6 +60,10 @@ pub struct WebhookSettings {
     /// `WEBHOOK_MAX_CONCURRENT`: deliveries in progress before new ones get 503 at once
     /// (Stripe retries them).
     pub max_concurrent: usize,
+    /// `WEBHOOK_ENDPOINTS_REFRESH_SECONDS`: how old the in-memory copy of the registered
+    /// endpoints and their secrets may get (a disabled endpoint or an expired secret
+    /// stops verifying within this time; new ones are seen at their first delivery).
+    pub endpoints_refresh: Duration,
     /// `STRIPE_WEBHOOK_ENDPOINT_ID`: the uuid under which `STRIPE_WEBHOOK_SECRET` is served
     /// (`/stripe/webhook/{uuid}`), for the seed's single-secret setup.
     pub default_endpoint_id: uuid::Uuid,
@@ -120,6 +124,8 @@ impl Settings {
                 header_timeout: env.seconds("HTTP_HEADER_TIMEOUT_SECONDS", Duration::from_secs(10))?,
                 request_timeout: env.seconds("WEBHOOK_REQUEST_TIMEOUT_SECONDS", Duration::from_secs(30))?,
                 max_concurrent: env.parse_or::<usize>("WEBHOOK_MAX_CONCURRENT", 64)?.max(1),
+                endpoints_refresh: env
+                    .seconds("WEBHOOK_ENDPOINTS_REFRESH_SECONDS", Duration::from_secs(5))?,
                 default_endpoint_id: env.parse_or("STRIPE_WEBHOOK_ENDPOINT_ID", uuid::Uuid::nil())?,
             },
             inbox: InboxSettings {

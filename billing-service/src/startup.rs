@@ -158,6 +158,10 @@ impl Application {
             settings: self.settings.webhook.clone(),
             live_mode: live,
             config_secret: self.settings.stripe.webhook_secret.clone(),
+            endpoints: Arc::new(crate::http::EndpointCache::new(
+                self.db.clone(),
+                self.settings.webhook.endpoints_refresh,
+            )),
             wakeup,
         };
         let http = crate::http::router(health.clone(), webhook, caixa_runtime::metrics::prometheus());

@@ -17,6 +17,8 @@ pub struct Model {
     pub state: Json,
     /// Commit time.
     pub committed_at: DateTimeUtc,
+    /// The W3C `traceparent` of the work that wrote it, when traces are on.
+    pub trace_context: Option<String>,
 }
 
 /// Standalone table.

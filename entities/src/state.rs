@@ -127,6 +127,7 @@ impl UserState {
             revision: u64::try_from(revision).unwrap_or(0),
             subscriptions: self.subscriptions.iter().map(SubscriptionState::to_proto).collect(),
             changed_at: timestamp(Some(changed_at)),
+            traceparent: String::new(),
         }
     }
 }

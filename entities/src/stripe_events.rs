@@ -45,6 +45,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// Last row update time.
     pub updated_at: DateTimeUtc,
+    /// The W3C `traceparent` of the delivery that stored it, when traces are on.
+    pub trace_context: Option<String>,
 }
 
 crate::text_enum::text_enum! {

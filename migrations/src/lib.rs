@@ -11,6 +11,7 @@ mod m20261127_000004_entitlements;
 mod m20261127_000005_state_as_json;
 mod m20261128_000006_lifecycle;
 mod m20261128_000007_sync;
+mod m20261128_000008_trace_context;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000005_state_as_json::Migration),
             Box::new(m20261128_000006_lifecycle::Migration),
             Box::new(m20261128_000007_sync::Migration),
+            Box::new(m20261128_000008_trace_context::Migration),
         ]
     }
 }

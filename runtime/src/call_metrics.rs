@@ -48,18 +48,19 @@ impl CallTimer {
 
     /// Records the call as answered with `response`'s status: tonic puts an error's
     /// status in the headers (a trailers-only response); a call whose headers carry none
-    /// is on its way to OK.
-    pub fn finish<B>(self, response: &http::Response<B>) {
-        let code = response
+    /// is on its way to OK. Returns the status code's number.
+    pub fn finish<B>(self, response: &http::Response<B>) -> usize {
+        let number = response
             .headers()
             .get("grpc-status")
             .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
             .unwrap_or(0);
-        let code = CODES.get(code).copied().unwrap_or("UNKNOWN");
+        let code = CODES.get(number).copied().unwrap_or("UNKNOWN");
         let method = if code == "UNIMPLEMENTED" { "unknown" } else { method_name(self.uri.path()) };
         metrics::counter!("caixa_grpc_requests_total", "method" => method, "code" => code).increment(1);
         metrics::histogram!("caixa_grpc_request_duration_seconds", "method" => method)
             .record(self.started.elapsed().as_secs_f64());
+        number
     }
 }
 

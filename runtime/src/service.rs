@@ -51,8 +51,10 @@ where
             return ExitCode::from(2);
         }
     };
-    telemetry::init(common(&settings).log_format);
-    match run(settings).await {
+    telemetry::init_service(common(&settings).log_format, name);
+    let outcome = run(settings).await;
+    telemetry::trace::shutdown().await;
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(error = %err, "{name} failed");

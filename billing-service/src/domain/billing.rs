@@ -101,6 +101,7 @@ impl Billing {
 
     /// Fetches a session and its subscription from Stripe now and applies them through
     /// the one apply path.
+    #[tracing::instrument(name = "sync checkout", level = "debug", skip_all)]
     pub async fn sync_checkout(&self, session_id: &str) -> Result<SyncCheckoutSessionResponse, ApiError> {
         let stripe = self.stripe()?;
         let (session, objects) =
@@ -128,6 +129,7 @@ impl Billing {
     }
 
     /// A Customer Portal session for a user who has a customer.
+    #[tracing::instrument(name = "portal session", level = "debug", skip_all)]
     pub async fn portal(&self, user: &str, return_url: String) -> Result<String, ApiError> {
         let stripe = self.stripe()?;
         let Some(customer) = store::customers::linked(&self.db, user, self.settings.live_mode).await? else {
@@ -140,6 +142,7 @@ impl Billing {
     }
 
     /// The user's status from the local database, with access decided now.
+    #[tracing::instrument(name = "subscription status", level = "debug", skip_all)]
     pub async fn status(&self, user: &str) -> Result<GetSubscriptionStatusResponse, ApiError> {
         let live = self.settings.live_mode;
         let state = subscriptions::user_state(&self.db, user, live).await?;

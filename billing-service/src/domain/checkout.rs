@@ -17,6 +17,7 @@ use crate::{
 
 impl Billing {
     /// Creates a Checkout Session, with a trial when the user has never had one.
+    #[tracing::instrument(name = "create checkout", level = "debug", skip_all)]
     pub async fn create_checkout(
         &self,
         request: CheckoutRequest,
@@ -93,6 +94,12 @@ impl Billing {
         ];
         if trial_days > 0 {
             form.push(("subscription_data[trial_period_days]", trial_days.to_string()));
+        }
+        // The session's completion and its subscription's creation arrive later as
+        // webhooks; this lets them join the trace of this call.
+        if let Some(traceparent) = caixa_runtime::telemetry::trace::traceparent() {
+            form.push(("subscription_data[metadata][traceparent]", traceparent.clone()));
+            form.push(("metadata[traceparent]", traceparent));
         }
         let form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());

@@ -41,6 +41,7 @@ impl Intake {
     }
 
     /// Applies a claimed inbox event and marks it done, in one transaction.
+    #[tracing::instrument(name = "settle event", level = "debug", skip_all)]
     pub async fn settle(
         &self,
         db: &DatabaseConnection,

@@ -10,7 +10,10 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
 
 /// A user id, by the rules every service shares (`caixa_policy::input`).
 pub fn user_id(raw: &str) -> Result<&str, ApiError> {
-    Ok(caixa_policy::input::user_id(raw)?)
+    let user = caixa_policy::input::user_id(raw)?;
+    // The call's span names its user (never an email).
+    caixa_runtime::telemetry::trace::record_user(user);
+    Ok(user)
 }
 
 /// An email address: `local@domain.tld`, no spaces, at most 254 characters.

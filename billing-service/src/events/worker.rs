@@ -58,10 +58,8 @@ impl Worker {
                     Ok(events) => {
                         for event in events {
                             let (this, id) = (this.clone(), id.clone());
-                            in_flight.spawn(
-                                async move { this.process(&event, &id).await }
-                                    .instrument(tracing::Span::current()),
-                            );
+                            let span = apply_span(&event);
+                            in_flight.spawn(async move { this.process(&event, &id).await }.instrument(span));
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "cannot claim inbox events"),
@@ -107,6 +105,18 @@ impl Worker {
             }
         }
     }
+}
+
+/// The span of applying one inbox event: in the trace of the delivery that stored it
+/// when traces are on, else the worker's own span (for the logs).
+fn apply_span(event: &caixa_entities::stripe_events::Model) -> tracing::Span {
+    use caixa_runtime::telemetry::trace;
+    if !trace::enabled() {
+        return tracing::Span::current();
+    }
+    let span = tracing::info_span!("apply event", event_id = %event.id, event_type = %event.event_type);
+    trace::continue_from(&span, event.trace_context.as_deref());
+    span
 }
 
 /// How often the inbox gauges are refreshed.

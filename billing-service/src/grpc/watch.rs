@@ -118,8 +118,9 @@ impl Streamer {
                         return;
                     }
                 };
-                let message =
+                let mut message =
                     state.to_proto(&change.user_id, change.revision, change.committed_at.timestamp());
+                message.traceparent = change.trace_context.unwrap_or_default();
                 if tx.send(Ok(WatchResponse { event: Some(Event::Change(message)) })).await.is_err() {
                     return;
                 }

@@ -1,8 +1,10 @@
 //! The HTTP bridge: Stripe's webhooks, liveness and readiness probes, and metrics.
 
+mod endpoints;
 mod serve;
 pub mod webhook;
 
+pub use endpoints::EndpointCache;
 pub use serve::serve;
 
 use axum::{

@@ -12,11 +12,13 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
+use tracing::Instrument;
 
+use super::endpoints::{Endpoint, EndpointCache};
 use crate::{
     config::WebhookSettings,
     store::{
-        StoreError, endpoints,
+        StoreError,
         inbox::{self, NewEvent},
     },
     stripe::{
@@ -36,16 +38,10 @@ pub struct WebhookState {
     pub live_mode: bool,
     /// `STRIPE_WEBHOOK_SECRET`, served at the default endpoint uuid.
     pub config_secret: Option<SecretString>,
+    /// The registered endpoints, in memory.
+    pub endpoints: Arc<EndpointCache>,
     /// Wakes the inbox worker.
     pub wakeup: Arc<Notify>,
-}
-
-/// Where an endpoint's secrets and mode come from.
-struct Endpoint {
-    id: Option<uuid::Uuid>,
-    /// Held as secrets: exposed only to the verifier's call.
-    secrets: Vec<SecretString>,
-    livemode: bool,
 }
 
 /// Handles one delivery.
@@ -55,23 +51,28 @@ pub async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> (StatusCode, String) {
-    let endpoint = match find_endpoint(&state, &id).await {
-        Ok(Some(endpoint)) => endpoint,
-        Ok(None) => return (StatusCode::NOT_FOUND, format!("no webhook endpoint {id}")),
-        Err(err) => {
-            tracing::error!(error = %err, "webhook endpoint lookup failed");
-            return (StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry".to_owned());
-        }
-    };
     let header = headers.get("stripe-signature").and_then(|v| v.to_str().ok());
-    let secrets: Vec<&str> = endpoint.secrets.iter().map(|s| s.expose_secret()).collect();
-    if let Err(err) = signature::verify(
-        header,
-        &body,
-        &secrets,
-        Some(state.settings.tolerance_secs),
-        Utc::now().timestamp(),
-    ) {
+    let verify = |endpoint: &Endpoint| {
+        let now = Utc::now();
+        let secrets: Vec<&str> = endpoint.secrets_at(now).map(|s| s.expose_secret()).collect();
+        signature::verify(header, &body, &secrets, Some(state.settings.tolerance_secs), now.timestamp())
+    };
+    let mut endpoint = match find_endpoint(&state, &id, false).await {
+        Ok(endpoint) => endpoint,
+        Err(err) => return unavailable(&err),
+    };
+    if endpoint.as_ref().is_none_or(|e| matches!(verify(e), Err(SignatureError::Mismatch))) {
+        // Unknown, or no secret matched: a new endpoint or a rotated secret may be
+        // newer than the copy in memory.
+        endpoint = match find_endpoint(&state, &id, true).await {
+            Ok(endpoint) => endpoint,
+            Err(err) => return unavailable(&err),
+        };
+    }
+    let Some(endpoint) = endpoint else {
+        return (StatusCode::NOT_FOUND, format!("no webhook endpoint {id}"));
+    };
+    if let Err(err) = verify(&endpoint) {
         return reject(err);
     }
     let event = match StripeEvent::parse(&body) {
@@ -91,7 +92,13 @@ pub async fn receive(
         tracing::info!(event = event_id, livemode = event.livemode, "event of the other mode ignored");
         return (StatusCode::OK, "ignored: event of the other mode".to_owned());
     }
+    let span = delivery_span(&headers, &event);
     let new = NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id);
+    store(&state, new, event_id, kind).instrument(span).await
+}
+
+/// Stores a verified event in the inbox; its row keeps the delivery's trace context.
+async fn store(state: &WebhookState, new: NewEvent, event_id: &str, kind: &str) -> (StatusCode, String) {
     match inbox::insert(&state.db, new).await {
         Ok(fresh) => {
             let result = if fresh { "stored" } else { "duplicate" };
@@ -108,30 +115,59 @@ pub async fn receive(
     }
 }
 
+/// The span of one verified delivery: a child of the sender's `traceparent` when there
+/// is one, else, for a completed checkout or the subscription it created, of the trace
+/// of the call that created the session (kept in their metadata), so the checkout, its
+/// webhooks and the access they grant are one trace. Later events of the subscription
+/// start traces of their own.
+fn delivery_span(headers: &HeaderMap, event: &StripeEvent) -> tracing::Span {
+    use caixa_runtime::telemetry::trace;
+    if !trace::enabled() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!(
+        "webhook delivery",
+        otel.kind = "server",
+        event_id = %event.id,
+        event_type = %event.type_name,
+    );
+    if headers.contains_key("traceparent") {
+        trace::continue_from_headers(&span, headers);
+    } else if matches!(
+        event.type_name.as_str(),
+        "checkout.session.completed" | "customer.subscription.created"
+    ) {
+        trace::continue_from(&span, event.object["metadata"][trace::METADATA_KEY].as_str());
+    }
+    span
+}
+
 fn reject(err: SignatureError) -> (StatusCode, String) {
     metrics::counter!("caixa_webhook_rejected_total", "reason" => err.label()).increment(1);
     tracing::warn!(reason = err.label(), "webhook signature rejected");
     (StatusCode::BAD_REQUEST, format!("signature verification failed: {err}"))
 }
 
-async fn find_endpoint(state: &WebhookState, id: &str) -> Result<Option<Endpoint>, StoreError> {
+fn unavailable(err: &StoreError) -> (StatusCode, String) {
+    tracing::error!(error = %err, "webhook endpoint lookup failed");
+    (StatusCode::SERVICE_UNAVAILABLE, "database unavailable; retry".to_owned())
+}
+
+async fn find_endpoint(
+    state: &WebhookState,
+    id: &str,
+    recheck: bool,
+) -> Result<Option<Arc<Endpoint>>, StoreError> {
     let Ok(uuid) = uuid::Uuid::parse_str(id) else { return Ok(None) };
-    if let Some(row) = endpoints::find(&state.db, uuid).await? {
-        if !row.enabled {
-            return Ok(None);
-        }
-        let mut secrets = vec![SecretString::from(row.secret)];
-        if let (Some(previous), Some(until)) = (&row.previous_secret, row.previous_secret_expires_at)
-            && until > Utc::now()
-        {
-            secrets.push(SecretString::from(previous.clone()));
-        }
-        return Ok(Some(Endpoint { id: Some(uuid), secrets, livemode: row.livemode }));
+    if let Some(endpoint) = state.endpoints.get(uuid, recheck).await? {
+        return Ok(Some(endpoint));
     }
     Ok(match &state.config_secret {
-        Some(secret) if uuid == state.settings.default_endpoint_id => {
-            Some(Endpoint { id: None, secrets: vec![secret.clone()], livemode: state.live_mode })
-        }
+        Some(secret) if uuid == state.settings.default_endpoint_id => Some(Arc::new(Endpoint {
+            id: None,
+            secrets: vec![(secret.clone(), None)],
+            livemode: state.live_mode,
+        })),
         _ => None,
     })
 }

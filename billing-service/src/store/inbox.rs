@@ -75,6 +75,7 @@ pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<bool, 
         processed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        trace_context: Set(caixa_runtime::telemetry::trace::traceparent()),
     };
     let inserted = Events::insert(row)
         .on_conflict(OnConflict::column(stripe_events::Column::Id).do_nothing().to_owned())

@@ -72,6 +72,8 @@ pub async fn record(
         livemode: Set(livemode),
         state: Set(json),
         committed_at: Set(now),
+        // The apply that wrote it, so the entitlement service's apply joins its trace.
+        trace_context: Set(caixa_runtime::telemetry::trace::traceparent()),
     }
     .insert(db)
     .await?;

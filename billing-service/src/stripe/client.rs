@@ -77,6 +77,7 @@ impl StripeApi {
         self.send(builder, Some(idempotency_key)).await
     }
 
+    #[tracing::instrument(name = "stripe request", level = "debug", skip_all)]
     async fn send(
         &self,
         builder: RequestBuilder,

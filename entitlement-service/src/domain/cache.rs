@@ -71,8 +71,12 @@ impl Cache {
     pub fn apply(&self, entry: Entry, changed_at: i64) {
         let revision = entry.revision;
         let entry = Arc::new(entry);
-        let newer = self.users.write().is_ok_and(|mut users| users.upsert(entry.clone()));
+        let (newer, held) = match self.users.write() {
+            Ok(mut users) => (users.upsert(entry.clone()), users.len()),
+            Err(_) => (false, 0),
+        };
         if newer {
+            metrics::gauge!("caixa_entitlement_users").set(held as f64);
             let _ = self.changes.send(Change { entry, changed_at });
         }
         let advanced = self.revision.send_if_modified(|held| {

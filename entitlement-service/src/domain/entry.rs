@@ -252,6 +252,7 @@ impl Entry {
             revision: self.revision,
             subscriptions: self.subscriptions.iter().map(Subscription::to_proto).collect(),
             changed_at: changed_at.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+            traceparent: String::new(),
         }
     }
 }

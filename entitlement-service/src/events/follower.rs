@@ -46,6 +46,7 @@ enum Lost {
 
 impl Follower {
     /// Loads a snapshot into the cache.
+    #[tracing::instrument(name = "load snapshot", level = "debug", skip_all)]
     pub async fn snapshot(&self) -> Result<(), store::StoreError> {
         let snapshot = store::snapshot(&self.db, self.livemode, self.cache.plans()).await?;
         tracing::info!(users = snapshot.users.len(), revision = snapshot.revision, "snapshot loaded");
@@ -94,6 +95,7 @@ impl Follower {
         if let Err(err) = self.credentials.authorize(&mut request) {
             return Lost::Unreachable(err.to_string());
         }
+        caixa_runtime::telemetry::trace::inject(request.metadata_mut());
         let mut stream = match SubscriptionEventsClient::new(channel).watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
@@ -105,7 +107,10 @@ impl Follower {
                 Ok(Some(message)) => match message.event {
                     Some(Event::Change(change)) => {
                         let changed_at = change.changed_at.as_ref().map_or(0, |t| t.seconds);
-                        self.cache.apply(Entry::from_proto(&change, self.cache.plans()), changed_at);
+                        let span = apply_span(&change);
+                        span.in_scope(|| {
+                            self.cache.apply(Entry::from_proto(&change, self.cache.plans()), changed_at);
+                        });
                         self.cache.touch(chrono::Utc::now().timestamp());
                     }
                     Some(Event::Heartbeat(beat)) if beat.head_revision <= self.cache.revision() => {
@@ -151,4 +156,16 @@ impl Follower {
             tokio::time::sleep(DB_POLL).await;
         }
     }
+}
+
+/// The span of applying one revision, in the trace of the work that committed it
+/// (disabled when traces are off, or when the revision carries no trace).
+fn apply_span(change: &caixa_proto::billing::v1::EntitlementState) -> tracing::Span {
+    use caixa_runtime::telemetry::trace;
+    if !trace::enabled() || change.traceparent.is_empty() {
+        return tracing::Span::none();
+    }
+    let span = tracing::info_span!("apply revision", revision = change.revision, user_id = %change.user_id);
+    trace::continue_from(&span, Some(&change.traceparent));
+    span
 }

@@ -141,6 +141,7 @@ impl EntitlementService for EntitlementApi {
         let wait = deadline(&request);
         let request = request.into_inner();
         let user = input::user_id(&request.user_id).map_err(ApiError::from)?;
+        caixa_runtime::telemetry::trace::record_user(user);
         let feature = input::feature(&request.feature).map_err(ApiError::from)?;
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
         let entry = self.cache.get(user);
@@ -207,6 +208,7 @@ impl EntitlementService for EntitlementApi {
         let wait = deadline(&request);
         let request = request.into_inner();
         let user = input::user_id(&request.user_id).map_err(ApiError::from)?.to_owned();
+        caixa_runtime::telemetry::trace::record_user(&user);
         self.ensure_fresh(request.consistency.as_ref(), wait).await?;
         let now = chrono::Utc::now().timestamp();
         let entry = self.cache.get(&user);

@@ -104,6 +104,8 @@ pin_project_lite::pin_project! {
         inner: F,
         permit: Option<OwnedSemaphorePermit>,
         timer: Option<CallTimer>,
+        // Disabled (and free) unless traces are exported.
+        span: tracing::Span,
     }
 }
 
@@ -115,10 +117,17 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let output = std::task::ready!(this.inner.poll(cx));
+        let output = {
+            let _entered = this.span.enter();
+            std::task::ready!(this.inner.poll(cx))
+        };
         this.permit.take();
         if let (Some(timer), Ok(response)) = (this.timer.take(), &output) {
-            timer.finish(response);
+            let code = timer.finish(response);
+            if !this.span.is_disabled() {
+                this.span.record("rpc.grpc.status_code", code);
+                this.span.record("otel.status_code", if code == 0 { "OK" } else { "ERROR" });
+            }
         }
         Poll::Ready(output)
     }
@@ -151,11 +160,16 @@ where
         let tls = req.extensions().get::<TlsConnectInfo<TcpConnectInfo>>();
         match self.gate.decide(req.uri().path(), req.headers(), tls) {
             Ok(caller) => {
+                let span = crate::telemetry::trace::rpc_span(req.uri().path(), req.headers());
                 if let Some(caller) = caller {
+                    if !span.is_disabled() {
+                        span.record("caller", caller.name());
+                    }
                     req.extensions_mut().insert(caller);
                 }
                 let timer = Some(CallTimer::start(req.uri()));
-                Either::Left(Admitted { inner: self.inner.call(req), permit, timer })
+                let inner = span.in_scope(|| self.inner.call(req));
+                Either::Left(Admitted { inner, permit, timer, span })
             }
             Err(refusal) => Either::Right(ready(Ok(refuse(req.uri().path(), refusal)))),
         }

@@ -4,6 +4,8 @@
 
 pub mod certs;
 pub mod convergence;
+pub mod metrics;
+pub mod otlp;
 pub mod stripe;
 pub mod truth;
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use caixa_integration_tests::{http_get, spawn_billing, spawn_entitlement_with};
+use caixa_integration_tests::{http_get, metrics::Metrics, spawn_billing, spawn_entitlement_with};
 use caixa_test_support::database::{Backend, TestDatabase};
 use tonic::Code;
 
@@ -111,27 +111,22 @@ async fn metrics_count_calls_by_method_and_code_and_probes_answer() {
     assert_eq!(bad.code(), Code::InvalidArgument);
     assert_eq!(ready, 200);
     let method = "caixa.entitlement.v1.EntitlementService/CheckAccess";
-    let line = |code: &str| format!(r#"caixa_grpc_requests_total{{method="{method}",code="{code}"}}"#);
-    let value = |prefix: &str| {
-        metrics
-            .lines()
-            .find(|l| l.starts_with(prefix))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-    };
-    assert_eq!(value(&line("OK")), Some(2.0), "{metrics}");
-    assert_eq!(value(&line("INVALID_ARGUMENT")), Some(1.0), "{metrics}");
-    let count = format!(r#"caixa_grpc_request_duration_seconds_count{{method="{method}"}}"#);
-    assert_eq!(value(&count), Some(3.0), "{metrics}");
-    assert!(metrics.contains(r#"caixa_grpc_request_duration_seconds_bucket{method="caixa.entitlement.v1.EntitlementService/CheckAccess",le="0.0001"}"#));
-    // Answers by reason: the user has no subscription.
+    let parsed = Metrics::parse(&metrics);
+    let calls = |code| parsed.value("caixa_grpc_requests_total", &[("method", method), ("code", code)]);
+    assert_eq!(calls("OK"), Some(2.0), "{metrics}");
+    assert_eq!(calls("INVALID_ARGUMENT"), Some(1.0), "{metrics}");
     assert_eq!(
-        value(r#"caixa_check_answers_total{reason="ACCESS_REASON_NO_SUBSCRIPTION"}"#),
-        Some(2.0),
+        parsed.value("caixa_grpc_request_duration_seconds", &[("method", method)]),
+        Some(3.0),
         "{metrics}"
     );
+    assert!(metrics.contains(r#"caixa_grpc_request_duration_seconds_bucket{method="caixa.entitlement.v1.EntitlementService/CheckAccess",le="0.0001"}"#));
+    // Answers by reason: the user has no subscription.
+    let reason = [("reason", "ACCESS_REASON_NO_SUBSCRIPTION")];
+    assert_eq!(parsed.value("caixa_check_answers_total", &reason), Some(2.0), "{metrics}");
     // The follower's own series: what it holds.
-    assert_eq!(value("caixa_entitlement_users "), Some(0.0), "{metrics}");
-    assert!(value("caixa_entitlement_revision ").is_some(), "{metrics}");
+    assert_eq!(parsed.value("caixa_entitlement_users", &[]), Some(0.0), "{metrics}");
+    assert!(parsed.has("caixa_entitlement_revision"), "{metrics}");
     entitlement.running.stop().await.unwrap();
     billing.running.stop().await.unwrap();
 }

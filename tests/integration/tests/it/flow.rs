@@ -57,6 +57,9 @@ async fn a_completed_checkout_reaches_the_log_and_the_stream(backend: Backend) {
     assert_eq!(change.user_id, "user-1");
     assert_eq!(change.subscriptions[0].features, ["app", "reports"]);
     assert!(change.subscriptions[0].trial_end.is_some());
+    // The trialing change can come from the subscription's own event; the link comes
+    // with checkout.session.completed, which may still be on its way.
+    stripe.wait_for_deliveries().await;
     let conn = db.connect().await;
     wait_until("every event processed", Duration::from_secs(10), || all_processed(&conn)).await;
     let customer = customers::Entity::find().one(&conn).await.unwrap().unwrap();

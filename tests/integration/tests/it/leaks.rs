@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use caixa_entities::webhook_endpoints;
 use caixa_integration_tests::{
     http_get, spawn_billing_with_stripe,
     stripe::{StripeEmulator, TEST_KEY},
@@ -18,6 +19,7 @@ use caixa_test_support::{
     grpc::channel,
     http::post_json,
 };
+use sea_orm::EntityTrait;
 use tonic::{Code, Status};
 
 /// Text that would mean an internal leaked.
@@ -66,7 +68,9 @@ async fn no_error_answer_carries_database_or_stripe_internals() {
     let session = stripe.subscribe(&price, "user-ana", "0").await;
     let session_id = session["id"].as_str().unwrap().to_owned();
     let mut client = BillingServiceClient::new(channel(billing.grpc_addr).await);
-    let secrets = [db.url.as_str(), TEST_KEY];
+    let conn = db.connect().await;
+    let signing = webhook_endpoints::Entity::find_by_id(endpoint).one(&conn).await.unwrap().unwrap().secret;
+    let secrets = [db.url.as_str(), TEST_KEY, signing.as_str()];
     db.set_reachable(false).await;
 
     // Act and assert: every RPC with the database down.
@@ -99,10 +103,16 @@ async fn no_error_answer_carries_database_or_stripe_internals() {
     assert_clean_status("Watch", events.watch(WatchRequest { after_revision: 0 }).await.map(drop), &secrets);
 
     // The HTTP bridge.
-    let (code, body) =
-        post_json(billing.http_addr, &format!("/stripe/webhook/{endpoint}"), "{}", "t=1,v1=00").await;
-    assert_eq!(code, 503, "{body}");
-    assert_clean("webhook answer", &body, &secrets);
+    let path = format!("/stripe/webhook/{endpoint}");
+    let (code, body) = post_json(billing.http_addr, &path, "{}", "t=1,v1=00").await;
+    assert_eq!(code, 400, "a forged delivery is refused without the database: {body}");
+    assert_clean("webhook answer, forged", &body, &secrets);
+    let event =
+        r#"{"id":"evt_down","type":"customer.created","livemode":false,"data":{"object":{"id":"cus_down"}}}"#;
+    let signature = stripe_emulator::sign(&signing, chrono::Utc::now().timestamp(), event);
+    let (code, body) = post_json(billing.http_addr, &path, event, &signature).await;
+    assert_eq!(code, 503, "a good delivery that cannot be stored: {body}");
+    assert_clean("webhook answer, store down", &body, &secrets);
     let (_, body) = http_get(billing.http_addr, "/readyz").await;
     assert_clean("readyz", &body, &secrets);
 

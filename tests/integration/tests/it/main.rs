@@ -22,4 +22,5 @@ mod reflection;
 mod reliability;
 mod revisions;
 mod sync;
+mod traces;
 mod webhooks;

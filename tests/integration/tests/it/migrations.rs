@@ -97,6 +97,7 @@ async fn insert_event(db: &DatabaseConnection, id: &str) -> Result<(), sea_orm::
         processed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
+        trace_context: Set(None),
     }
     .insert(db)
     .await

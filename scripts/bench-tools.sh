@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the outside load generators the benchmark drives (Debian packages): h2load
+# (nghttp2-client) for gRPC, wrk for the webhook bridge. Does nothing if both are there.
+set -euo pipefail
+missing=()
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v wrk >/dev/null || missing+=(wrk)
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "h2load and wrk are installed"
+    exit 0
+fi
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+$sudo apt-get update -q
+$sudo apt-get install -y -q "${missing[@]}"
