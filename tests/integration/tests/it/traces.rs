@@ -1,7 +1,10 @@
 //! OpenTelemetry: one checkout → webhook → access flow, across both services run as
-//! processes exporting to an in-process OTLP receiver: the caller's trace holds its
-//! checkout call, the webhook deliveries Stripe sends for that checkout (through the
-//! session's metadata) and its access checks; both services' `/metrics` count the flow.
+//! processes exporting to an in-process OTLP receiver, is one linked trace: the caller's
+//! checkout call, the webhook deliveries Stripe sends for it (through the session's
+//! metadata), the worker's applies (through the inbox rows), and the caller's access
+//! checks; the entitlement service's apply of the revision that granted access is below
+//! the billing apply that wrote it (through the revision log and Watch).
+//! Both services' `/metrics` count the flow.
 
 use std::time::Duration;
 
@@ -49,7 +52,7 @@ fn descends(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &ReceivedSpan
 }
 
 #[tokio::test]
-async fn a_callers_trace_holds_its_checkout_the_webhooks_it_causes_and_its_checks() {
+async fn a_checkout_its_webhooks_and_their_applies_are_one_trace_down_to_the_follower() {
     // Arrange: both services exporting to the receiver, every span sampled.
     let (receiver, otlp) = OtlpReceiver::start().await;
     let db = TestDatabase::migrated(Backend::Postgres).await;
@@ -107,7 +110,7 @@ async fn a_callers_trace_holds_its_checkout_the_webhooks_it_causes_and_its_check
     })
     .await;
 
-    // Assert: the caller's trace holds its calls and the deliveries they caused.
+    // Assert: the caller's trace holds every step, each below the one that caused it.
     let in_trace = |name: &str, service: &str| {
         receiver
             .spans()
@@ -115,16 +118,41 @@ async fn a_callers_trace_holds_its_checkout_the_webhooks_it_causes_and_its_check
             .filter(|s| s.trace_id == trace_id && s.name == name && s.service == service)
             .collect::<Vec<_>>()
     };
-    let exported = || {
-        [
-            ("caixa.billing.v1.BillingService/CreateCheckoutSession", "billing-service"),
-            ("webhook delivery", "billing-service"),
-            ("caixa.entitlement.v1.EntitlementService/CheckAccess", "entitlement-service"),
-        ]
-        .iter()
-        .all(|(name, service)| !in_trace(name, service).is_empty())
+    let expected = [
+        ("caixa.billing.v1.BillingService/CreateCheckoutSession", "billing-service"),
+        ("webhook delivery", "billing-service"),
+        ("apply event", "billing-service"),
+        ("settle event", "billing-service"),
+        ("caixa.entitlement.v1.EntitlementService/CheckAccess", "entitlement-service"),
+    ];
+    let missing =
+        || expected.iter().filter(|(name, service)| in_trace(name, service).is_empty()).collect::<Vec<_>>();
+    // The revision that granted access was written by whichever of the user's events
+    // billing applied first (the checkout's, or an invoice's with its own trace): its
+    // apply in the entitlement service is in that event's trace, below its apply.
+    let revision_applies = |spans: &[ReceivedSpan]| {
+        spans
+            .iter()
+            .filter(|s| s.name == "apply revision" && s.attribute("user_id") == Some("user-traced"))
+            .cloned()
+            .collect::<Vec<_>>()
     };
-    wait_until("the spans exported", Duration::from_secs(15), || std::future::ready(exported())).await;
+    let followed_billing = |spans: &[ReceivedSpan]| {
+        let applies: Vec<_> = spans.iter().filter(|s| s.name == "apply event").collect();
+        let followed = revision_applies(spans);
+        !followed.is_empty() && followed.iter().all(|f| applies.iter().any(|a| descends(spans, f, a)))
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !missing().is_empty() || !followed_billing(&receiver.spans()) {
+        let spans = receiver.spans();
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the flow's spans never all arrived: missing {:?}; revision applies {:?}",
+            missing(),
+            revision_applies(&spans)
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let checkout = in_trace("caixa.billing.v1.BillingService/CreateCheckoutSession", "billing-service");
     assert_eq!(checkout.len(), 1, "the checkout call's span: {:#?}", receiver.spans());
     assert_eq!(checkout[0].attribute("user_id"), Some("user-traced"));
@@ -135,6 +163,11 @@ async fn a_callers_trace_holds_its_checkout_the_webhooks_it_causes_and_its_check
     assert!(
         deliveries.iter().all(|d| descends(&spans, d, &checkout[0])),
         "deliveries descend from the checkout"
+    );
+    let applies = in_trace("apply event", "billing-service");
+    assert!(
+        applies.iter().any(|a| deliveries.iter().any(|d| descends(&spans, a, d))),
+        "the worker's apply descends from a delivery (through the inbox row)"
     );
     let checks = in_trace("caixa.entitlement.v1.EntitlementService/CheckAccess", "entitlement-service");
     assert_eq!(checks.last().and_then(|c| c.attribute("user_id")), Some("user-traced"));
