@@ -8,6 +8,7 @@ mod bridge_limits;
 mod commands;
 mod convergence;
 mod deploy;
+mod docs;
 mod entitlement;
 mod entitlement_limits;
 mod flow;
