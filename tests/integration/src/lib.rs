@@ -72,6 +72,20 @@ fn env_for(db: &TestDatabase, extra: &[(&str, &str)]) -> Env {
     env
 }
 
+/// The billing binary's subcommands.
+pub const BILLING_COMMANDS: [&str; 10] = [
+    "sync-stripe",
+    "fix-customer-links",
+    "trial-status",
+    "register-stripe-webhook",
+    "webhooks",
+    "events",
+    "inbox",
+    "replay-event",
+    "subscriptions",
+    "reconcile",
+];
+
 /// Polls `check` until it returns true, for at most `within`.
 pub async fn wait_until<F, Fut>(what: &str, within: Duration, mut check: F)
 where

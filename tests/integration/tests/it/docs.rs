@@ -4,24 +4,10 @@
 
 use std::process::Command;
 
+use caixa_integration_tests::BILLING_COMMANDS;
 use caixa_test_support::tools::workspace_root;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_billing-process");
-
-/// The subcommands, as the docs may write a command without the binary's name.
-const SUBCOMMANDS: [&str; 11] = [
-    "sync-stripe",
-    "fix-customer-links",
-    "trial-status",
-    "register-stripe-webhook",
-    "webhooks",
-    "events",
-    "inbox",
-    "replay-event",
-    "subscriptions",
-    "reconcile",
-    "serve",
-];
 
 /// The command lines in one Markdown text: inline code and lines of code blocks.
 fn commands(markdown: &str) -> Vec<String> {
@@ -47,7 +33,7 @@ fn commands(markdown: &str) -> Vec<String> {
             let snippet = snippet.split(" #").next().unwrap_or_default().trim().trim_start_matches("$ ");
             let rest = match snippet.find("billing-service ") {
                 Some(at) => snippet[at + "billing-service ".len()..].trim_start_matches("-- "),
-                None if SUBCOMMANDS.iter().any(|s| snippet.split(' ').next() == Some(s)) => snippet,
+                None if BILLING_COMMANDS.iter().any(|s| snippet.split(' ').next() == Some(s)) => snippet,
                 None => continue,
             };
             // A continued line, a pipeline, or the generic `<command>` is not one command.

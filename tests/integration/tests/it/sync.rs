@@ -165,17 +165,7 @@ async fn every_command_has_help_and_a_bad_flag_exits_2_naming_it() {
     };
     let (code, help) = run(&["--help"]);
     assert_eq!(code, Some(0));
-    for command in [
-        "sync-stripe",
-        "trial-status",
-        "register-stripe-webhook",
-        "webhooks",
-        "events",
-        "inbox",
-        "replay-event",
-        "subscriptions",
-        "reconcile",
-    ] {
+    for command in caixa_integration_tests::BILLING_COMMANDS {
         assert!(help.contains(command), "{command} missing from --help");
         let (code, text) = run(&[command, "--help"]);
         assert_eq!(code, Some(0), "{command} --help: {text}");
