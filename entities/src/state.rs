@@ -131,3 +131,37 @@ impl UserState {
         }
     }
 }
+
+/// The stored form, read by the access policy.
+impl caixa_policy::Terms for SubscriptionState {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> SubscriptionStatus {
+        status_from_str(&self.status)
+    }
+    fn trial_end(&self) -> Option<i64> {
+        self.trial_end
+    }
+    fn current_period_start(&self) -> Option<i64> {
+        self.current_period_start
+    }
+    fn current_period_end(&self) -> Option<i64> {
+        self.current_period_end
+    }
+    fn cancel_at_period_end(&self) -> bool {
+        self.cancel_at_period_end
+    }
+    fn cancel_at(&self) -> Option<i64> {
+        self.cancel_at
+    }
+    fn ended_at(&self) -> Option<i64> {
+        self.ended_at
+    }
+    fn past_due_since(&self) -> Option<i64> {
+        self.past_due_since
+    }
+    fn grants_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| f == feature)
+    }
+}

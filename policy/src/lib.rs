@@ -3,12 +3,15 @@
 //! Billing's `GetSubscriptionStatus` and the entitlement service's checks share it.
 //!
 //! The policy reads subscriptions through [`Terms`], so billing can hand it the stored
-//! JSON form and the entitlement service its compact in-memory form; deciding allocates
-//! nothing.
+//! JSON form, the entitlement service its compact in-memory form and a caller's replica
+//! the proto snapshot; deciding allocates nothing. It depends on the contracts only: the
+//! storage side implements [`Terms`] for its own types.
 
 pub mod input;
+mod plain;
 
-use caixa_entities::state::{SubscriptionState, status_from_str};
+pub use plain::{Subscription, stripe_status};
+
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
 
 /// What the policy reads of one subscription.
@@ -33,39 +36,6 @@ pub trait Terms {
     fn past_due_since(&self) -> Option<i64>;
     /// Whether its product grants `feature`.
     fn grants_feature(&self, feature: &str) -> bool;
-}
-
-impl Terms for SubscriptionState {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn status(&self) -> SubscriptionStatus {
-        status_from_str(&self.status)
-    }
-    fn trial_end(&self) -> Option<i64> {
-        self.trial_end
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.current_period_start
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.current_period_end
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.cancel_at
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.ended_at
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.past_due_since
-    }
-    fn grants_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| f == feature)
-    }
 }
 
 /// Tunable parts of the policy.

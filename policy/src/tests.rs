@@ -1,16 +1,16 @@
 //! One test per row of the access policy, with the clock injected.
 
 use crate::Policy;
-use caixa_entities::state::SubscriptionState;
+use crate::{Subscription, stripe_status};
 use caixa_proto::billing::v1::AccessReason::{self, *};
 
 const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
 
-fn sub(status: &str) -> SubscriptionState {
-    SubscriptionState {
+fn sub(status: &str) -> Subscription {
+    Subscription {
         id: format!("sub_{status}"),
-        status: status.to_owned(),
+        status: stripe_status(status),
         current_period_start: Some(NOW - 10 * DAY),
         current_period_end: Some(NOW + 20 * DAY),
         features: vec!["app".to_owned()],
@@ -18,7 +18,7 @@ fn sub(status: &str) -> SubscriptionState {
     }
 }
 
-fn check(subs: Vec<SubscriptionState>, feature: Option<&str>) -> (bool, AccessReason, Option<i64>) {
+fn check(subs: Vec<Subscription>, feature: Option<&str>) -> (bool, AccessReason, Option<i64>) {
     let d = Policy::default().decide(&subs, feature, NOW);
     (d.allowed, d.reason, d.access_until)
 }

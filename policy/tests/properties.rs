@@ -3,8 +3,8 @@
 //! subscription that grants nothing never turns a refusal into a grant.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use caixa_entities::state::SubscriptionState;
-use caixa_policy::Policy;
+use caixa_policy::{Policy, Subscription, stripe_status};
+use caixa_proto::billing::v1::SubscriptionStatus;
 use proptest::prelude::*;
 
 const NOW: i64 = 1_800_000_000;
@@ -33,14 +33,10 @@ prop_compose! {
         cancel_at_period_end in any::<bool>(),
         features in proptest::sample::subsequence(FEATURES, 0..=2),
         n in 0u32..1_000_000,
-    ) -> SubscriptionState {
-        SubscriptionState {
+    ) -> Subscription {
+        Subscription {
             id: format!("sub_{n}"),
-            customer_id: "cus_1".to_owned(),
-            status: status.to_owned(),
-            price_id: None,
-            product_id: None,
-            trial_start: None,
+            status: stripe_status(status),
             trial_end,
             current_period_start: period_start,
             current_period_end: period_end,
@@ -49,23 +45,24 @@ prop_compose! {
             ended_at: ended_at.filter(|_| status == "canceled" || cancel_at_period_end),
             past_due_since,
             features: features.into_iter().map(str::to_owned).collect(),
-            livemode: false,
         }
     }
 }
 
 /// The policy table of docs/api.md, row by row: whether one subscription grants access.
-fn table_grants(s: &SubscriptionState, policy: &Policy, now: i64) -> bool {
+fn table_grants(s: &Subscription, policy: &Policy, now: i64) -> bool {
     if s.ended_at.is_some_and(|t| t <= now) {
         return false;
     }
-    match s.status.as_str() {
-        "trialing" => s.trial_end.is_some_and(|end| now < end + policy.trial_end_grace_seconds),
-        "active" if s.cancel_at_period_end => {
+    match s.status {
+        SubscriptionStatus::Trialing => {
+            s.trial_end.is_some_and(|end| now < end + policy.trial_end_grace_seconds)
+        }
+        SubscriptionStatus::Active if s.cancel_at_period_end => {
             s.current_period_end.or(s.cancel_at).is_some_and(|end| now < end)
         }
-        "active" => s.cancel_at.is_none_or(|at| now < at),
-        "past_due" => s
+        SubscriptionStatus::Active => s.cancel_at.is_none_or(|at| now < at),
+        SubscriptionStatus::PastDue => s
             .past_due_since
             .or(s.current_period_start)
             .is_some_and(|start| now < start + policy.grace_seconds),
