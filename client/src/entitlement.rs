@@ -1,0 +1,163 @@
+//! `EntitlementService` from the caller's side.
+
+use std::sync::Arc;
+
+use caixa_proto::{
+    billing::v1::{AccessReason, SubscriptionSnapshot, SubscriptionStatus},
+    entitlement::v1::{
+        CheckAccessBatchRequest, CheckAccessRequest, CheckAccessResponse, Consistency,
+        GetEntitlementsRequest, consistency::Requirement,
+        entitlement_service_client::EntitlementServiceClient,
+    },
+};
+
+use crate::{ClientConfig, ClientError, transport::Pool};
+
+/// Whether a user may use a feature now, and why. Guarded handlers find it in the
+/// request's extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Access {
+    /// Whether access is granted.
+    pub allowed: bool,
+    /// Why (trialing, active, payment failed, trial ended, feature not in plan, …).
+    pub reason: AccessReason,
+    /// Status of the subscription that decided.
+    pub status: SubscriptionStatus,
+    /// Until when the answer holds if nothing changes (Unix seconds), when granted.
+    pub access_until: Option<i64>,
+    /// The subscription that decided.
+    pub subscription_id: Option<String>,
+    /// The revision of the service's copy the answer was computed from.
+    pub revision: u64,
+    /// Whether the service had lost contact with billing for longer than it allows.
+    pub stale: bool,
+}
+
+impl Access {
+    fn from_proto(answer: CheckAccessResponse) -> Self {
+        Self {
+            allowed: answer.allowed,
+            reason: answer.reason(),
+            status: answer.status(),
+            access_until: answer.access_until.map(|t| t.seconds),
+            subscription_id: Some(answer.subscription_id).filter(|s| !s.is_empty()),
+            revision: answer.revision,
+            stale: answer.stale,
+        }
+    }
+
+    /// The reason in words, for a refusal's message.
+    pub fn explanation(&self) -> &'static str {
+        match self.reason {
+            AccessReason::Trialing => "trialing",
+            AccessReason::Active => "active subscription",
+            AccessReason::Canceling => "active until the scheduled cancellation",
+            AccessReason::PastDueGrace => "payment failed; in the grace period",
+            AccessReason::PaymentFailed => "payment failed",
+            AccessReason::Incomplete => "the first payment is not complete",
+            AccessReason::Paused => "the subscription is paused",
+            AccessReason::TrialEnding => "the trial has just ended; the first payment is on its way",
+            AccessReason::Stale => "the service's copy is stale",
+            AccessReason::Canceled => "the subscription or trial has ended",
+            AccessReason::NoSubscription => "no subscription",
+            AccessReason::FeatureNotInPlan => "the feature is not in the plan",
+            _ => "not allowed",
+        }
+    }
+}
+
+/// Everything a user is entitled to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entitlements {
+    /// Whether the user has access at all.
+    pub allowed: bool,
+    /// Why.
+    pub reason: AccessReason,
+    /// Features granted now.
+    pub features: Vec<String>,
+    /// Every subscription of the user.
+    pub subscriptions: Vec<SubscriptionSnapshot>,
+    /// The revision the answer was computed from.
+    pub revision: u64,
+    /// Whether the service's copy was stale.
+    pub stale: bool,
+}
+
+/// A client of the entitlement service. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct EntitlementClient {
+    pool: Arc<Pool>,
+    at_least: Option<u64>,
+}
+
+impl EntitlementClient {
+    /// A client of the service at `urls` (several replicas are balanced per call).
+    /// Connects on first use; call inside a Tokio runtime.
+    pub fn new(urls: &[&str], config: ClientConfig) -> Result<Self, ClientError> {
+        Ok(Self { pool: Arc::new(Pool::new(urls, config)?), at_least: None })
+    }
+
+    /// The same client, answering only from a copy at least as fresh as `revision`
+    /// (e.g. the revision `SyncCheckoutSession` returned): read-your-writes.
+    pub fn at_least_as_fresh(&self, revision: u64) -> Self {
+        Self { pool: self.pool.clone(), at_least: Some(revision) }
+    }
+
+    fn consistency(&self) -> Option<Consistency> {
+        self.at_least.map(|r| Consistency { requirement: Some(Requirement::AtLeastAsFresh(r)) })
+    }
+
+    /// May `user` use `feature` now (an empty feature: any access at all)?
+    pub async fn check(&self, user: &str, feature: &str) -> Result<Access, ClientError> {
+        let request = CheckAccessRequest {
+            user_id: user.to_owned(),
+            feature: feature.to_owned(),
+            consistency: self.consistency(),
+        };
+        let answer = self
+            .pool
+            .call(request, |channel, request| async move {
+                EntitlementServiceClient::new(channel).check_access(request).await
+            })
+            .await?;
+        Ok(Access::from_proto(answer))
+    }
+
+    /// Many checks in one call; answers in the order asked.
+    pub async fn check_batch(&self, checks: &[(&str, &str)]) -> Result<Vec<Access>, ClientError> {
+        let checks = checks
+            .iter()
+            .map(|(user, feature)| CheckAccessRequest {
+                user_id: (*user).to_owned(),
+                feature: (*feature).to_owned(),
+                consistency: self.consistency(),
+            })
+            .collect();
+        let answer = self
+            .pool
+            .call(CheckAccessBatchRequest { checks }, |channel, request| async move {
+                EntitlementServiceClient::new(channel).check_access_batch(request).await
+            })
+            .await?;
+        Ok(answer.results.into_iter().map(Access::from_proto).collect())
+    }
+
+    /// Everything `user` is entitled to.
+    pub async fn entitlements(&self, user: &str) -> Result<Entitlements, ClientError> {
+        let request = GetEntitlementsRequest { user_id: user.to_owned(), consistency: self.consistency() };
+        let answer = self
+            .pool
+            .call(request, |channel, request| async move {
+                EntitlementServiceClient::new(channel).get_entitlements(request).await
+            })
+            .await?;
+        Ok(Entitlements {
+            allowed: answer.allowed,
+            reason: answer.reason(),
+            features: answer.features,
+            subscriptions: answer.subscriptions,
+            revision: answer.revision,
+            stale: answer.stale,
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! `RequireFeature`: a `tower` layer that lets a request through only when its user may
+//! use a feature. One line on an axum route or a tonic service:
+//!
+//! ```ignore
+//! Router::new().route("/reports", get(reports))
+//!     .layer(RequireFeature::new(client, "reports").user_from(|req| header(req, "x-user-id")));
+//! ```
+//!
+//! Allowed: the inner service runs, with the [`Access`] in the request's extensions.
+//! Denied: `PERMISSION_DENIED` (gRPC) or 403 with a JSON body (HTTP), both naming the
+//! reason. No user: `UNAUTHENTICATED` or 401. The entitlement service unreachable: the
+//! feature's [`FailMode`], logged and counted (`caixa_guard_unavailable_total`).
+
+use std::{
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+};
+
+use tower::{Layer, Service};
+
+use crate::{Access, EntitlementClient};
+
+/// What the guard does when the entitlement service cannot answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailMode {
+    /// Let the request through (a feature whose outage should not lock users out).
+    Open,
+    /// Refuse it with UNAVAILABLE / 503 (a feature that must never be given away).
+    Closed,
+}
+
+/// A response body the guard can answer with.
+pub trait GuardBody: Default {
+    /// A body holding `text`.
+    fn from_text(text: String) -> Self;
+}
+
+impl GuardBody for tonic::body::Body {
+    fn from_text(text: String) -> Self {
+        Self::new(http_body_util::Full::new(bytes::Bytes::from(text)))
+    }
+}
+
+#[cfg(feature = "axum")]
+impl GuardBody for axum::body::Body {
+    fn from_text(text: String) -> Self {
+        Self::from(text)
+    }
+}
+
+/// Until a user extractor is given, the guard cannot be used as a layer.
+#[derive(Clone, Copy, Debug)]
+pub struct NoUser;
+
+/// The layer. Build it with [`RequireFeature::new`] and [`RequireFeature::user_from`].
+#[derive(Clone)]
+pub struct RequireFeature<U> {
+    client: EntitlementClient,
+    feature: Arc<str>,
+    fail: FailMode,
+    user_from: U,
+}
+
+impl RequireFeature<NoUser> {
+    /// Requires `feature` (an empty one: any access at all); fails closed by default.
+    pub fn new(client: EntitlementClient, feature: &str) -> Self {
+        Self { client, feature: feature.into(), fail: FailMode::Closed, user_from: NoUser }
+    }
+
+    /// How to find the user of a request (a header set by your authentication, a claim,
+    /// an extension): `None` is answered UNAUTHENTICATED / 401.
+    pub fn user_from<U>(self, user_from: U) -> RequireFeature<U>
+    where
+        U: Fn(&http::request::Parts) -> Option<String> + Clone,
+    {
+        RequireFeature { client: self.client, feature: self.feature, fail: self.fail, user_from }
+    }
+}
+
+impl<U> RequireFeature<U> {
+    /// What to do when the entitlement service cannot answer.
+    pub fn fail(mut self, mode: FailMode) -> Self {
+        self.fail = mode;
+        self
+    }
+}
+
+impl<S, U: Clone> Layer<S> for RequireFeature<U> {
+    type Service = RequireFeatureService<S, U>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireFeatureService { inner, guard: self.clone() }
+    }
+}
+
+/// The service [`RequireFeature`] wraps around a route or a gRPC service.
+#[derive(Clone)]
+pub struct RequireFeatureService<S, U> {
+    inner: S,
+    guard: RequireFeature<U>,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, U, B, R> Service<http::Request<B>> for RequireFeatureService<S, U>
+where
+    S: Service<http::Request<B>, Response = http::Response<R>> + Clone + Send + 'static,
+    S::Future: Send,
+    U: Fn(&http::request::Parts) -> Option<String> + Clone + Send + 'static,
+    B: Send + 'static,
+    R: GuardBody + 'static,
+{
+    type Response = http::Response<R>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        // The clone that was polled ready runs the request; a fresh clone stays behind.
+        let fresh = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let (mut parts, body) = request.into_parts();
+        let grpc = parts
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+        let user = (self.guard.user_from)(&parts);
+        let (client, feature, fail) =
+            (self.guard.client.clone(), self.guard.feature.clone(), self.guard.fail);
+        Box::pin(async move {
+            let Some(user) = user else { return Ok(answer(grpc, Refusal::NoUser, &feature)) };
+            match client.check(&user, &feature).await {
+                Ok(access) if access.allowed => {
+                    parts.extensions.insert(access);
+                    inner.call(http::Request::from_parts(parts, body)).await
+                }
+                Ok(access) => {
+                    metrics::counter!("caixa_guard_denied_total", "feature" => feature.to_string())
+                        .increment(1);
+                    Ok(answer(grpc, Refusal::Denied(&access), &feature))
+                }
+                Err(err) => {
+                    let mode = if fail == FailMode::Open { "open" } else { "closed" };
+                    metrics::counter!("caixa_guard_unavailable_total", "feature" => feature.to_string(), "fail" => mode)
+                        .increment(1);
+                    tracing::warn!(%feature, fail = mode, error = %err, "entitlement check failed; applying the fail mode");
+                    match fail {
+                        FailMode::Open => inner.call(http::Request::from_parts(parts, body)).await,
+                        FailMode::Closed => Ok(answer(grpc, Refusal::Unavailable, &feature)),
+                    }
+                }
+            }
+        })
+    }
+}
+
+enum Refusal<'a> {
+    NoUser,
+    Denied(&'a Access),
+    Unavailable,
+}
+
+/// The refusal as gRPC (a trailers-only status) or HTTP (a status and a JSON body).
+fn answer<R: GuardBody>(grpc: bool, refusal: Refusal<'_>, feature: &str) -> http::Response<R> {
+    let (status, http_status, body) = match refusal {
+        Refusal::NoUser => (
+            tonic::Status::unauthenticated("no user on the request"),
+            http::StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "error": "unauthenticated", "message": "no user on the request" }),
+        ),
+        Refusal::Denied(access) => {
+            let message = format!("access to {feature:?} denied: {}", access.explanation());
+            let body = serde_json::json!({
+                "error": "forbidden", "feature": feature, "message": message,
+                "reason": access.reason.as_str_name(), "status": access.status.as_str_name(),
+            });
+            (tonic::Status::permission_denied(message), http::StatusCode::FORBIDDEN, body)
+        }
+        Refusal::Unavailable => (
+            tonic::Status::unavailable("access cannot be checked now; retry"),
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            serde_json::json!({ "error": "unavailable", "message": "access cannot be checked now; retry" }),
+        ),
+    };
+    if grpc {
+        return status.into_http();
+    }
+    let mut response = http::Response::new(R::from_text(body.to_string()));
+    *response.status_mut() = http_status;
+    response
+        .headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response
+}
