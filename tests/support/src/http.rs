@@ -34,3 +34,9 @@ pub async fn post_json(addr: SocketAddr, path: &str, body: &str, signature: &str
     );
     request(addr, head, body).await
 }
+
+/// A GET with extra headers (`name: value`), as a caller's HTTP client sends it.
+pub async fn get_with(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let extra: String = headers.iter().map(|(name, value)| format!("{name}: {value}\r\n")).collect();
+    request(addr, format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}"), "").await
+}

@@ -12,6 +12,7 @@ mod docs;
 mod entitlement;
 mod entitlement_limits;
 mod flow;
+mod guard;
 mod health;
 mod inbox;
 mod leaks;

@@ -1,0 +1,121 @@
+//! The client crate's guard on a real axum app and a real tonic service, asking the real
+//! entitlement service, which follows billing, which hears from the emulator: a trialing
+//! user passes, a user whose payment failed is refused with the reason, and with the
+//! entitlement service gone each fail mode does what it says.
+
+use std::{net::SocketAddr, time::Duration};
+
+use axum::{Extension, Router, routing::get};
+use caixa_client::{Access, ClientConfig, EntitlementClient, FailMode, RequireFeature, proto::AccessReason};
+use caixa_integration_tests::{
+    TestEntitlement, spawn_billing_with_stripe, spawn_entitlement_with, stripe::StripeEmulator, wait_until,
+};
+use caixa_test_support::{
+    database::{Backend, TestDatabase},
+    http::get_with,
+};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+fn user_header(parts: &http::request::Parts) -> Option<String> {
+    parts.headers.get("x-user").and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+/// An axum app: `/reports` needs "reports" and fails closed, `/feed` needs any access
+/// and fails open; both echo what the guard attached.
+async fn serve_app(client: &EntitlementClient) -> SocketAddr {
+    async fn echo(Extension(access): Extension<Access>) -> String {
+        format!("{:?} until {:?}", access.reason, access.access_until)
+    }
+    let app = Router::new()
+        .route(
+            "/reports",
+            get(echo).layer(RequireFeature::new(client.clone(), "reports").user_from(user_header)),
+        )
+        .route("/feed", get(|| async { "feed" }))
+        .layer(RequireFeature::new(client.clone(), "").user_from(user_header).fail(FailMode::Open));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// A tonic service (gRPC health) that needs "reports".
+async fn serve_grpc(client: &EntitlementClient) -> SocketAddr {
+    let (_, health) = tonic_health::server::health_reporter();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let guard = RequireFeature::new(client.clone(), "reports").user_from(user_header);
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .layer(guard)
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    addr
+}
+
+async fn grpc_check(addr: SocketAddr, user: &str) -> Result<(), tonic::Status> {
+    let mut client = HealthClient::new(caixa_test_support::grpc::channel(addr).await);
+    let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
+    request.metadata_mut().insert("x-user", user.parse().unwrap());
+    client.check(request).await.map(drop)
+}
+
+#[tokio::test]
+async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
+    caixa_test_support::init_test_logging();
+    // Arrange: a trialing user, and one whose renewal failed past every retry (unpaid).
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    stripe.post("/_emulator/settings", &[("after_retries", "unpaid"), ("retry_days[]", "1")]).await;
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[]).await;
+    stripe.register_billing(&db, billing.http_addr).await;
+    let entitlement: TestEntitlement = spawn_entitlement_with(&db, billing.grpc_addr, &[]).await;
+    let paid = stripe.subscribe(&price, "u-failed", "0").await;
+    let customer = paid["customer"].as_str().unwrap().to_owned();
+    stripe.post(&format!("/_emulator/customers/{customer}/card"), &[("declines", "true")]).await;
+    stripe.post("/_emulator/clock/advance", &[("days", "31")]).await;
+    stripe.post("/_emulator/clock/advance", &[("days", "2")]).await;
+    stripe.subscribe(&price, "u-trial", "14").await;
+    let url = format!("http://{}", entitlement.grpc_addr);
+    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default()).unwrap();
+    wait_until("both users' states reached the entitlement service", Duration::from_secs(30), || {
+        let client = client.clone();
+        async move {
+            let failed =
+                client.check("u-failed", "").await.is_ok_and(|a| a.reason == AccessReason::PaymentFailed);
+            failed && client.check("u-trial", "reports").await.is_ok_and(|a| a.allowed)
+        }
+    })
+    .await;
+    let app = serve_app(&client).await;
+    let grpc = serve_grpc(&client).await;
+
+    // Act and assert: HTTP.
+    let (code, body) = get_with(app, "/reports", &[("x-user", "u-trial")]).await;
+    assert_eq!((code, body.contains("Trialing until Some(")), (200, true), "{body}");
+    let (code, body) = get_with(app, "/reports", &[("x-user", "u-failed")]).await;
+    assert_eq!(code, 403, "{body}");
+    let refusal: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(refusal["reason"], "ACCESS_REASON_PAYMENT_FAILED", "{body}");
+    assert!(refusal["message"].as_str().unwrap().contains("payment failed"), "{body}");
+    assert_eq!(get_with(app, "/reports", &[]).await.0, 401, "no user");
+    // gRPC.
+    assert!(grpc_check(grpc, "u-trial").await.is_ok());
+    let denied = grpc_check(grpc, "u-failed").await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    assert!(denied.message().contains("payment failed"), "{}", denied.message());
+
+    // The entitlement service goes away: "reports" fails closed, the feed fails open.
+    entitlement.running.stop().await.unwrap();
+    let (code, body) = get_with(app, "/reports", &[("x-user", "u-trial")]).await;
+    assert_eq!(code, 503, "fail closed: {body}");
+    assert_eq!(
+        get_with(app, "/feed", &[("x-user", "u-failed")]).await,
+        (200, "feed".to_owned()),
+        "fail open"
+    );
+    assert_eq!(grpc_check(grpc, "u-trial").await.unwrap_err().code(), tonic::Code::Unavailable);
+    billing.running.stop().await.unwrap();
+}
