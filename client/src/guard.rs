@@ -20,7 +20,7 @@ use std::{
 
 use tower::{Layer, Service};
 
-use crate::{Access, EntitlementClient};
+use crate::{Access, EntitlementClient, LocalReplica};
 
 /// What the guard does when the entitlement service cannot answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +58,7 @@ pub struct NoUser;
 #[derive(Clone)]
 pub struct RequireFeature<U> {
     client: EntitlementClient,
+    replica: Option<LocalReplica>,
     feature: Arc<str>,
     fail: FailMode,
     user_from: U,
@@ -66,7 +67,7 @@ pub struct RequireFeature<U> {
 impl RequireFeature<NoUser> {
     /// Requires `feature` (an empty one: any access at all); fails closed by default.
     pub fn new(client: EntitlementClient, feature: &str) -> Self {
-        Self { client, feature: feature.into(), fail: FailMode::Closed, user_from: NoUser }
+        Self { client, replica: None, feature: feature.into(), fail: FailMode::Closed, user_from: NoUser }
     }
 
     /// How to find the user of a request (a header set by your authentication, a claim,
@@ -75,11 +76,23 @@ impl RequireFeature<NoUser> {
     where
         U: Fn(&http::request::Parts) -> Option<String> + Clone,
     {
-        RequireFeature { client: self.client, feature: self.feature, fail: self.fail, user_from }
+        RequireFeature {
+            client: self.client,
+            replica: self.replica,
+            feature: self.feature,
+            fail: self.fail,
+            user_from,
+        }
     }
 }
 
 impl<U> RequireFeature<U> {
+    /// Decide from `replica` in-process while it is fresh; ask the service when it is not.
+    pub fn with_replica(mut self, replica: LocalReplica) -> Self {
+        self.replica = Some(replica);
+        self
+    }
+
     /// What to do when the entitlement service cannot answer.
     pub fn fail(mut self, mode: FailMode) -> Self {
         self.fail = mode;

@@ -7,6 +7,8 @@
 //! - [`RequireFeature`]: a `tower` layer for axum routes and tonic services that lets a
 //!   request through only when its user may use a feature, with a per-feature fail mode
 //!   for when the entitlement service cannot be reached.
+//! - [`LocalReplica`]: every user's entitlements in memory, followed from the service,
+//!   decided with the shared policy at call time; the guard uses it with one option.
 //!
 //! No storage or Stripe crate is a dependency: only the contracts (`caixa-proto`) and the
 //! access policy (`caixa-policy`).
@@ -17,6 +19,7 @@ mod config;
 mod entitlement;
 mod error;
 mod guard;
+mod replica;
 mod transport;
 
 pub use billing::BillingClient;
@@ -24,6 +27,7 @@ pub use config::ClientConfig;
 pub use entitlement::{Access, EntitlementClient, Entitlements};
 pub use error::ClientError;
 pub use guard::{FailMode, GuardBody, RequireFeature, RequireFeatureService};
+pub use replica::{LocalReplica, ReplicaConfig};
 
 /// The proto types callers meet in answers.
 pub mod proto {

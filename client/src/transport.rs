@@ -61,7 +61,16 @@ impl Pool {
         Ok(Self { channels, next: AtomicUsize::new(0), config, authorization, budget })
     }
 
-    fn channel(&self) -> Channel {
+    /// A request carrying the pool's credentials and no deadline (for streams).
+    pub(crate) fn authorized<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(value) = &self.authorization {
+            request.metadata_mut().insert("authorization", value.clone());
+        }
+        request
+    }
+
+    pub(crate) fn channel(&self) -> Channel {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         self.channels[n % self.channels.len()].clone()
     }
@@ -83,11 +92,8 @@ impl Pool {
                     "the call's deadline passed",
                 )));
             };
-            let mut request = tonic::Request::new(message.clone());
+            let mut request = self.authorized(message.clone());
             request.set_timeout(remaining);
-            if let Some(value) = &self.authorization {
-                request.metadata_mut().insert("authorization", value.clone());
-            }
             let answer = match tokio::time::timeout(remaining, send(self.channel(), request)).await {
                 Ok(answer) => answer,
                 Err(_) => Err(tonic::Status::deadline_exceeded("no answer within the call's deadline")),

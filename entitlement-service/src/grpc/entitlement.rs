@@ -238,17 +238,25 @@ impl EntitlementService for EntitlementApi {
         request: Request<WatchEntitlementsRequest>,
     ) -> Result<Response<Self::WatchEntitlementsStream>, Status> {
         let after = request.into_inner().after_revision;
+        // Before the first snapshot there is no backlog to send, and loading it sends no
+        // changes: a watcher let in now would miss every user.
+        if self.cache.as_of() == 0 {
+            return Err(Status::unavailable("the entitlement snapshot is still loading; retry"));
+        }
         // Subscribe before reading the backlog, so no change falls between the two.
         let live = self.cache.subscribe();
+        let head = self.cache.revision();
         let backlog = self.cache.changed_after(after);
-        Ok(Response::new(stream_changes(backlog, after, self.cache.clone(), live)))
+        Ok(Response::new(stream_changes(backlog, (after, head), self.cache.clone(), live)))
     }
 }
 
-/// The backlog (current states newer than `after`), then live changes, with heartbeats.
+/// The backlog (current states newer than `after`), a heartbeat saying the backlog is
+/// complete up to `head` (a replica's snapshot is then whole), then live changes, with
+/// heartbeats.
 fn stream_changes(
     backlog: Vec<Arc<Entry>>,
-    after: u64,
+    (after, head): (u64, u64),
     cache: Arc<Cache>,
     mut live: tokio::sync::broadcast::Receiver<crate::domain::cache::Change>,
 ) -> Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, Status>> + Send>> {
@@ -261,6 +269,11 @@ fn stream_changes(
             if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(change)) })).await.is_err() {
                 return;
             }
+        }
+        let whole =
+            Heartbeat { head_revision: head.max(sent), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
+        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(whole)) })).await.is_err() {
+            return;
         }
         loop {
             tokio::select! {

@@ -22,6 +22,7 @@ mod migrations;
 mod reconcile;
 mod reflection;
 mod reliability;
+mod replica;
 mod revisions;
 mod sync;
 mod traces;

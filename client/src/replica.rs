@@ -1,0 +1,222 @@
+//! `LocalReplica`: every user's entitlements in the caller's memory, loaded from the
+//! entitlement service's `WatchEntitlements` (every user's state, then a heartbeat that
+//! marks the snapshot whole) and kept current from the same stream. `check` runs the
+//! shared access policy at call time, exactly as the service does, so trial ends and
+//! grace periods need no message to take effect.
+//!
+//! Staleness is bounded: when nothing (change or heartbeat; the service sends one every
+//! 5 s when idle) has arrived for `max_staleness`, `check` answers `None` and the caller
+//! falls back to an RPC (the guard does) or its fail mode. After a lost stream it
+//! reconnects and asks for the changes after the last revision it applied, so no change
+//! is missed across a restart of the service.
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, RwLock,
+        atomic::{AtomicI64, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use caixa_policy::{Policy, Subscription, Terms};
+use caixa_proto::{
+    billing::v1::{EntitlementState, SubscriptionSnapshot},
+    entitlement::v1::{
+        WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
+        watch_entitlements_response::Event,
+    },
+};
+
+use crate::{Access, ClientConfig, ClientError, transport::Pool};
+
+/// The service sends a heartbeat every 5 s on an idle stream.
+const SILENCE: Duration = Duration::from_secs(12);
+
+/// How a replica decides and how stale it may get.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplicaConfig {
+    /// Past this long without a message from the service, `check` answers `None`.
+    pub max_staleness: Duration,
+    /// The policy's grace periods; must equal the service's (`ACCESS_GRACE_DAYS`,
+    /// `TRIAL_END_GRACE_SECONDS`).
+    pub policy: Policy,
+    /// How long [`LocalReplica::start`] waits for the first complete snapshot.
+    pub load_timeout: Duration,
+}
+
+impl Default for ReplicaConfig {
+    fn default() -> Self {
+        Self {
+            max_staleness: Duration::from_secs(30),
+            policy: Policy::default(),
+            load_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// One user's subscriptions, at the revision they were sent.
+struct UserTerms {
+    revision: u64,
+    subscriptions: Box<[Subscription]>,
+}
+
+struct Shared {
+    users: RwLock<HashMap<Box<str>, Arc<UserTerms>>>,
+    revision: AtomicU64,
+    /// Milliseconds since `epoch` of the last message.
+    contact_ms: AtomicI64,
+    epoch: Instant,
+    config: ReplicaConfig,
+}
+
+/// An in-process replica of the entitlement service's answers. Cheap to clone.
+#[derive(Clone)]
+pub struct LocalReplica {
+    shared: Arc<Shared>,
+}
+
+impl LocalReplica {
+    /// Loads every user's entitlements from the service at `urls` and keeps following
+    /// it in a background task; returns once the snapshot is whole.
+    pub async fn start(
+        urls: &[&str],
+        client: ClientConfig,
+        config: ReplicaConfig,
+    ) -> Result<Self, ClientError> {
+        let pool = Pool::new(urls, client)?;
+        let shared = Arc::new(Shared {
+            users: RwLock::new(HashMap::new()),
+            revision: AtomicU64::new(0),
+            contact_ms: AtomicI64::new(i64::MIN / 2),
+            epoch: Instant::now(),
+            config,
+        });
+        let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
+        tokio::spawn(follow(pool, shared.clone(), loaded_tx));
+        match tokio::time::timeout(config.load_timeout, loaded).await {
+            Ok(Ok(())) => Ok(Self { shared }),
+            _ => Err(ClientError::Unavailable(tonic::Status::unavailable(
+                "the entitlement snapshot did not load in time",
+            ))),
+        }
+    }
+
+    /// May `user` use `feature` now, decided here; `None` when the replica is stale (ask
+    /// the service instead).
+    pub fn check(&self, user: &str, feature: &str) -> Option<Access> {
+        self.check_at(user, feature, now())
+    }
+
+    /// As [`Self::check`], at `now` (Unix seconds).
+    pub fn check_at(&self, user: &str, feature: &str, now: i64) -> Option<Access> {
+        if !self.is_fresh() {
+            return None;
+        }
+        let terms = self.shared.users.read().ok()?.get(user).cloned();
+        let revision = self.shared.revision.load(Ordering::Acquire);
+        let subscriptions: &[Subscription] = terms.as_ref().map_or(&[], |t| &t.subscriptions);
+        let feature = Some(feature).filter(|f| !f.is_empty());
+        let decision = self.shared.config.policy.decide(subscriptions, feature, now);
+        Some(Access {
+            allowed: decision.allowed,
+            reason: decision.reason,
+            status: decision.status,
+            access_until: decision.access_until,
+            subscription_id: decision.subscription_id.map(str::to_owned),
+            revision,
+            stale: false,
+        })
+    }
+
+    /// Whether the last message from the service is within `max_staleness`.
+    pub fn is_fresh(&self) -> bool {
+        let since =
+            self.shared.epoch.elapsed().as_millis() as i64 - self.shared.contact_ms.load(Ordering::Acquire);
+        since <= self.shared.config.max_staleness.as_millis() as i64
+    }
+
+    /// The newest revision applied.
+    pub fn revision(&self) -> u64 {
+        self.shared.revision.load(Ordering::Acquire)
+    }
+
+    /// How many users are held.
+    pub fn users(&self) -> usize {
+        self.shared.users.read().map_or(0, |u| u.len())
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Shared {
+    fn touch(&self) {
+        self.contact_ms.store(self.epoch.elapsed().as_millis() as i64, Ordering::Release);
+    }
+
+    fn apply(&self, state: &EntitlementState) {
+        let terms = Arc::new(UserTerms {
+            revision: state.revision,
+            subscriptions: state.subscriptions.iter().map(terms_of).collect(),
+        });
+        if let Ok(mut users) = self.users.write() {
+            let newer = users.get(state.user_id.as_str()).is_none_or(|held| held.revision < state.revision);
+            if newer {
+                users.insert(state.user_id.as_str().into(), terms);
+            }
+        }
+        self.revision.fetch_max(state.revision, Ordering::AcqRel);
+    }
+}
+
+fn terms_of(s: &SubscriptionSnapshot) -> Subscription {
+    Subscription {
+        id: s.subscription_id.clone(),
+        status: Terms::status(s),
+        trial_end: s.trial_end(),
+        current_period_start: s.current_period_start(),
+        current_period_end: s.current_period_end(),
+        cancel_at_period_end: s.cancel_at_period_end,
+        cancel_at: Terms::cancel_at(s),
+        ended_at: s.ended_at(),
+        past_due_since: s.past_due_since(),
+        features: s.features.clone(),
+    }
+}
+
+/// Follows the service for as long as the replica lives; reconnects after the revision
+/// it last applied.
+async fn follow(pool: Pool, shared: Arc<Shared>, loaded: tokio::sync::oneshot::Sender<()>) {
+    let mut loaded = Some(loaded);
+    loop {
+        let after = shared.revision.load(Ordering::Acquire);
+        let request = pool.authorized(WatchEntitlementsRequest { after_revision: after });
+        match EntitlementServiceClient::new(pool.channel()).watch_entitlements(request).await {
+            Ok(stream) => {
+                let mut stream = stream.into_inner();
+                // A stream that stays silent past a few heartbeats is dead even if its
+                // connection is not (a draining server): reconnect.
+                while let Ok(Ok(Some(message))) = tokio::time::timeout(SILENCE, stream.message()).await {
+                    shared.touch();
+                    match message.event {
+                        Some(Event::Change(state)) => shared.apply(&state),
+                        Some(Event::Heartbeat(_)) => {
+                            if let Some(done) = loaded.take() {
+                                done.send(()).ok();
+                            }
+                        }
+                        None => {}
+                    }
+                }
+                tracing::warn!("the entitlement stream ended; reconnecting");
+            }
+            Err(status) => tracing::warn!(%status, "cannot watch the entitlement service; retrying"),
+        }
+        if Arc::strong_count(&shared) == 1 {
+            return; // every replica handle is gone
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}

@@ -1,0 +1,136 @@
+//! The client crate's in-process replica against the real services: it answers as the
+//! entitlement service does for every user of an account (trialing, active, paused,
+//! canceled) and every feature, follows new changes, misses none across a restart of the
+//! service, and says when it is stale.
+
+use std::time::Duration;
+
+use caixa_client::{ClientConfig, EntitlementClient, LocalReplica, ReplicaConfig, RequireFeature};
+use caixa_integration_tests::{inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
+use caixa_test_support::{
+    database::{Backend, TestDatabase},
+    process::ServiceProcess,
+};
+use tower::ServiceExt;
+
+const ENTITLEMENT: &str = env!("CARGO_BIN_EXE_entitlement-process");
+
+const FEATURES: [&str; 4] = ["", "app", "reports", "not-sold"];
+
+/// Every user's answer from the service and from the replica, once the replica holds
+/// the service's revision.
+async fn assert_agree(client: &EntitlementClient, replica: &LocalReplica, users: &[String]) {
+    let head = client.check("nobody", "").await.unwrap().revision;
+    wait_until("the replica caught up", Duration::from_secs(15), || async { replica.revision() >= head })
+        .await;
+    for user in users {
+        for feature in FEATURES {
+            let service = client.check(user, feature).await.unwrap();
+            let local = replica.check(user, feature).expect("a fresh replica answers");
+            assert_eq!(
+                (local.allowed, local.reason, local.access_until, &local.subscription_id),
+                (service.allowed, service.reason, service.access_until, &service.subscription_id),
+                "{user} / {feature:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_replica_agrees_with_the_service_follows_it_across_a_restart_and_says_when_stale() {
+    caixa_test_support::init_test_logging();
+    // Arrange: an account in every status, delivered to billing and followed by the service.
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[]).await;
+    stripe.register_billing(&db, billing.http_addr).await;
+    let mut users = Vec::new();
+    for n in 0..24 {
+        let user = format!("user-{n}");
+        let session = stripe.subscribe(&price, &user, if n % 4 == 0 { "7" } else { "0" }).await;
+        let sub = session["subscription"].as_str().unwrap().to_owned();
+        match n % 4 {
+            2 => drop(stripe.post(&format!("/_emulator/subscriptions/{sub}/pause"), &[]).await),
+            3 => drop(stripe.post(&format!("/_emulator/subscriptions/{sub}/cancel"), &[]).await),
+            _ => {}
+        }
+        users.push(user);
+    }
+    stripe.wait_for_deliveries().await;
+    let conn = db.connect().await;
+    wait_until("the inbox settled", Duration::from_secs(60), || inbox_settled(&conn)).await;
+    // The service as a process, so that stopping it closes its streams as in production.
+    let start = |addr: String| {
+        ServiceProcess::spawn(
+            ENTITLEMENT,
+            &[
+                ("DATABASE_URL", db.url.clone()),
+                ("BILLING_URL", format!("http://{}", billing.grpc_addr)),
+                ("ENTITLEMENT_GRPC_ADDR", addr),
+                // A replica's stream is open for good: do not wait the default 20 s for it.
+                ("SHUTDOWN_GRACE_SECONDS", "1".to_owned()),
+            ],
+        )
+    };
+    let mut entitlement = start("127.0.0.1:0".to_owned());
+    let addr = entitlement.address("entitlement service listening", "grpc_addr").await;
+    let url = format!("http://{addr}");
+    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default()).unwrap();
+    let config = ReplicaConfig { max_staleness: Duration::from_secs(3), ..ReplicaConfig::default() };
+
+    // Act and assert: the snapshot agrees for every user and feature.
+    let replica = LocalReplica::start(&[url.as_str()], ClientConfig::default(), config).await.unwrap();
+    assert_eq!(replica.users(), 24, "the snapshot holds the account");
+    assert_agree(&client, &replica, &users).await;
+
+    // The guard decides from the replica: a trialing user passes, a canceled one is refused.
+    let app = axum::Router::new().route("/reports", axum::routing::get(|| async { "reports" })).layer(
+        RequireFeature::new(client.clone(), "reports")
+            .user_from(|parts| parts.headers.get("x-user")?.to_str().ok().map(str::to_owned))
+            .with_replica(replica.clone()),
+    );
+    let ask = |user: &str| {
+        let request =
+            http::Request::get("/reports").header("x-user", user).body(axum::body::Body::empty()).unwrap();
+        let app = app.clone();
+        async move { app.oneshot(request).await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ask("user-0").await, 200, "trialing");
+    assert_eq!(ask("user-3").await, 403, "canceled");
+
+    // New subscribers arrive through the stream.
+    for n in 0..3 {
+        let user = format!("new-{n}");
+        stripe.subscribe(&price, &user, "7").await;
+        users.push(user);
+    }
+    wait_until("new subscribers in the replica", Duration::from_secs(20), || async {
+        replica.check("new-2", "").is_some_and(|a| a.allowed)
+    })
+    .await;
+    assert_agree(&client, &replica, &users).await;
+
+    // The service restarts on the same port; a change made meanwhile is not missed.
+    entitlement.terminate();
+    entitlement.wait_exit(Duration::from_secs(30)).await;
+    stripe.subscribe(&price, "while-down", "7").await;
+    users.push("while-down".to_owned());
+    let mut restarted = start(addr.to_string());
+    wait_until("the change made while the service was down", Duration::from_secs(30), || async {
+        replica.check("while-down", "").is_some_and(|a| a.allowed)
+    })
+    .await;
+    assert_agree(&client, &replica, &users).await;
+
+    // Cut off past max_staleness, it stops answering rather than answer from old data.
+    restarted.terminate();
+    restarted.wait_exit(Duration::from_secs(30)).await;
+    wait_until("the replica says it is stale", Duration::from_secs(10), || async {
+        replica.check(&users[0], "").is_none()
+    })
+    .await;
+    assert!(!replica.is_fresh());
+    assert_eq!(ask("user-0").await, 503, "a stale replica is not asked; the service is down: fail closed");
+    billing.running.stop().await.unwrap();
+}
