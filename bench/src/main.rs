@@ -10,7 +10,7 @@
 //! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
 //! same load against a query-per-check baseline, webhook ingest (wrk) and webhook →
 //! CheckAccess propagation.
-//! STEPS (comma separated: unary,batch,baseline,overload,ingest,propagation; all by default) picks the
+//! STEPS (comma separated: unary,batch,baseline,overload,replica,ingest,propagation; all by default) picks the
 //! steps after the cold start. Prints a Markdown table (docs/performance.md keeps the
 //! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
@@ -19,6 +19,7 @@ mod baseline;
 mod ingest;
 mod load;
 mod overload;
+mod replica;
 mod seed;
 mod server;
 mod sync;
@@ -101,7 +102,7 @@ async fn convergence() -> anyhow::Result<()> {
 }
 
 /// The steps after the cold start, all run unless the third argument names some.
-const STEPS: [&str; 6] = ["unary", "batch", "baseline", "overload", "ingest", "propagation"];
+const STEPS: [&str; 7] = ["unary", "batch", "baseline", "overload", "replica", "ingest", "propagation"];
 
 async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
@@ -196,6 +197,12 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         );
         let after = load::unary(entitlement.addr, users, 16, Duration::from_secs(2)).await;
         println!("| overload: first 2 s after the load drops, concurrency 16 | {} |", after.describe());
+    }
+
+    if runs("replica") {
+        for (measure, result) in replica::run(entitlement.addr, users, step).await {
+            println!("| {measure} | {result} |");
+        }
     }
 
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);

@@ -1,0 +1,105 @@
+//! The client crate's in-process replica: cold start and memory of loading every user
+//! from the service, checks per second on one core with latency per check, and the
+//! guard's overhead over an unguarded axum handler when it decides from the replica.
+
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
+
+use caixa_client::{ClientConfig, EntitlementClient, LocalReplica, ReplicaConfig, RequireFeature};
+use hdrhistogram::Histogram;
+use tower::ServiceExt;
+
+use crate::server::status_kib;
+
+fn own_rss_kib() -> u64 {
+    status_kib("/proc/self/status", "VmRSS:")
+}
+
+/// The replica step's rows.
+pub async fn run(addr: SocketAddr, users: usize, step: Duration) -> Vec<(String, String)> {
+    let url = format!("http://{addr}");
+    let mut rows = Vec::new();
+    let before = own_rss_kib();
+    let started = Instant::now();
+    let config = ReplicaConfig { load_timeout: Duration::from_secs(600), ..ReplicaConfig::default() };
+    let replica =
+        LocalReplica::start(&[url.as_str()], ClientConfig::default(), config).await.expect("replica loads");
+    let cold = started.elapsed();
+    let grown = own_rss_kib().saturating_sub(before);
+    assert_eq!(replica.users(), users, "the replica holds every user");
+    rows.push((
+        format!("replica cold start, {users} users (WatchEntitlements snapshot)"),
+        format!(
+            "{:.2} s, +{} MiB RSS ({} bytes a user)",
+            cold.as_secs_f64(),
+            grown / 1024,
+            grown * 1024 / users.max(1) as u64
+        ),
+    ));
+
+    // One core: a blocking loop on one thread, random users, "reports" (every third has it).
+    let local = replica.clone();
+    let (rate, histogram) = tokio::task::spawn_blocking(move || {
+        let names: Vec<String> = (0..4096).map(|n| format!("user-{}", (n * 7_919 + 13) % users)).collect();
+        let mut histogram = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
+        let (mut checks, started) = (0u64, Instant::now());
+        let mut allowed = 0u64;
+        while started.elapsed() < step {
+            for name in &names {
+                let at = Instant::now();
+                let access = local.check(name, "reports");
+                histogram.record(at.elapsed().as_nanos().max(1) as u64).unwrap();
+                allowed += u64::from(access.is_some_and(|a| a.allowed));
+            }
+            checks += names.len() as u64;
+        }
+        assert!(allowed > 0, "some checks allowed");
+        (checks as f64 / started.elapsed().as_secs_f64(), histogram)
+    })
+    .await
+    .unwrap();
+    rows.push((
+        "replica check, one thread (each call timed)".to_owned(),
+        format!(
+            "{:.1} M checks/s, p50 {} ns, p99 {} ns",
+            rate / 1e6,
+            histogram.value_at_quantile(0.5),
+            histogram.value_at_quantile(0.99)
+        ),
+    ));
+
+    // The guard's cost: the same handler with and without it, in-process (no sockets).
+    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default()).unwrap();
+    let handler = || axum::Router::new().route("/r", axum::routing::get(|| async { "ok" }));
+    let plain = handler();
+    let guarded = handler().layer(
+        RequireFeature::new(client, "app")
+            .user_from(|parts| parts.headers.get("x-user")?.to_str().ok().map(str::to_owned))
+            .with_replica(replica),
+    );
+    let per_request = |app: axum::Router| async move {
+        let rounds = 200_000u32;
+        let started = Instant::now();
+        for n in 0..rounds {
+            let request = http::Request::get("/r")
+                .header("x-user", format!("user-{}", n as usize % users))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            assert!(app.clone().oneshot(request).await.unwrap().status().is_success());
+        }
+        started.elapsed() / rounds
+    };
+    let (bare, with_guard) = (per_request(plain).await, per_request(guarded).await);
+    rows.push((
+        "guard overhead with the replica (axum, in-process)".to_owned(),
+        format!(
+            "{:.2} µs a request ({:.2} µs unguarded, {:.2} µs guarded)",
+            with_guard.saturating_sub(bare).as_secs_f64() * 1e6,
+            bare.as_secs_f64() * 1e6,
+            with_guard.as_secs_f64() * 1e6
+        ),
+    ));
+    rows
+}
