@@ -113,10 +113,15 @@ impl Follower {
                         });
                         self.cache.touch(chrono::Utc::now().timestamp());
                     }
-                    Some(Event::Heartbeat(beat)) if beat.head_revision <= self.cache.revision() => {
-                        self.cache.touch(chrono::Utc::now().timestamp());
+                    Some(Event::Heartbeat(beat)) => {
+                        // How many revisions billing has committed that this copy lacks.
+                        let behind = beat.head_revision.saturating_sub(self.cache.revision());
+                        metrics::gauge!("caixa_follower_lag_revisions").set(behind as f64);
+                        if behind == 0 {
+                            self.cache.touch(chrono::Utc::now().timestamp());
+                        }
                     }
-                    Some(Event::Heartbeat(_)) | None => {}
+                    None => {}
                 },
                 Ok(None) => return Lost::Unreachable("stream ended".to_owned()),
                 Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
