@@ -19,9 +19,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use caixa_policy::{Policy, Subscription, Terms};
+use caixa_policy::{Policy, Terms};
 use caixa_proto::{
-    billing::v1::{EntitlementState, SubscriptionSnapshot},
+    billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus},
     entitlement::v1::{
         WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
         watch_entitlements_response::Event,
@@ -58,11 +58,71 @@ impl Default for ReplicaConfig {
 /// One user's subscriptions, at the revision they were sent.
 struct UserTerms {
     revision: u64,
-    subscriptions: Box<[Subscription]>,
+    subscriptions: Box<[Held]>,
+}
+
+/// A feature list, shared.
+type Features = Arc<[Box<str>]>;
+
+/// "No time" in [`Held::times`].
+const NONE: i64 = i64::MIN;
+
+/// One subscription as the replica holds it: times packed without `Option`'s padding,
+/// feature lists shared between every subscription that grants the same ones (a plan's
+/// list is held once, not once per user).
+struct Held {
+    id: Box<str>,
+    status: SubscriptionStatus,
+    cancel_at_period_end: bool,
+    /// trial_end, current_period_start, current_period_end, cancel_at, ended_at,
+    /// past_due_since.
+    times: [i64; 6],
+    features: Features,
+}
+
+impl Held {
+    fn time(&self, n: usize) -> Option<i64> {
+        Some(self.times[n]).filter(|t| *t != NONE)
+    }
+}
+
+impl Terms for Held {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn status(&self) -> SubscriptionStatus {
+        self.status
+    }
+    fn trial_end(&self) -> Option<i64> {
+        self.time(0)
+    }
+    fn current_period_start(&self) -> Option<i64> {
+        self.time(1)
+    }
+    fn current_period_end(&self) -> Option<i64> {
+        self.time(2)
+    }
+    fn cancel_at_period_end(&self) -> bool {
+        self.cancel_at_period_end
+    }
+    fn cancel_at(&self) -> Option<i64> {
+        self.time(3)
+    }
+    fn ended_at(&self) -> Option<i64> {
+        self.time(4)
+    }
+    fn past_due_since(&self) -> Option<i64> {
+        self.time(5)
+    }
+    fn grants_feature(&self, feature: &str) -> bool {
+        self.features.iter().any(|f| &**f == feature)
+    }
 }
 
 struct Shared {
     users: RwLock<HashMap<Box<str>, Arc<UserTerms>>>,
+    /// Every distinct feature list seen, shared by the subscriptions that grant it.
+    feature_lists: std::sync::Mutex<HashMap<Vec<String>, Features>>,
     revision: AtomicU64,
     /// Milliseconds since `epoch` of the last message.
     contact_ms: AtomicI64,
@@ -87,6 +147,7 @@ impl LocalReplica {
         let pool = Pool::new(urls, client)?;
         let shared = Arc::new(Shared {
             users: RwLock::new(HashMap::new()),
+            feature_lists: std::sync::Mutex::new(HashMap::new()),
             revision: AtomicU64::new(0),
             contact_ms: AtomicI64::new(i64::MIN / 2),
             epoch: Instant::now(),
@@ -115,7 +176,7 @@ impl LocalReplica {
         }
         let terms = self.shared.users.read().ok()?.get(user).cloned();
         let revision = self.shared.revision.load(Ordering::Acquire);
-        let subscriptions: &[Subscription] = terms.as_ref().map_or(&[], |t| &t.subscriptions);
+        let subscriptions: &[Held] = terms.as_ref().map_or(&[], |t| &t.subscriptions);
         let feature = Some(feature).filter(|f| !f.is_empty());
         let decision = self.shared.config.policy.decide(subscriptions, feature, now);
         Some(Access {
@@ -157,10 +218,8 @@ impl Shared {
     }
 
     fn apply(&self, state: &EntitlementState) {
-        let terms = Arc::new(UserTerms {
-            revision: state.revision,
-            subscriptions: state.subscriptions.iter().map(terms_of).collect(),
-        });
+        let subscriptions = state.subscriptions.iter().map(|s| self.held(s)).collect();
+        let terms = Arc::new(UserTerms { revision: state.revision, subscriptions });
         if let Ok(mut users) = self.users.write() {
             let newer = users.get(state.user_id.as_str()).is_none_or(|held| held.revision < state.revision);
             if newer {
@@ -169,20 +228,28 @@ impl Shared {
         }
         self.revision.fetch_max(state.revision, Ordering::AcqRel);
     }
-}
 
-fn terms_of(s: &SubscriptionSnapshot) -> Subscription {
-    Subscription {
-        id: s.subscription_id.clone(),
-        status: Terms::status(s),
-        trial_end: s.trial_end(),
-        current_period_start: s.current_period_start(),
-        current_period_end: s.current_period_end(),
-        cancel_at_period_end: s.cancel_at_period_end,
-        cancel_at: Terms::cancel_at(s),
-        ended_at: s.ended_at(),
-        past_due_since: s.past_due_since(),
-        features: s.features.clone(),
+    fn held(&self, s: &SubscriptionSnapshot) -> Held {
+        let fresh = || -> Features { s.features.iter().map(|f| f.as_str().into()).collect() };
+        let features = match self.feature_lists.lock() {
+            Ok(mut lists) => lists.entry(s.features.clone()).or_insert_with(fresh).clone(),
+            Err(_) => fresh(),
+        };
+        let time = |t: Option<i64>| t.unwrap_or(NONE);
+        Held {
+            id: s.subscription_id.as_str().into(),
+            status: Terms::status(s),
+            cancel_at_period_end: s.cancel_at_period_end,
+            times: [
+                time(s.trial_end()),
+                time(s.current_period_start()),
+                time(s.current_period_end()),
+                time(Terms::cancel_at(s)),
+                time(s.ended_at()),
+                time(s.past_due_since()),
+            ],
+            features,
+        }
     }
 }
 
