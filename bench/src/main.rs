@@ -200,7 +200,7 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     }
 
     if runs("replica") {
-        for (measure, result) in replica::run(entitlement.addr, users, step).await {
+        for (measure, result) in replica::run(entitlement.addr, entitlement.http_addr, users, step).await {
             println!("| {measure} | {result} |");
         }
     }

@@ -145,9 +145,15 @@ where
         let user = (self.guard.user_from)(&parts);
         let (client, feature, fail) =
             (self.guard.client.clone(), self.guard.feature.clone(), self.guard.fail);
+        // A fresh replica decides here; a stale one (None) leaves it to the service.
+        let local = user.as_deref().and_then(|u| self.guard.replica.as_ref()?.check(u, &feature));
         Box::pin(async move {
             let Some(user) = user else { return Ok(answer(grpc, Refusal::NoUser, &feature)) };
-            match client.check(&user, &feature).await {
+            let checked = match local {
+                Some(access) => Ok(access),
+                None => client.check(&user, &feature).await,
+            };
+            match checked {
                 Ok(access) if access.allowed => {
                     parts.extensions.insert(access);
                     inner.call(http::Request::from_parts(parts, body)).await
