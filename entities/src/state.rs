@@ -62,7 +62,7 @@ pub struct SubscriptionState {
 /// Stripe's status string as the proto enum (`Unspecified` for a status this version
 /// does not know).
 pub fn status_from_str(status: &str) -> SubscriptionStatus {
-    status.parse::<Status>().map_or(SubscriptionStatus::Unspecified, Status::to_proto)
+    caixa_policy::stripe_status(status)
 }
 
 /// The proto enum as Stripe's status string (empty for `Unspecified`).

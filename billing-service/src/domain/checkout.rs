@@ -97,11 +97,13 @@ impl Billing {
         }
         // The session's completion and its subscription's creation arrive later as
         // webhooks; this lets them join the trace of this call.
+        let mut form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         if let Some(traceparent) = caixa_runtime::telemetry::trace::traceparent() {
-            form.push(("subscription_data[metadata][traceparent]", traceparent.clone()));
-            form.push(("metadata[traceparent]", traceparent));
+            // The key the bridge reads back (`trace::METADATA_KEY`).
+            let key = caixa_runtime::telemetry::trace::METADATA_KEY;
+            form.push((format!("subscription_data[metadata][{key}]"), traceparent.clone()));
+            form.push((format!("metadata[{key}]"), traceparent));
         }
-        let form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
         let session = match stripe.create_checkout_session(&form, &key).await {
             Ok(session) => session,

@@ -111,15 +111,6 @@ pub fn continue_from(span: &Span, traceparent: Option<&str>) {
     }
 }
 
-/// Links `span` to the stored `traceparent` of the work that led to it.
-pub fn link_to(span: &Span, traceparent: Option<&str>) {
-    if let (true, Some(traceparent)) = (enabled(), traceparent) {
-        let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
-        let context = TraceContextPropagator::new().extract(&carrier);
-        span.add_link(context.span().span_context().clone());
-    }
-}
-
 /// The current span's `traceparent`, to store or send on; `None` when traces are off.
 pub fn traceparent() -> Option<String> {
     if !enabled() {
