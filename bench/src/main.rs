@@ -7,15 +7,17 @@
 //!
 //! `cargo run --release -p caixa-bench -- [USERS] [SECONDS_PER_STEP] [STEPS]`: seeds USERS
 //! (default 1,000,000) into a fresh PostgreSQL database, then measures the entitlement
-//! service's cold start, CheckAccess at several concurrencies, CheckAccessBatch, the
-//! same load against a query-per-check baseline, webhook ingest (wrk) and webhook →
-//! CheckAccess propagation.
+//! service's cold start, CheckAccess at several load shapes from h2load beside the
+//! transport floor (gRPC health on the same server), CheckAccessBatch, the same load
+//! against a query-per-check baseline, webhook ingest (wrk) and webhook → CheckAccess
+//! propagation. `scripts/bench-tools.sh` installs h2load and wrk.
 //! STEPS (comma separated: unary,batch,baseline,overload,replica,ingest,propagation; all by default) picks the
 //! steps after the cold start. Prints a Markdown table (docs/performance.md keeps the
 //! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
 
 mod baseline;
+mod h2load;
 mod ingest;
 mod load;
 mod overload;
@@ -23,6 +25,7 @@ mod replica;
 mod seed;
 mod server;
 mod sync;
+mod unary;
 
 use std::{
     process::ExitCode,
@@ -140,14 +143,10 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         entitlement.rss_kib() / 1024
     );
 
-    let mut fast_64 = None;
     if runs("unary") {
-        for concurrency in [1, 16, 64, 256] {
-            let result = load::unary(entitlement.addr, users, concurrency, step).await;
-            println!("| CheckAccess unary, concurrency {concurrency} | {} |", result.describe());
-            if concurrency == 64 {
-                fast_64 = Some(result.per_second);
-            }
+        for shape in unary::SHAPES {
+            let result = unary::shape(entitlement.addr, users, shape, step).await;
+            println!("| CheckAccess, h2load {} × {} | {} |", shape.0, shape.1, result.describe());
         }
     }
     if runs("batch") {
@@ -157,17 +156,10 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         }
     }
     if runs("baseline") {
-        let fast_64 = match fast_64 {
-            Some(fast) => fast,
-            None => load::unary(entitlement.addr, users, 64, step).await.per_second,
-        };
+        let ours = unary::check_only(entitlement.addr, users, (4, 16), step).await;
         let baseline_addr = baseline::serve(&db).await;
-        let slow = load::unary(baseline_addr, users, 64, step).await;
-        println!("| baseline (a query per check), concurrency 64 | {} |", slow.describe());
-        println!(
-            "| memory ÷ baseline throughput at concurrency 64 | {:.1}× |",
-            fast_64 / slow.per_second.max(1.0)
-        );
+        let slow = unary::check_only(baseline_addr, users, (4, 16), step).await;
+        println!("| CheckAccess, h2load 4 × 16: this service; a query per check (the seed's design) | {ours}; {slow} |");
     }
 
     if runs("overload") {

@@ -11,7 +11,8 @@ use std::{net::SocketAddr, path::Path, time::Duration};
 
 use caixa_proto::entitlement::v1::{CheckAccessBatchRequest, CheckAccessRequest};
 use hdrhistogram::Histogram;
-use prost::Message;
+
+use crate::h2load::{self, figure};
 
 /// How many times the measured capacity is offered: 2, or `BENCH_OVERLOAD_FACTOR`.
 pub fn factor() -> f64 {
@@ -30,35 +31,13 @@ fn frame(users: usize) -> Vec<u8> {
             consistency: None,
         })
         .collect();
-    let message = CheckAccessBatchRequest { checks }.encode_to_vec();
-    let mut frame = vec![0];
-    frame.extend((message.len() as u32).to_be_bytes());
-    frame.extend(message);
-    frame
+    h2load::frame(&CheckAccessBatchRequest { checks })
 }
+
+const METHOD: &str = "caixa.entitlement.v1.EntitlementService/CheckAccessBatch";
 
 async fn h2load(addr: SocketAddr, data: &Path, args: &[String]) -> String {
-    let output = tokio::process::Command::new("h2load")
-        .args(args)
-        .args(["-H", "content-type: application/grpc", "-H", "te: trailers", "-d"])
-        .arg(data)
-        .arg(format!("http://{addr}/caixa.entitlement.v1.EntitlementService/CheckAccessBatch"))
-        .output()
-        .await
-        .expect("h2load runs (Debian package nghttp2-client)");
-    assert!(output.status.success(), "h2load failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The number after `label` on the line that starts with `line`.
-fn figure(text: &str, line: &str, label: &str) -> f64 {
-    let found = text.lines().find(|l| l.trim_start().starts_with(line)).unwrap_or_default();
-    let words: Vec<&str> = found.split([' ', ',']).filter(|w| !w.is_empty()).collect();
-    words
-        .windows(2)
-        .find(|w| w[1].starts_with(label))
-        .and_then(|w| w[0].trim_end_matches('s').parse().ok())
-        .unwrap_or(0.0)
+    h2load::run(addr, METHOD, data, args).await
 }
 
 /// Batch calls the service has answered OK so far (its per-method metrics): refusals by
@@ -102,12 +81,7 @@ pub async fn run(addr: SocketAddr, metrics: SocketAddr, users: usize, rate: f64,
     let served = served_so_far(metrics).await - served_before;
     let done = figure(&out, "requests:", "done");
     let shed = (done - served).max(0.0);
-    let mut latency = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).unwrap();
-    for line in std::fs::read_to_string(log.path()).unwrap().lines() {
-        if let Some(micros) = line.split('\t').nth(2).and_then(|m| m.parse::<u64>().ok()) {
-            latency.record(micros.max(1)).unwrap();
-        }
-    }
+    let latency = h2load::latencies(log.path());
     let seconds = step.as_secs_f64();
     format!(
         "offered {:.0}/s; answered {:.0}/s, of which served {:.0}/s and shed {:.0}/s; all answers p50 {} µs, p99 {} µs, max {} µs; {probe}",

@@ -12,6 +12,7 @@ use caixa_proto::{
 };
 
 use crate::{ClientConfig, ClientError, transport::Pool};
+use caixa_policy::StripeId;
 
 /// Whether a user may use a feature now, and why. Guarded handlers find it in the
 /// request's extensions.
@@ -25,8 +26,8 @@ pub struct Access {
     pub status: SubscriptionStatus,
     /// Until when the answer holds if nothing changes (Unix seconds), when granted.
     pub access_until: Option<i64>,
-    /// The subscription that decided.
-    pub subscription_id: Option<String>,
+    /// The subscription that decided (kept inline: reads as a `&str`).
+    pub subscription_id: Option<StripeId>,
     /// The revision of the service's copy the answer was computed from.
     pub revision: u64,
     /// Whether the service had lost contact with billing for longer than it allows.
@@ -40,7 +41,7 @@ impl Access {
             reason: answer.reason(),
             status: answer.status(),
             access_until: answer.access_until.map(|t| t.seconds),
-            subscription_id: Some(answer.subscription_id).filter(|s| !s.is_empty()),
+            subscription_id: Some(answer.subscription_id).filter(|s| !s.is_empty()).map(|s| StripeId::new(&s)),
             revision: answer.revision,
             stale: answer.stale,
         }

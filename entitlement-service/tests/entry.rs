@@ -122,7 +122,7 @@ fn the_table_keeps_the_newest_revision_of_each_user() {
 
 #[test]
 fn ids_of_every_length_come_back_whole() {
-    use entitlement_service::domain::id::StripeId;
+    use caixa_policy::StripeId;
     for id in [
         "",
         "sub_1",

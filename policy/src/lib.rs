@@ -7,9 +7,11 @@
 //! the proto snapshot; deciding allocates nothing. It depends on the contracts only: the
 //! storage side implements [`Terms`] for its own types.
 
+pub mod compact;
 pub mod input;
 mod plain;
 
+pub use compact::{Stamp, StripeId};
 pub use plain::{Subscription, stripe_status};
 
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};

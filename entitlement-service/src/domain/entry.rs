@@ -10,32 +10,11 @@ use std::{
 };
 
 use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
-use caixa_policy::Terms;
+use caixa_policy::{Stamp, StripeId, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
-
-use super::id::StripeId;
-
-/// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
-/// anything outside saturates to those bounds.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Stamp(u32);
-
-impl Stamp {
-    fn new(seconds: Option<i64>) -> Self {
-        Self(seconds.map_or(0, |s| u32::try_from(s.clamp(1, i64::from(u32::MAX))).unwrap_or(u32::MAX)))
-    }
-
-    fn get(self) -> Option<i64> {
-        (self.0 != 0).then_some(i64::from(self.0))
-    }
-
-    fn proto(self) -> Option<prost_types::Timestamp> {
-        self.get().map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
-    }
-}
 
 /// What a price grants: shared by every subscription to it.
 #[derive(Debug, Default, PartialEq, Eq)]

@@ -2,5 +2,4 @@
 
 pub mod cache;
 pub mod entry;
-pub mod id;
 pub mod users;

@@ -23,6 +23,7 @@ mod reconcile;
 mod reflection;
 mod reliability;
 mod replica;
+mod replica_random;
 mod revisions;
 mod sync;
 mod traces;

@@ -10,8 +10,9 @@
 //! reconnects and asks for the changes after the last revision it applied, so no change
 //! is missed across a restart of the service.
 
+mod table;
+
 use std::{
-    collections::HashMap,
     sync::{
         Arc, RwLock,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
@@ -19,9 +20,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use caixa_policy::{Policy, Terms};
+use caixa_policy::{Policy, StripeId};
 use caixa_proto::{
-    billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus},
+    billing::v1::EntitlementState,
     entitlement::v1::{
         WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
         watch_entitlements_response::Event,
@@ -29,6 +30,7 @@ use caixa_proto::{
 };
 
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
+use table::Table;
 
 /// The service sends a heartbeat every 5 s on an idle stream.
 const SILENCE: Duration = Duration::from_secs(12);
@@ -55,74 +57,8 @@ impl Default for ReplicaConfig {
     }
 }
 
-/// One user's subscriptions, at the revision they were sent.
-struct UserTerms {
-    revision: u64,
-    subscriptions: Box<[Held]>,
-}
-
-/// A feature list, shared.
-type Features = Arc<[Box<str>]>;
-
-/// "No time" in [`Held::times`].
-const NONE: i64 = i64::MIN;
-
-/// One subscription as the replica holds it: times packed without `Option`'s padding,
-/// feature lists shared between every subscription that grants the same ones (a plan's
-/// list is held once, not once per user).
-struct Held {
-    id: Box<str>,
-    status: SubscriptionStatus,
-    cancel_at_period_end: bool,
-    /// trial_end, current_period_start, current_period_end, cancel_at, ended_at,
-    /// past_due_since.
-    times: [i64; 6],
-    features: Features,
-}
-
-impl Held {
-    fn time(&self, n: usize) -> Option<i64> {
-        Some(self.times[n]).filter(|t| *t != NONE)
-    }
-}
-
-impl Terms for Held {
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn status(&self) -> SubscriptionStatus {
-        self.status
-    }
-    fn trial_end(&self) -> Option<i64> {
-        self.time(0)
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.time(1)
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.time(2)
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.time(3)
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.time(4)
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.time(5)
-    }
-    fn grants_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| &**f == feature)
-    }
-}
-
 struct Shared {
-    users: RwLock<HashMap<Box<str>, Arc<UserTerms>>>,
-    /// Every distinct feature list seen, shared by the subscriptions that grant it.
-    feature_lists: std::sync::Mutex<HashMap<Vec<String>, Features>>,
+    users: RwLock<Table>,
     revision: AtomicU64,
     /// Milliseconds since `epoch` of the last message.
     contact_ms: AtomicI64,
@@ -151,8 +87,7 @@ impl LocalReplica {
     ) -> Result<Self, ClientError> {
         let pool = Pool::new(urls, client)?;
         let shared = Arc::new(Shared {
-            users: RwLock::new(HashMap::new()),
-            feature_lists: std::sync::Mutex::new(HashMap::new()),
+            users: RwLock::new(Table::default()),
             revision: AtomicU64::new(0),
             contact_ms: AtomicI64::new(i64::MIN / 2),
             epoch: Instant::now(),
@@ -182,9 +117,9 @@ impl LocalReplica {
         if !self.is_fresh() {
             return None;
         }
-        let terms = self.shared.users.read().ok()?.get(user).cloned();
         let revision = self.shared.revision.load(Ordering::Acquire);
-        let subscriptions: &[Held] = terms.as_ref().map_or(&[], |t| &t.subscriptions);
+        let users = self.shared.users.read().ok()?;
+        let subscriptions = users.get(user).map_or(&[][..], |e| e.subscriptions());
         let feature = Some(feature).filter(|f| !f.is_empty());
         let decision = self.shared.config.policy.decide(subscriptions, feature, now);
         Some(Access {
@@ -192,7 +127,7 @@ impl LocalReplica {
             reason: decision.reason,
             status: decision.status,
             access_until: decision.access_until,
-            subscription_id: decision.subscription_id.map(str::to_owned),
+            subscription_id: decision.subscription_id.map(StripeId::new),
             revision,
             stale: false,
         })
@@ -246,38 +181,10 @@ impl Shared {
     }
 
     fn apply(&self, state: &EntitlementState) {
-        let subscriptions = state.subscriptions.iter().map(|s| self.held(s)).collect();
-        let terms = Arc::new(UserTerms { revision: state.revision, subscriptions });
         if let Ok(mut users) = self.users.write() {
-            let newer = users.get(state.user_id.as_str()).is_none_or(|held| held.revision < state.revision);
-            if newer {
-                users.insert(state.user_id.as_str().into(), terms);
-            }
+            users.apply(state);
         }
         self.revision.fetch_max(state.revision, Ordering::AcqRel);
-    }
-
-    fn held(&self, s: &SubscriptionSnapshot) -> Held {
-        let fresh = || -> Features { s.features.iter().map(|f| f.as_str().into()).collect() };
-        let features = match self.feature_lists.lock() {
-            Ok(mut lists) => lists.entry(s.features.clone()).or_insert_with(fresh).clone(),
-            Err(_) => fresh(),
-        };
-        let time = |t: Option<i64>| t.unwrap_or(NONE);
-        Held {
-            id: s.subscription_id.as_str().into(),
-            status: Terms::status(s),
-            cancel_at_period_end: s.cancel_at_period_end,
-            times: [
-                time(s.trial_end()),
-                time(s.current_period_start()),
-                time(s.current_period_end()),
-                time(Terms::cancel_at(s)),
-                time(s.ended_at()),
-                time(s.past_due_since()),
-            ],
-            features,
-        }
     }
 }
 

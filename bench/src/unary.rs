@@ -1,0 +1,69 @@
+//! CheckAccess measured as an outsider would: h2load (one thread, gRPC framing) at
+//! several load shapes, beside the transport floor, `grpc.health.v1.Health/Check` on the
+//! same server at the same shape. The ratio says how much of the cost is ours.
+//! h2load sends one body on every call, so every call asks about the same user; the
+//! tonic-client batch step covers users spread across the table.
+
+use std::{net::SocketAddr, time::Duration};
+
+use caixa_proto::entitlement::v1::CheckAccessRequest;
+use hdrhistogram::Histogram;
+use tonic_health::pb::HealthCheckRequest;
+
+use crate::h2load;
+
+/// Connections × concurrent streams on each.
+pub const SHAPES: [(usize, usize); 4] = [(1, 1), (1, 16), (4, 16), (8, 32)];
+
+const CHECK: &str = "caixa.entitlement.v1.EntitlementService/CheckAccess";
+const HEALTH: &str = "grpc.health.v1.Health/Check";
+
+/// One shape's figures.
+pub struct Shape {
+    /// CheckAccess calls per second and latency.
+    pub check: (f64, Histogram<u64>),
+    /// Health/Check calls per second and latency.
+    pub floor: (f64, Histogram<u64>),
+}
+
+fn describe((rate, latency): &(f64, Histogram<u64>)) -> String {
+    format!("{rate:.0}/s, p50 {} µs, p99 {} µs", latency.value_at_quantile(0.5), latency.value_at_quantile(0.99))
+}
+
+impl Shape {
+    /// `CheckAccess …; floor …; ratio`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{}; floor {}; {:.0} % of the floor",
+            describe(&self.check),
+            describe(&self.floor),
+            100.0 * self.check.0 / self.floor.0.max(1.0)
+        )
+    }
+}
+
+/// Measures one shape: CheckAccess for a seeded user, then the floor.
+pub async fn shape(addr: SocketAddr, users: usize, shape: (usize, usize), step: Duration) -> Shape {
+    let check = h2load::frame(&CheckAccessRequest {
+        user_id: format!("user-{}", 7_919 % users.max(1)),
+        feature: "app".into(),
+        consistency: None,
+    });
+    let health = h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() });
+    let seconds = step.as_secs().max(1);
+    Shape {
+        check: h2load::closed_loop(addr, CHECK, &check, shape, seconds).await,
+        floor: h2load::closed_loop(addr, HEALTH, &health, shape, seconds).await,
+    }
+}
+
+/// CheckAccess at one shape against any server (the baseline), calls per second and
+/// latency.
+pub async fn check_only(addr: SocketAddr, users: usize, shape: (usize, usize), step: Duration) -> String {
+    let check = h2load::frame(&CheckAccessRequest {
+        user_id: format!("user-{}", 7_919 % users.max(1)),
+        feature: "app".into(),
+        consistency: None,
+    });
+    describe(&h2load::closed_loop(addr, CHECK, &check, shape, step.as_secs().max(1)).await)
+}
