@@ -154,7 +154,7 @@ impl Application {
             supervisor.drain_signal(),
         ));
         let webhook = WebhookState {
-            db: self.db.clone(),
+            committer: crate::http::Committer::start(self.db.clone()),
             settings: self.settings.webhook.clone(),
             live_mode: live,
             config_secret: self.settings.stripe.webhook_secret.clone(),

@@ -1,9 +1,11 @@
 //! The HTTP bridge: Stripe's webhooks, liveness and readiness probes, and metrics.
 
+mod commit;
 mod endpoints;
 mod serve;
 pub mod webhook;
 
+pub use commit::Committer;
 pub use endpoints::EndpointCache;
 pub use serve::serve;
 

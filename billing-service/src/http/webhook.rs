@@ -9,18 +9,17 @@ use axum::{
     http::{HeaderMap, StatusCode},
 };
 use chrono::Utc;
-use sea_orm::DatabaseConnection;
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use tracing::Instrument;
 
-use super::endpoints::{Endpoint, EndpointCache};
+use super::{
+    commit::Committer,
+    endpoints::{Endpoint, EndpointCache},
+};
 use crate::{
     config::WebhookSettings,
-    store::{
-        StoreError,
-        inbox::{self, NewEvent},
-    },
+    store::{StoreError, inbox::NewEvent},
     stripe::{
         event::{EventError, StripeEvent},
         signature::{self, SignatureError},
@@ -30,8 +29,8 @@ use crate::{
 /// What the webhook route needs.
 #[derive(Clone)]
 pub struct WebhookState {
-    /// The database.
-    pub db: DatabaseConnection,
+    /// Stores deliveries, in groups.
+    pub committer: Committer,
     /// Tolerance, size limit, default endpoint.
     pub settings: WebhookSettings,
     /// The deployment's mode; events of the other mode are acknowledged and ignored.
@@ -93,13 +92,14 @@ pub async fn receive(
         return (StatusCode::OK, "ignored: event of the other mode".to_owned());
     }
     let span = delivery_span(&headers, &event);
-    let new = NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id);
+    // Made inside the span, so that the stored row keeps the delivery's trace context.
+    let new = span.in_scope(|| NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id));
     store(&state, new, event_id, kind).instrument(span).await
 }
 
 /// Stores a verified event in the inbox; its row keeps the delivery's trace context.
 async fn store(state: &WebhookState, new: NewEvent, event_id: &str, kind: &str) -> (StatusCode, String) {
-    match inbox::insert(&state.db, new).await {
+    match state.committer.store(new).await {
         Ok(fresh) => {
             let result = if fresh { "stored" } else { "duplicate" };
             metrics::counter!("caixa_webhook_received_total", "result" => result).increment(1);

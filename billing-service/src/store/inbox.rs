@@ -32,6 +32,8 @@ pub struct NewEvent {
     pub endpoint_id: Option<uuid::Uuid>,
     /// The raw body.
     pub payload: String,
+    /// The `traceparent` of the span that received it, when traces are on.
+    pub trace_context: Option<String>,
 }
 
 impl NewEvent {
@@ -48,23 +50,50 @@ impl NewEvent {
             customer_id: event.customer(),
             endpoint_id,
             payload,
+            trace_context: caixa_runtime::telemetry::trace::traceparent(),
         }
     }
 }
 
 /// Stores `event`; returns false when it was already stored (a repeated delivery).
 pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<bool, StoreError> {
+    Ok(insert_many(db, std::slice::from_ref(&event)).await?.first().copied().unwrap_or(false))
+}
+
+/// Stores `events` in one statement (one transaction); returns, for each, whether it is
+/// new: false for one already stored, or repeated earlier in `events`.
+pub async fn insert_many(db: &impl ConnectionTrait, events: &[NewEvent]) -> Result<Vec<bool>, StoreError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
     let now = Utc::now();
-    let row = stripe_events::ActiveModel {
-        id: Set(event.id),
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<bool> = events.iter().map(|e| seen.insert(e.id.clone())).collect();
+    let rows: Vec<stripe_events::ActiveModel> =
+        events.iter().zip(&first).filter(|(_, first)| **first).map(|(e, _)| row(e, now)).collect();
+    let inserted = Events::insert_many(rows)
+        .on_conflict(OnConflict::column(stripe_events::Column::Id).do_nothing().to_owned())
+        .exec_with_returning_keys(db)
+        .await;
+    let inserted: std::collections::HashSet<String> = match inserted {
+        Ok(keys) => keys.into_iter().collect(),
+        Err(sea_orm::DbErr::RecordNotInserted) => std::collections::HashSet::new(),
+        Err(err) => return Err(err.into()),
+    };
+    Ok(events.iter().zip(first).map(|(e, first)| first && inserted.contains(&e.id)).collect())
+}
+
+fn row(event: &NewEvent, now: DateTime<Utc>) -> stripe_events::ActiveModel {
+    stripe_events::ActiveModel {
+        id: Set(event.id.clone()),
         livemode: Set(event.livemode),
-        event_type: Set(event.event_type),
-        api_version: Set(event.api_version),
+        event_type: Set(event.event_type.clone()),
+        api_version: Set(event.api_version.clone()),
         stripe_created: Set(event.created),
-        object_id: Set(event.object_id),
-        customer_id: Set(event.customer_id),
+        object_id: Set(event.object_id.clone()),
+        customer_id: Set(event.customer_id.clone()),
         endpoint_id: Set(event.endpoint_id),
-        payload: Set(event.payload),
+        payload: Set(event.payload.clone()),
         status: Set(InboxStatus::Received),
         attempts: Set(0),
         next_attempt_at: Set(now),
@@ -75,13 +104,8 @@ pub async fn insert(db: &impl ConnectionTrait, event: NewEvent) -> Result<bool, 
         processed_at: Set(None),
         created_at: Set(now),
         updated_at: Set(now),
-        trace_context: Set(caixa_runtime::telemetry::trace::traceparent()),
-    };
-    let inserted = Events::insert(row)
-        .on_conflict(OnConflict::column(stripe_events::Column::Id).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
-    Ok(inserted > 0)
+        trace_context: Set(event.trace_context.clone()),
+    }
 }
 
 /// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a

@@ -35,6 +35,7 @@ fn new_event(id: &str, kind: &str, created: i64, object: serde_json::Value) -> N
         customer_id: object["customer"].as_str().map(str::to_owned),
         endpoint_id: None,
         payload: json!({ "id": id, "type": kind, "created": created, "livemode": false, "data": { "object": object } }).to_string(),
+        trace_context: None,
     }
 }
 

@@ -42,6 +42,7 @@ fn event(c: usize, k: usize, base: i64) -> NewEvent {
         customer_id: Some(format!("cus_{c}")),
         endpoint_id: None,
         payload: payload.to_string(),
+        trace_context: None,
     }
 }
 

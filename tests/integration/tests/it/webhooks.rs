@@ -100,3 +100,39 @@ async fn bridge_stores_valid_events_once_and_refuses_the_rest(backend: Backend) 
     );
     billing.running.stop().await.unwrap();
 }
+
+on_both_backends!(deliveries_that_arrive_together_are_committed_together);
+
+/// Group commit: many deliveries at once, each of them twice, are all acknowledged, each
+/// acknowledged one is stored exactly once, and fewer commits than deliveries hold them.
+async fn deliveries_that_arrive_together_are_committed_together(backend: Backend) {
+    // Arrange
+    let db = TestDatabase::migrated(backend).await;
+    let settings = [("STRIPE_WEBHOOK_SECRET", SECRET), ("INBOX_WORKER", "false"), ("WEBHOOK_MAX_CONCURRENT", "256")];
+    let billing = spawn_billing(&db, &settings).await;
+    let (addr, path) = (billing.http_addr, format!("/stripe/webhook/{ENDPOINT}"));
+    let now = chrono::Utc::now().timestamp();
+    let bodies: Vec<String> = (0..64).map(|n| event(&format!("evt_group_{n}"), false)).collect();
+
+    // Act: every event twice, all at once.
+    let mut deliveries = tokio::task::JoinSet::new();
+    for body in bodies.iter().chain(&bodies).cloned() {
+        let path = path.clone();
+        deliveries.spawn(async move { deliver(addr, &path, &body, signed(&body, SECRET, now)).await });
+    }
+    let answers = deliveries.join_all().await;
+
+    // Assert
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    let stored = answers.iter().filter(|(_, body)| body == "stored").count();
+    let duplicates = answers.iter().filter(|(_, body)| body == "duplicate").count();
+    assert_eq!((stored, duplicates), (64, 64), "each event stored once, its twin told it is a duplicate");
+    let conn = db.connect().await;
+    assert_eq!(stripe_events::Entity::find().count(&conn).await.unwrap(), 64);
+    let metrics = caixa_integration_tests::metrics::Metrics::parse(
+        &caixa_integration_tests::http_get(addr, "/metrics").await.1,
+    );
+    let commits = metrics.value("caixa_webhook_commits_total", &[]).expect("commits are counted");
+    assert!((1.0..128.0).contains(&commits), "128 deliveries arriving together took {commits} commits");
+    billing.running.stop().await.unwrap();
+}

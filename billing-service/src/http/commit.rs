@@ -1,0 +1,87 @@
+//! Group commit for the webhook bridge. Deliveries that arrive while a commit is under
+//! way wait for the next one and are stored together, by one statement in one
+//! transaction: the database flushes its log once for all of them instead of once each.
+//! Each delivery is acknowledged only after the commit that holds it, so nothing
+//! acknowledged can be lost; a batch the database refuses is retried row by row, so one
+//! bad row cannot fail its neighbours.
+
+use std::sync::Arc;
+
+use sea_orm::DatabaseConnection;
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::store::{
+    StoreError,
+    inbox::{self, NewEvent},
+};
+
+/// Most deliveries one commit stores.
+const MAX_BATCH: usize = 256;
+
+/// How many commits may be under way at once: while some flush, the next batch gathers.
+const COMMITTERS: usize = 2;
+
+type Reply = oneshot::Sender<Result<bool, StoreError>>;
+
+/// Stores deliveries in groups. Cheap to clone.
+#[derive(Clone)]
+pub struct Committer {
+    queue: mpsc::Sender<(NewEvent, Reply)>,
+}
+
+impl Committer {
+    /// Starts the committers on `db`. They stop once every handle is dropped and the
+    /// queue is empty.
+    pub fn start(db: DatabaseConnection) -> Self {
+        let (queue, receiver) = mpsc::channel(MAX_BATCH * COMMITTERS * 4);
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(commit(db.clone(), receiver.clone()));
+        }
+        Self { queue }
+    }
+
+    /// Stores `event` durably; returns false when it was already stored.
+    pub async fn store(&self, event: NewEvent) -> Result<bool, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let closed = || StoreError::Db(sea_orm::DbErr::Custom("the bridge is shutting down".to_owned()));
+        self.queue.send((event, reply)).await.map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+async fn commit(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<(NewEvent, Reply)>>>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    loop {
+        // Take whatever is waiting (at least one), then let the other committer gather
+        // while this one writes.
+        let received = receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+        if received == 0 {
+            return;
+        }
+        let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
+        // Deliveries per commit = caixa_webhook_received_total ÷ this.
+        metrics::counter!("caixa_webhook_commits_total").increment(1);
+        for (reply, result) in replies.into_iter().zip(store(&db, events).await) {
+            // A delivery whose caller went away still counts as stored.
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// One statement for the batch; if the database refuses it, row by row. A result per
+/// event, in order.
+async fn store(db: &DatabaseConnection, events: Vec<NewEvent>) -> Vec<Result<bool, StoreError>> {
+    match inbox::insert_many(db, &events).await {
+        Ok(fresh) => fresh.into_iter().map(Ok).collect(),
+        Err(err) if events.len() == 1 => vec![Err(err)],
+        Err(err) => {
+            tracing::warn!(error = %err, deliveries = events.len(), "a group commit failed; storing its deliveries one by one");
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(inbox::insert(db, event).await);
+            }
+            results
+        }
+    }
+}
