@@ -147,11 +147,17 @@ async fn settle(db: &sea_orm::DatabaseConnection) {
     }
 }
 
-/// Signed webhooks from the emulator to billing, timed until CheckAccess flips.
-pub async fn propagation(db: &TestDatabase, trials: usize) -> String {
+/// Signed webhooks from the emulator to billing, timed until CheckAccess flips; with
+/// `latency` (fixed, jitter in ms: see the emulator's `/_emulator/latency`), every call
+/// billing makes to Stripe's API takes as long as it does from afar.
+pub async fn propagation(db: &TestDatabase, trials: usize, latency: Option<(u64, u64)>) -> String {
     use caixa_integration_tests::{spawn_billing_with_stripe, spawn_entitlement, stripe::StripeEmulator};
     let stripe = StripeEmulator::start().await;
     let price = stripe.monthly_price().await;
+    if let Some((fixed, jitter)) = latency {
+        let (fixed, jitter) = (fixed.to_string(), jitter.to_string());
+        stripe.post("/_emulator/latency", &[("fixed_ms", &fixed), ("jitter_ms", &jitter)]).await;
+    }
     let billing = spawn_billing_with_stripe(
         db,
         &stripe,
@@ -165,8 +171,10 @@ pub async fn propagation(db: &TestDatabase, trials: usize) -> String {
     let mut access = EntitlementServiceClient::new(channel(entitlement.grpc_addr).await);
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
     let conn = db.connect().await;
+    // Users new to this run, whatever ran on the database before.
+    let run = uuid::Uuid::new_v4().simple().to_string();
     for n in 0..trials {
-        let user = format!("new-user-{n}");
+        let user = format!("new-user-{}-{n}", &run[..8]);
         let session = api
             .create_checkout_session(CreateCheckoutSessionRequest {
                 user_id: user.clone(),

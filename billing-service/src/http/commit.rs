@@ -18,6 +18,9 @@ use crate::store::{
 /// Most deliveries one commit stores.
 const MAX_BATCH: usize = 256;
 
+/// Most payload bytes one commit stores, so that one statement stays a modest message.
+const MAX_BATCH_BYTES: usize = 512 * 1024;
+
 /// How many commits may be under way at once: while some flush, the next batch gathers.
 const COMMITTERS: usize = 2;
 
@@ -51,15 +54,9 @@ impl Committer {
 }
 
 async fn commit(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<(NewEvent, Reply)>>>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
     loop {
-        // Take whatever is waiting (at least one), then let the other committer gather
-        // while this one writes.
-        let received = receiver.lock().await.recv_many(&mut batch, MAX_BATCH).await;
-        if received == 0 {
-            return;
-        }
-        let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.drain(..).unzip();
+        let Some(batch) = gather(&receiver).await else { return };
+        let (events, replies): (Vec<NewEvent>, Vec<Reply>) = batch.into_iter().unzip();
         // Deliveries per commit = caixa_webhook_received_total ÷ this.
         metrics::counter!("caixa_webhook_commits_total").increment(1);
         for (reply, result) in replies.into_iter().zip(store(&db, events).await) {
@@ -67,6 +64,21 @@ async fn commit(db: DatabaseConnection, receiver: Arc<Mutex<mpsc::Receiver<(NewE
             let _ = reply.send(result);
         }
     }
+}
+
+/// Waits for one delivery, then takes whatever else is already waiting, up to
+/// [`MAX_BATCH`] deliveries or [`MAX_BATCH_BYTES`]; `None` once the bridge is gone.
+async fn gather(receiver: &Mutex<mpsc::Receiver<(NewEvent, Reply)>>) -> Option<Vec<(NewEvent, Reply)>> {
+    let mut receiver = receiver.lock().await;
+    let first = receiver.recv().await?;
+    let mut bytes = first.0.payload.len();
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
+        let Ok(next) = receiver.try_recv() else { break };
+        bytes += next.0.payload.len();
+        batch.push(next);
+    }
+    Some(batch)
 }
 
 /// One statement for the batch; if the database refuses it, row by row. A result per

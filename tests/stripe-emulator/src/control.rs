@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/_emulator/settings", post(settings))
         .route("/_emulator/chaos", post(chaos))
         .route("/_emulator/rate_limit", post(rate_limit))
+        .route("/_emulator/latency", post(latency))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/deliveries", get(deliveries))
 }
@@ -217,6 +218,16 @@ async fn rate_limit(State(app): State<AppState>, RawQuery(q): RawQuery, body: By
     with_world(&app, q, &body, |world, params| {
         world.controls.rate_limit_next = u32::try_from(params.int("count")?.unwrap_or(1)).unwrap_or(1);
         Ok(json!({ "rate_limit_next": world.controls.rate_limit_next }))
+    })
+}
+
+/// `fixed_ms` and `jitter_ms` (see [`crate::world::Latency`]); both 0 turns it off.
+async fn latency(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    with_world(&app, q, &body, |world, params| {
+        let millis = |name: &str| -> ApiResult<u64> { Ok(u64::try_from(params.int(name)?.unwrap_or(0)).unwrap_or(0)) };
+        world.controls.latency = crate::world::Latency { fixed_ms: millis("fixed_ms")?, jitter_ms: millis("jitter_ms")? };
+        let latency = world.controls.latency;
+        Ok(json!({ "fixed_ms": latency.fixed_ms, "jitter_ms": latency.jitter_ms }))
     })
 }
 

@@ -33,6 +33,28 @@ pub struct Controls {
     pub after_retries: AfterRetries,
     /// Answer the next N API requests with 429.
     pub rate_limit_next: u32,
+    /// How long each `/v1` request takes, as Stripe's API does from afar.
+    pub latency: Latency,
+}
+
+/// API latency: `fixed_ms` plus `jitter_ms × u³` for `u` uniform in [0, 1), so the
+/// median adds an eighth of the jitter and the 99th percentile nearly all of it (fixed
+/// 100 and jitter 300 give p50 ≈ 140 ms, p99 ≈ 390 ms, about what Stripe answers in).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Latency {
+    /// Every request waits this long.
+    pub fixed_ms: u64,
+    /// And up to this much more.
+    pub jitter_ms: u64,
+}
+
+impl Latency {
+    /// One request's delay.
+    pub fn sample(self) -> std::time::Duration {
+        let u = fastrand::f64();
+        let extra = (self.jitter_ms as f64 * u * u * u) as u64;
+        std::time::Duration::from_millis(self.fixed_ms + extra)
+    }
 }
 
 struct Stored {
@@ -84,6 +106,7 @@ impl World {
                 retry_days: vec![3, 5, 7],
                 after_retries: AfterRetries::Cancel,
                 rate_limit_next: 0,
+                latency: Latency::default(),
             },
             chaos: Chaos::default(),
             idempotency: HashMap::new(),

@@ -116,8 +116,8 @@ async fn deliveries_that_arrive_together_are_committed_together(backend: Backend
 
     // Act: every event twice, all at once.
     let mut deliveries = tokio::task::JoinSet::new();
-    for body in bodies.iter().chain(&bodies).cloned() {
-        let path = path.clone();
+    for body in bodies.iter().chain(&bodies) {
+        let (path, body) = (path.clone(), body.clone());
         deliveries.spawn(async move { deliver(addr, &path, &body, signed(&body, SECRET, now)).await });
     }
     let answers = deliveries.join_all().await;

@@ -109,6 +109,11 @@ fn op(method_filter: MethodFilter, f: Op) -> MethodRouter<AppState> {
                         RawQuery(query): RawQuery,
                         body: Bytes| async move {
         let path = path.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+        // Stripe is far away: the request waits before it is handled, holding no lock.
+        let delay = app.world.lock().map(|w| w.controls.latency.sample()).unwrap_or_default();
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         call(&app, f, path, &method, &headers, query, &body)
     };
     axum::routing::on(method_filter, handler)

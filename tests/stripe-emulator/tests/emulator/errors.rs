@@ -91,3 +91,21 @@ async fn test_and_live_keys_see_separate_data() {
     assert_eq!(live.get(&format!("/v1/customers/{}", test_customer["id"].as_str().unwrap())).await.0, 404);
     assert_eq!(live.get("/v1/customers").await.1["data"].as_array().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn api_latency_is_added_to_every_api_request_until_turned_off() {
+    let api = Api::start().await;
+    let set = api.post("/_emulator/latency", &[("fixed_ms", "1500"), ("jitter_ms", "0")]).await;
+    assert_eq!((set.0, set.1["fixed_ms"].as_u64()), (200, Some(1500)));
+
+    let at = std::time::Instant::now();
+    assert_eq!(api.get("/v1/customers").await.0, 200);
+    let slow = at.elapsed();
+    api.post("/_emulator/latency", &[("fixed_ms", "0")]).await;
+    let at = std::time::Instant::now();
+    assert_eq!(api.get("/v1/customers").await.0, 200);
+    let fast = at.elapsed();
+
+    assert!(slow >= std::time::Duration::from_millis(1500), "the API waited {slow:?}");
+    assert!(fast < std::time::Duration::from_millis(1500), "turned off, it still waited {fast:?}");
+}
