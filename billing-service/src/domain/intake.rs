@@ -11,13 +11,37 @@ use super::{
     sessions::SessionCheckError,
 };
 use crate::{
-    store::catalogue,
+    store::{
+        catalogue, customers,
+        inbox::{self, NewEvent},
+        subscriptions,
+    },
     stripe::{
         StripeApi, StripeCallError,
         event::{StripeEvent, Target},
         objects::{CheckoutSession, StripeObject},
     },
 };
+
+/// The inbox row that confirms an early apply: the same event under its own id, which
+/// takes the usual path (its object is stored by then).
+fn confirmation(row: &stripe_events::Model) -> NewEvent {
+    NewEvent {
+        id: format!("{}{CONFIRMATION}", row.id),
+        event_type: row.event_type.clone(),
+        livemode: row.livemode,
+        api_version: row.api_version.clone(),
+        created: row.stripe_created,
+        object_id: row.object_id.clone(),
+        customer_id: row.customer_id.clone(),
+        endpoint_id: None,
+        payload: row.payload.clone(),
+        trace_context: row.trace_context.clone(),
+    }
+}
+
+/// Suffix of the id of a row that confirms an early apply.
+pub const CONFIRMATION: &str = ":confirm";
 
 /// What settling an inbox event did.
 #[derive(Debug, Default)]
@@ -52,6 +76,9 @@ impl Intake {
             StripeEvent::parse(row.payload.as_bytes()).map_err(|e| ApplyError::BadPayload(e.to_string()))?;
         let (objects, status, ignored) = match event.target() {
             Some(target) => {
+                if let Some(settled) = self.settle_early(db, row, &event, &target, worker).await {
+                    return Ok(settled);
+                }
                 let fetched = self.fetch(&event, target, row.stripe_created).await?;
                 (self.with_products(db, vec![fetched]).await?, InboxStatus::Processed, None)
             }
@@ -64,6 +91,49 @@ impl Intake {
         let settles = Settles { event_id: &row.id, worker, status };
         let revisions = apply(db, &objects, Some(settles)).await?;
         Ok(Settled { revisions, ignored })
+    }
+
+    /// Settles the event that brings a new subscription or customer from its own
+    /// object, without waiting for Stripe: Stripe's API answers in hundreds of
+    /// milliseconds, and neither access nor the customer's next event should wait for it.
+    /// Only an object billing has never stored qualifies, since only then is the payload
+    /// provably not older than what is stored, whatever the two clocks say. A refetch then
+    /// confirms it in the background through the same order-safe apply (it replaces the
+    /// row only with data at least as new; what it misses the reconciler heals). `None`
+    /// when the event must take the usual path: refetch, then apply.
+    async fn settle_early(
+        &self,
+        db: &DatabaseConnection,
+        row: &stripe_events::Model,
+        event: &StripeEvent,
+        target: &Target,
+        worker: &str,
+    ) -> Option<Settled> {
+        self.stripe.as_ref()?;
+        let object = match target {
+            Target::Subscription { payload_usable: true, .. } | Target::Customer(_) => event.payload_object(target)?,
+            _ => return None,
+        };
+        let known = match &object {
+            StripeObject::Subscription(sub) => subscriptions::find(db, &sub.id).await.ok()?.is_some(),
+            StripeObject::Customer(customer) => customers::find(db, &customer.id).await.ok()?.is_some(),
+            _ => return None,
+        };
+        if known {
+            return None;
+        }
+        // Stripe's clock may run ahead of ours (test clocks run days ahead): stamped with
+        // the event's time, the row would refuse every refetch until our clock caught up.
+        let early = Fetched { object, as_of: row.stripe_created.min(Utc::now()), from_payload: None };
+        let objects = self.with_products(db, vec![early]).await.ok()?;
+        // The confirming refetch waits in the inbox behind this event, so that it runs in
+        // the customer's order like any event, never beside the customer's next one.
+        inbox::insert(db, confirmation(row)).await.ok()?;
+        let settles = Settles { event_id: &row.id, worker, status: InboxStatus::Processed };
+        let revisions = apply(db, &objects, Some(settles)).await.ok()?;
+        metrics::counter!("caixa_events_applied_early_total").increment(1);
+        tracing::debug!(event = %event.id, ?revisions, "applied from the event; a refetch will confirm it");
+        Some(Settled { revisions, ignored: None })
     }
 
     /// A Checkout Session as Stripe has it now (its subscription expanded), with what it

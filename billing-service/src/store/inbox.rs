@@ -108,9 +108,23 @@ fn row(event: &NewEvent, now: DateTime<Utc>) -> stripe_events::ActiveModel {
     }
 }
 
+/// Where an event stands among a customer's events of the same second (Stripe stamps
+/// events in whole seconds and their ids carry no order): in the order their objects
+/// come to be, the customer, then its subscription, then its checkout session, then the
+/// rest (invoices, entitlements). A subscription's own event, which can apply from its
+/// payload, then comes before the invoice events that must ask Stripe.
+fn rank(alias: &str) -> String {
+    format!(
+        "(CASE WHEN {alias}.event_type LIKE 'customer.subscription.%' THEN 1 \
+               WHEN {alias}.event_type LIKE 'customer.%' THEN 0 \
+               WHEN {alias}.event_type LIKE 'checkout.session.%' THEN 2 ELSE 3 END)"
+    )
+}
+
 /// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a
-/// worker died), but only the oldest pending event of each customer, so one customer's
-/// events apply in order while different customers proceed in parallel. On PostgreSQL
+/// worker died), but only the oldest pending event of each customer (by [`rank`] within
+/// a second), so one customer's events apply in order while different customers proceed
+/// in parallel. On PostgreSQL
 /// `SKIP LOCKED` lets several billing replicas claim side by side.
 pub async fn claim(
     db: &impl ConnectionTrait,
@@ -132,9 +146,12 @@ pub async fn claim(
                    WHERE p.customer_id = e.customer_id \
                      AND p.status IN ('received', 'retry', 'processing') \
                      AND (p.stripe_created < e.stripe_created \
-                          OR (p.stripe_created = e.stripe_created AND p.id < e.id))) \
-             ORDER BY e.stripe_created, e.id LIMIT $4 {lock}) \
-         RETURNING *"
+                          OR (p.stripe_created = e.stripe_created AND {rank_p} < {rank_e}) \
+                          OR (p.stripe_created = e.stripe_created AND {rank_p} = {rank_e} AND p.id < e.id))) \
+             ORDER BY e.stripe_created, {rank_e}, e.id LIMIT $4 {lock}) \
+         RETURNING *",
+        rank_p = rank("p"),
+        rank_e = rank("e"),
     );
     let stmt = statement(
         db,

@@ -64,6 +64,20 @@ async fn a_completed_checkout_reaches_the_log_and_the_stream(backend: Backend) {
     wait_until("every event processed", Duration::from_secs(10), || all_processed(&conn)).await;
     let customer = customers::Entity::find().one(&conn).await.unwrap().unwrap();
     assert_eq!(customer.user_id.as_deref(), Some("user-1"), "customer linked to the user");
+    // The new customer or subscription (whichever event came before any other told
+    // billing about it) applied from its event, confirmed by a refetch that waited its
+    // turn in the inbox.
+    let confirmed = stripe_events::Entity::find().all(&conn).await.unwrap();
+    let confirmed: Vec<&str> = confirmed
+        .iter()
+        .filter(|e| e.id.ends_with(billing_service::domain::intake::CONFIRMATION))
+        .map(|e| e.event_type.as_str())
+        .collect();
+    assert!(
+        confirmed.iter().all(|kind| ["customer.created", "customer.subscription.created"].contains(kind))
+            && !confirmed.is_empty(),
+        "{confirmed:?}"
+    );
     billing.running.stop().await.unwrap();
 }
 
@@ -85,9 +99,16 @@ async fn duplicated_shuffled_events_converge_to_stripes_state(backend: Backend) 
     let conn = db.connect().await;
     wait_until("every event processed", Duration::from_secs(15), || all_processed(&conn)).await;
 
-    // Assert: each event stored once; the local row equals Stripe's object.
+    // Assert: each event stored once (beside the rows that confirm early applies);
+    // the local row equals Stripe's object.
     let events = stripe.get("/v1/events?limit=100").await;
     let stored = stripe_events::Entity::find().all(&conn).await.unwrap();
+    let (confirmations, stored): (Vec<_>, Vec<_>) =
+        stored.into_iter().partition(|e| e.id.ends_with(billing_service::domain::intake::CONFIRMATION));
+    assert!(
+        confirmations.iter().all(|c| stored.iter().any(|e| format!("{}{}", e.id, billing_service::domain::intake::CONFIRMATION) == c.id)),
+        "a confirmation belongs to a stored event"
+    );
     assert_eq!(
         stored.len(),
         events["data"].as_array().unwrap().len(),
