@@ -209,8 +209,8 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         let propagation = load::propagation(&db, 200, None).await;
         println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");
         // Stripe's API from afar: p50 ≈ 140 ms, p99 ≈ 390 ms a call.
-        let far = load::propagation(&db, 50, Some((100, 300))).await;
-        println!("| webhook → CheckAccess flips, Stripe's API at 100 ms + up to 300 ms (50 trials) | {far} |");
+        let far = load::propagation(&db, 100, Some((100, 300))).await;
+        println!("| webhook → CheckAccess flips, Stripe's API at 100 ms + up to 300 ms (100 trials) | {far} |");
     }
     billing.running.stop().await.ok();
     Ok(())
