@@ -159,7 +159,9 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         let ours = unary::check_only(entitlement.addr, users, (4, 16), step).await;
         let baseline_addr = baseline::serve(&db).await;
         let slow = unary::check_only(baseline_addr, users, (4, 16), step).await;
-        println!("| CheckAccess, h2load 4 × 16: this service; a query per check (the seed's design) | {ours}; {slow} |");
+        println!(
+            "| CheckAccess, h2load 4 × 16: this service; a query per check (the seed's design) | {ours}; {slow} |"
+        );
     }
 
     if runs("overload") {
@@ -210,7 +212,9 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         println!("| webhook → CheckAccess flips (200 trials) | {propagation} |");
         // Stripe's API from afar: p50 ≈ 140 ms, p99 ≈ 390 ms a call.
         let far = load::propagation(&db, 100, Some((100, 300))).await;
-        println!("| webhook → CheckAccess flips, Stripe's API at 100 ms + up to 300 ms (100 trials) | {far} |");
+        println!(
+            "| webhook → CheckAccess flips, Stripe's API at 100 ms + up to 300 ms (100 trials) | {far} |"
+        );
     }
     billing.running.stop().await.ok();
     Ok(())

@@ -27,7 +27,11 @@ pub struct Shape {
 }
 
 fn describe((rate, latency): &(f64, Histogram<u64>)) -> String {
-    format!("{rate:.0}/s, p50 {} µs, p99 {} µs", latency.value_at_quantile(0.5), latency.value_at_quantile(0.99))
+    format!(
+        "{rate:.0}/s, p50 {} µs, p99 {} µs",
+        latency.value_at_quantile(0.5),
+        latency.value_at_quantile(0.99)
+    )
 }
 
 impl Shape {
@@ -44,12 +48,9 @@ impl Shape {
 
 /// Measures one shape: CheckAccess for a seeded user, then the floor.
 pub async fn shape(addr: SocketAddr, users: usize, shape: (usize, usize), step: Duration) -> Shape {
-    let check = h2load::frame(&CheckAccessRequest {
-        user_id: format!("user-{}", 7_919 % users.max(1)),
-        feature: "app".into(),
-        consistency: None,
-    });
-    let health = h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() });
+    let check = check_frame(users);
+    let health =
+        h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() });
     let seconds = step.as_secs().max(1);
     Shape {
         check: h2load::closed_loop(addr, CHECK, &check, shape, seconds).await,
@@ -60,10 +61,15 @@ pub async fn shape(addr: SocketAddr, users: usize, shape: (usize, usize), step: 
 /// CheckAccess at one shape against any server (the baseline), calls per second and
 /// latency.
 pub async fn check_only(addr: SocketAddr, users: usize, shape: (usize, usize), step: Duration) -> String {
-    let check = h2load::frame(&CheckAccessRequest {
+    let check = check_frame(users);
+    describe(&h2load::closed_loop(addr, CHECK, &check, shape, step.as_secs().max(1)).await)
+}
+
+/// The CheckAccess call h2load repeats: one seeded user, a feature its plan grants.
+fn check_frame(users: usize) -> Vec<u8> {
+    h2load::frame(&CheckAccessRequest {
         user_id: format!("user-{}", 7_919 % users.max(1)),
         feature: "app".into(),
         consistency: None,
-    });
-    describe(&h2load::closed_loop(addr, CHECK, &check, shape, step.as_secs().max(1)).await)
+    })
 }

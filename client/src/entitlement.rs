@@ -41,7 +41,9 @@ impl Access {
             reason: answer.reason(),
             status: answer.status(),
             access_until: answer.access_until.map(|t| t.seconds),
-            subscription_id: Some(answer.subscription_id).filter(|s| !s.is_empty()).map(|s| StripeId::new(&s)),
+            subscription_id: Some(answer.subscription_id)
+                .filter(|s| !s.is_empty())
+                .map(|s| StripeId::new(&s)),
             revision: answer.revision,
             stale: answer.stale,
         }

@@ -97,10 +97,10 @@ impl Intake {
     /// object, without waiting for Stripe: Stripe's API answers in hundreds of
     /// milliseconds, and neither access nor the customer's next event should wait for it.
     /// Only an object billing has never stored qualifies, since only then is the payload
-    /// provably not older than what is stored, whatever the two clocks say. A refetch then
-    /// confirms it in the background through the same order-safe apply (it replaces the
-    /// row only with data at least as new; what it misses the reconciler heals). `None`
-    /// when the event must take the usual path: refetch, then apply.
+    /// provably not older than what is stored, whatever the two clocks say. A copy of the
+    /// event ([`CONFIRMATION`]) waits in the inbox behind it and takes the usual path, so
+    /// a refetch confirms the row in the customer's order. `None` when this event must
+    /// take the usual path itself: refetch, then apply.
     async fn settle_early(
         &self,
         db: &DatabaseConnection,
@@ -111,7 +111,9 @@ impl Intake {
     ) -> Option<Settled> {
         self.stripe.as_ref()?;
         let object = match target {
-            Target::Subscription { payload_usable: true, .. } | Target::Customer(_) => event.payload_object(target)?,
+            Target::Subscription { payload_usable: true, .. } | Target::Customer(_) => {
+                event.payload_object(target)?
+            }
             _ => return None,
         };
         let known = match &object {

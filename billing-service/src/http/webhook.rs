@@ -93,7 +93,8 @@ pub async fn receive(
     }
     let span = delivery_span(&headers, &event);
     // Made inside the span, so that the stored row keeps the delivery's trace context.
-    let new = span.in_scope(|| NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id));
+    let new = span
+        .in_scope(|| NewEvent::from_event(&event, String::from_utf8_lossy(&body).into_owned(), endpoint.id));
     store(&state, new, event_id, kind).instrument(span).await
 }
 

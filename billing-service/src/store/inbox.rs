@@ -2,6 +2,8 @@
 //! webhook is acknowledged, claimed by workers in order per customer, retried with
 //! backoff, dead-lettered after too many attempts.
 
+use std::collections::HashSet;
+
 use caixa_entities::stripe_events::{self, Entity as Events, InboxStatus};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -67,7 +69,7 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[NewEvent]) -> Resu
         return Ok(Vec::new());
     }
     let now = Utc::now();
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = HashSet::new();
     let first: Vec<bool> = events.iter().map(|e| seen.insert(e.id.clone())).collect();
     let rows: Vec<stripe_events::ActiveModel> =
         events.iter().zip(&first).filter(|(_, first)| **first).map(|(e, _)| row(e, now)).collect();
@@ -75,9 +77,9 @@ pub async fn insert_many(db: &impl ConnectionTrait, events: &[NewEvent]) -> Resu
         .on_conflict(OnConflict::column(stripe_events::Column::Id).do_nothing().to_owned())
         .exec_with_returning_keys(db)
         .await;
-    let inserted: std::collections::HashSet<String> = match inserted {
+    let inserted: HashSet<String> = match inserted {
         Ok(keys) => keys.into_iter().collect(),
-        Err(sea_orm::DbErr::RecordNotInserted) => std::collections::HashSet::new(),
+        Err(sea_orm::DbErr::RecordNotInserted) => HashSet::new(),
         Err(err) => return Err(err.into()),
     };
     Ok(events.iter().zip(first).map(|(e, first)| first && inserted.contains(&e.id)).collect())
@@ -124,8 +126,8 @@ fn rank(alias: &str) -> String {
 /// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a
 /// worker died), but only the oldest pending event of each customer (by [`rank`] within
 /// a second), so one customer's events apply in order while different customers proceed
-/// in parallel. On PostgreSQL
-/// `SKIP LOCKED` lets several billing replicas claim side by side.
+/// in parallel. On PostgreSQL `SKIP LOCKED` lets several billing replicas claim side by
+/// side.
 pub async fn claim(
     db: &impl ConnectionTrait,
     worker: &str,

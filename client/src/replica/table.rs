@@ -96,11 +96,8 @@ impl Table {
     pub(super) fn apply(&mut self, state: &EntitlementState) {
         let hash = self.hasher.hash_one(state.user_id.as_str());
         let hasher = &self.hasher;
-        let slot = self.users.entry(
-            hash,
-            |e| e.user_id == state.user_id,
-            |e| hasher.hash_one(e.user_id.as_str()),
-        );
+        let slot =
+            self.users.entry(hash, |e| e.user_id == state.user_id, |e| hasher.hash_one(e.user_id.as_str()));
         if let Slot::Occupied(held) = &slot
             && held.get().revision >= state.revision
         {
@@ -108,7 +105,11 @@ impl Table {
         }
         let lists = &mut self.feature_lists;
         let subscriptions = state.subscriptions.iter().map(|s| held(s, lists)).collect();
-        let entry = Box::new(Entry { user_id: SmolStr::new(&state.user_id), revision: state.revision, subscriptions });
+        let entry = Box::new(Entry {
+            user_id: SmolStr::new(&state.user_id),
+            revision: state.revision,
+            subscriptions,
+        });
         match slot {
             Slot::Occupied(mut held) => *held.get_mut() = entry,
             Slot::Vacant(vacant) => drop(vacant.insert(entry)),

@@ -224,8 +224,10 @@ async fn rate_limit(State(app): State<AppState>, RawQuery(q): RawQuery, body: By
 /// `fixed_ms` and `jitter_ms` (see [`crate::world::Latency`]); both 0 turns it off.
 async fn latency(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     with_world(&app, q, &body, |world, params| {
-        let millis = |name: &str| -> ApiResult<u64> { Ok(u64::try_from(params.int(name)?.unwrap_or(0)).unwrap_or(0)) };
-        world.controls.latency = crate::world::Latency { fixed_ms: millis("fixed_ms")?, jitter_ms: millis("jitter_ms")? };
+        let millis =
+            |name: &str| -> ApiResult<u64> { Ok(u64::try_from(params.int(name)?.unwrap_or(0)).unwrap_or(0)) };
+        world.controls.latency =
+            crate::world::Latency { fixed_ms: millis("fixed_ms")?, jitter_ms: millis("jitter_ms")? };
         let latency = world.controls.latency;
         Ok(json!({ "fixed_ms": latency.fixed_ms, "jitter_ms": latency.jitter_ms }))
     })

@@ -106,7 +106,11 @@ async fn duplicated_shuffled_events_converge_to_stripes_state(backend: Backend) 
     let (confirmations, stored): (Vec<_>, Vec<_>) =
         stored.into_iter().partition(|e| e.id.ends_with(billing_service::domain::intake::CONFIRMATION));
     assert!(
-        confirmations.iter().all(|c| stored.iter().any(|e| format!("{}{}", e.id, billing_service::domain::intake::CONFIRMATION) == c.id)),
+        confirmations.iter().all(|c| stored.iter().any(|e| format!(
+            "{}{}",
+            e.id,
+            billing_service::domain::intake::CONFIRMATION
+        ) == c.id)),
         "a confirmation belongs to a stored event"
     );
     assert_eq!(

@@ -115,7 +115,8 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
 
     // Assert: the replica holds the service's head and answers as it does, everywhere.
     let head = client.check("nobody", "").await.unwrap().revision;
-    wait_until("the replica caught up", Duration::from_secs(30), || async { replica.revision() >= head }).await;
+    wait_until("the replica caught up", Duration::from_secs(30), || async { replica.revision() >= head })
+        .await;
     let service = service_answers(&client, &users).await;
     let mut differ = Vec::new();
     let pairs = users.iter().flat_map(|u| FEATURES.iter().map(move |f| (u, *f)));
@@ -126,7 +127,12 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
             differ.push(format!("{user}/{feature:?}: replica {:?}, service {:?}", key(&local), key(service)));
         }
     }
-    assert!(differ.is_empty(), "seed {seed}: {} answers differ: {:?}", differ.len(), &differ[..differ.len().min(5)]);
+    assert!(
+        differ.is_empty(),
+        "seed {seed}: {} answers differ: {:?}",
+        differ.len(),
+        &differ[..differ.len().min(5)]
+    );
     assert_eq!(replica.users(), users.len(), "every user with a subscription is held");
     let allowed = service.iter().filter(|a| a.allowed).count();
     assert!(allowed > 0 && allowed < service.len(), "the account mixes granted and refused answers");

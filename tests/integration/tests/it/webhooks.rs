@@ -108,7 +108,8 @@ on_both_backends!(deliveries_that_arrive_together_are_committed_together);
 async fn deliveries_that_arrive_together_are_committed_together(backend: Backend) {
     // Arrange
     let db = TestDatabase::migrated(backend).await;
-    let settings = [("STRIPE_WEBHOOK_SECRET", SECRET), ("INBOX_WORKER", "false"), ("WEBHOOK_MAX_CONCURRENT", "256")];
+    let settings =
+        [("STRIPE_WEBHOOK_SECRET", SECRET), ("INBOX_WORKER", "false"), ("WEBHOOK_MAX_CONCURRENT", "256")];
     let billing = spawn_billing(&db, &settings).await;
     let (addr, path) = (billing.http_addr, format!("/stripe/webhook/{ENDPOINT}"));
     let now = chrono::Utc::now().timestamp();
