@@ -103,7 +103,7 @@ pub async fn plan(
     let mut by_email: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut after: Option<String> = None;
     loop {
-        let Page { items, next } = stripe.objects_page(Listing::Customers, after.as_deref()).await?;
+        let Page { items, next } = stripe.objects_page(Listing::Customers, None, after.as_deref()).await?;
         for object in items {
             let StripeObject::Customer(customer) = object else { continue };
             let stored = customers::find(db, &customer.id).await?;

@@ -188,7 +188,7 @@ impl Reconciler {
         for listing in [Listing::Products, Listing::Customers, Listing::Subscriptions] {
             let mut after: Option<String> = None;
             loop {
-                let Page { items, next } = self.stripe.objects_page(listing, after.as_deref()).await?;
+                let Page { items, next } = self.stripe.objects_page(listing, None, after.as_deref()).await?;
                 let stored = StoredRows::load(&self.db, &items).await?;
                 for object in items {
                     if stored.compare(&object) != Stored::Same {

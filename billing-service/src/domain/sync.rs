@@ -117,7 +117,7 @@ impl Syncer {
             }
             let mut after = checkpoint.and_then(|c| c.starting_after.clone());
             let mut tally = Tally::default();
-            let mut page = self.stripe.objects_page(listing, after.as_deref()).await?;
+            let mut page = self.stripe.objects_page(listing, options.since, after.as_deref()).await?;
             loop {
                 if stop.load(Ordering::Relaxed) {
                     summary.tallies.push((listing, tally));
@@ -130,7 +130,7 @@ impl Syncer {
                 // Stripe's list latency otherwise.
                 let prefetch = async {
                     match &next {
-                        Some(id) => Some(self.stripe.objects_page(listing, Some(id)).await),
+                        Some(id) => Some(self.stripe.objects_page(listing, options.since, Some(id)).await),
                         None => None,
                     }
                 };
@@ -167,7 +167,6 @@ impl Syncer {
         tally: &mut Tally,
         total: &mut u64,
     ) -> Result<u64, SyncError> {
-        let items: Vec<_> = items.into_iter().filter(|o| created_since(o, options.since)).collect();
         let stored_rows = StoredRows::load(&self.db, &items).await?;
         let mut changed = Vec::new();
         for object in items {
@@ -190,19 +189,5 @@ impl Syncer {
         }
         let objects = self.intake.with_products(&self.db, changed).await?;
         Ok(apply(&self.db, &objects, None).await?.len() as u64)
-    }
-}
-
-/// Whether `object` was created at or after `since` (objects without a creation time,
-/// the catalogue, always count).
-fn created_since(object: &StripeObject, since: Option<i64>) -> bool {
-    let created = match object {
-        StripeObject::Customer(c) => c.created,
-        StripeObject::Subscription(s) => s.created,
-        _ => None,
-    };
-    match (since, created) {
-        (Some(since), Some(created)) => created.timestamp() >= since,
-        _ => true,
     }
 }

@@ -86,36 +86,37 @@ impl StripeApi {
         .await
     }
 
-    /// A page of `listing`, as the objects billing keeps.
+    /// A page of `listing`, as the objects billing keeps; with `since`, only customers and
+    /// subscriptions created at or after it (Unix seconds, Stripe's `created[gte]`), while
+    /// the catalogue is always listed whole.
     pub async fn objects_page(
         &self,
         listing: Listing,
+        since: Option<i64>,
         after: Option<&str>,
     ) -> Result<Page<StripeObject>, StripeCallError> {
         fn wrap<T>(page: Page<T>, into: fn(T) -> StripeObject) -> Page<StripeObject> {
             Page { items: page.items.into_iter().map(into).collect(), next: page.next }
         }
+        let created = since.map(|since| format!("created[gte]={since}"));
         Ok(match listing {
             Listing::Products => wrap(self.products_page(after).await?, StripeObject::Product),
             Listing::Prices => {
                 wrap(self.page("/prices", after, |p| Some(Price::from_json(p))).await?, StripeObject::Price)
             }
-            Listing::Customers => wrap(self.customers_page(after).await?, StripeObject::Customer),
-            Listing::Subscriptions => wrap(self.subscriptions_page(after).await?, StripeObject::Subscription),
+            Listing::Customers => {
+                let path = created.map_or_else(|| "/customers".to_owned(), |c| format!("/customers?{c}"));
+                wrap(self.page(&path, after, |c| Some(Customer::from_json(c))).await?, StripeObject::Customer)
+            }
+            Listing::Subscriptions => {
+                let path = match created {
+                    Some(c) => format!("/subscriptions?status=all&{c}"),
+                    None => "/subscriptions?status=all".to_owned(),
+                };
+                let page = self.page(&path, after, |s| Some(Subscription::from_json(s))).await?;
+                wrap(page, StripeObject::Subscription)
+            }
         })
-    }
-
-    /// Subscriptions of every status.
-    pub async fn subscriptions_page(
-        &self,
-        after: Option<&str>,
-    ) -> Result<Page<Subscription>, StripeCallError> {
-        self.page("/subscriptions?status=all", after, |s| Some(Subscription::from_json(s))).await
-    }
-
-    /// Customers (Stripe lists no deleted ones).
-    pub async fn customers_page(&self, after: Option<&str>) -> Result<Page<Customer>, StripeCallError> {
-        self.page("/customers", after, |c| Some(Customer::from_json(c))).await
     }
 
     /// Products, each with its Stripe Entitlements features.

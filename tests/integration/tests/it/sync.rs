@@ -102,6 +102,35 @@ async fn sync_takes_over_an_account_on_sqlite() {
     sync_takes_over_an_account(Backend::Sqlite, 300).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn since_takes_only_customers_and_subscriptions_created_from_that_day() {
+    // Arrange: the past-due users (s3, s8) come a month before the other eight.
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let stripe = StripeEmulator::start().await;
+    let ids = stripe.seed_account(10).await;
+    let now = stripe.get("/_emulator/clock").await["now"].as_i64().unwrap();
+    let since = chrono::DateTime::from_timestamp(now - 15 * 86_400, 0).unwrap().date_naive().to_string();
+
+    // Act
+    let (code, stdout, stderr) =
+        billing_command(BINARY, &db, &stripe, &["sync-stripe", "--since", &since, "--json"]).await;
+
+    // Assert: the catalogue whole, the rest from that day only.
+    let summary: Value =
+        serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("{stdout} / {stderr}"));
+    assert_eq!(code, Some(0), "{summary}");
+    assert_eq!(tally(&summary, "products", "created"), 1, "{summary}");
+    assert_eq!(tally(&summary, "customers", "created"), 8, "{summary}");
+    assert_eq!(tally(&summary, "subscriptions", "created"), 8, "{summary}");
+    let conn = db.connect().await;
+    let mut synced: Vec<String> =
+        entitlements::Entity::find().all(&conn).await.unwrap().into_iter().map(|s| s.user_id).collect();
+    synced.sort();
+    let mut expected: Vec<String> = ids.into_iter().filter(|u| u != "s3" && u != "s8").collect();
+    expected.sort();
+    assert_eq!(synced, expected, "only users created since {since}");
+}
+
 /// Every user's stored state and trial, for comparing two databases.
 async fn outcome(db: &TestDatabase) -> (Vec<(String, Value)>, Vec<(String, String, String)>) {
     let conn = db.connect().await;

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, page};
+use super::{Ctx, created::Created, page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -65,8 +65,9 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let email = params.str("email").map(str::to_owned);
+    let created = Created::from_params(params)?;
     let items = world.list_refs("customer", ctx.livemode, |c| {
-        c["deleted"] != true && email.as_ref().is_none_or(|e| c["email"] == json!(e))
+        c["deleted"] != true && email.as_ref().is_none_or(|e| c["email"] == json!(e)) && created.keeps(c)
     });
     page(items, params, "/v1/customers")
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::{Ctx, page};
+use super::{Ctx, created::Created, page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -21,32 +21,17 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     if one_type.is_some() && !types.is_empty() {
         return Err(StripeError::invalid("types", "You may pass either type or types, but not both."));
     }
-    let exact = params.int("created")?;
-    let bounds = [
-        ("gt", params.int("created.gt")?),
-        ("gte", params.int("created.gte")?),
-        ("lt", params.int("created.lt")?),
-        ("lte", params.int("created.lte")?),
-    ];
+    let created = Created::from_params(params)?;
     let oldest = world.now() - RETENTION;
     let items: Vec<Value> = world
         .events(ctx.livemode)
         .into_iter()
         .filter(|event| {
-            let created = event["created"].as_i64().unwrap_or(0);
             let kind = event["type"].as_str().unwrap_or_default();
-            created >= oldest
+            event["created"].as_i64().unwrap_or(0) >= oldest
                 && one_type.as_ref().is_none_or(|t| matches_type(t, kind))
                 && (types.is_empty() || types.iter().any(|t| matches_type(t, kind)))
-                && exact.is_none_or(|at| created == at)
-                && bounds.iter().all(|(op, bound)| {
-                    bound.is_none_or(|b| match *op {
-                        "gt" => created > b,
-                        "gte" => created >= b,
-                        "lt" => created < b,
-                        _ => created <= b,
-                    })
-                })
+                && created.keeps(event)
         })
         .collect();
     page(items, params, "/v1/events")

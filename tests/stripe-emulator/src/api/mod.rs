@@ -3,6 +3,7 @@
 
 mod catalog;
 mod checkout;
+mod created;
 mod customers;
 mod events;
 mod pages;
