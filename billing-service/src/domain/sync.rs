@@ -107,6 +107,9 @@ impl Syncer {
         let checkpoints = sync::checkpoints(&self.db).await?;
         let mut summary = SyncSummary { resumed: !checkpoints.is_empty(), ..SyncSummary::default() };
         let mut total = 0;
+        // Statistics are refreshed whenever the objects applied have doubled since the
+        // last time (`sync::analyze` says why): a few times a run, whatever its size.
+        let mut analyze_at = 100;
         for listing in Listing::ALL {
             if !options.only.is_empty() && !options.only.contains(&listing) {
                 continue;
@@ -137,6 +140,10 @@ impl Syncer {
                 let work = self.apply_page(items, options, &mut tally, &mut total);
                 let (revisions, fetched) = tokio::join!(work, prefetch);
                 summary.revisions += revisions?;
+                if !options.dry_run && total >= analyze_at {
+                    sync::analyze(&self.db).await?;
+                    analyze_at = total * 2;
+                }
                 progress.advanced(listing, tally.created + tally.updated + tally.unchanged, total);
                 if !options.dry_run {
                     let at = last.as_deref().or(after.as_deref());
@@ -153,6 +160,8 @@ impl Syncer {
             summary.tallies.push((listing, tally));
         }
         if !options.dry_run {
+            // The service's own connections plan by these statistics next.
+            sync::analyze(&self.db).await?;
             sync::clear(&self.db).await?;
         }
         Ok(summary)

@@ -3,7 +3,7 @@
 
 use caixa_entities::sync_checkpoints::{self, Model};
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, EntityTrait};
+use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
 
 use super::{StoreError, statement};
 
@@ -32,5 +32,19 @@ pub async fn save(
 /// Forgets every checkpoint: the run finished.
 pub async fn clear(db: &impl ConnectionTrait) -> Result<(), StoreError> {
     db.execute_raw(statement(db, "DELETE FROM sync_checkpoints", vec![])).await?;
+    Ok(())
+}
+
+/// Refreshes PostgreSQL's statistics of the tables a sync fills. A connection keeps a
+/// generic plan made while a table was nearly empty (a sequential scan) until the
+/// table's statistics change; a sync grows a table from nothing to millions of rows
+/// faster than autovacuum looks, so each lookup would scan the whole table. SQLite keeps
+/// no statistics unless asked and plans by its indexes; nothing to do there.
+pub async fn analyze(db: &impl ConnectionTrait) -> Result<(), StoreError> {
+    if db.get_database_backend() == DbBackend::Postgres {
+        let sql = "ANALYZE customers, subscriptions, entitlements, entitlement_changes, trial_usage, \
+                   products, prices";
+        db.execute_raw(statement(db, sql, vec![])).await?;
+    }
     Ok(())
 }
