@@ -42,7 +42,7 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
     // One core: a blocking loop on one thread, random users, "reports" (every third has
     // it); throughput untimed, then each call timed (the two clock reads included).
     let local = replica.clone();
-    let (rate, histogram, timer) = tokio::task::spawn_blocking(move || {
+    let (rate, many_rate, histogram, timer) = tokio::task::spawn_blocking(move || {
         let names: Vec<String> = (0..65_536).map(|n| format!("user-{}", (n * 7_919 + 13) % users)).collect();
         let (mut checks, mut allowed, started) = (0u64, 0u64, Instant::now());
         while started.elapsed() < step {
@@ -53,6 +53,16 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
         }
         assert!(allowed > 0, "some checks allowed");
         let rate = checks as f64 / started.elapsed().as_secs_f64();
+        // The same checks, 256 to a `check_many` call.
+        let pairs: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "reports")).collect();
+        let (mut many_checks, started) = (0u64, Instant::now());
+        while started.elapsed() < step {
+            for group in pairs.chunks(256) {
+                let answers = local.check_many(group).expect("fresh");
+                many_checks += std::hint::black_box(answers).len() as u64;
+            }
+        }
+        let many_rate = many_checks as f64 / started.elapsed().as_secs_f64();
         let mut histogram = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
         let mut timer = Histogram::<u64>::new_with_bounds(1, 1_000_000, 3).unwrap();
         for name in names.iter().cycle().take(2_000_000) {
@@ -63,7 +73,7 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
             let at = Instant::now();
             timer.saturating_record(at.elapsed().as_nanos().max(1) as u64);
         }
-        (rate, histogram, timer)
+        (rate, many_rate, histogram, timer)
     })
     .await
     .unwrap();
@@ -104,6 +114,10 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
     let rpcs_before = check_access_calls(http).await;
     let with_guard = per_request(guarded).await;
     let rpcs = check_access_calls(http).await - rpcs_before;
+    rows.push((
+        "replica check_many, one thread, 256 checks a call".to_owned(),
+        format!("{:.1} M checks/s", many_rate / 1e6),
+    ));
     rows.push((
         "guard overhead with the replica (axum, in-process)".to_owned(),
         format!(

@@ -30,7 +30,7 @@ use caixa_proto::{
 };
 
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
-use table::Table;
+use table::{Entry, Table};
 
 /// The service sends a heartbeat every 5 s on an idle stream.
 const SILENCE: Duration = Duration::from_secs(12);
@@ -119,10 +119,38 @@ impl LocalReplica {
         }
         let revision = self.shared.revision.load(Ordering::Acquire);
         let users = self.shared.users.read().ok()?;
-        let subscriptions = users.get(user).map_or(&[][..], |e| e.subscriptions());
+        Some(self.decide(users.get(user), feature, now, revision))
+    }
+
+    /// Several `(user, feature)` checks at once, answered in order; `None` when the
+    /// replica is stale. Faster per check than [`Self::check`]: one read lock for all,
+    /// and each group of users is looked up before any of them is decided, so their
+    /// cache misses overlap instead of queueing one behind the other.
+    pub fn check_many(&self, checks: &[(&str, &str)]) -> Option<Vec<Access>> {
+        const GROUP: usize = 32;
+        if !self.is_fresh() {
+            return None;
+        }
+        let now = self.shared.clock.load(Ordering::Relaxed);
+        let revision = self.shared.revision.load(Ordering::Acquire);
+        let users = self.shared.users.read().ok()?;
+        let mut answers = Vec::with_capacity(checks.len());
+        for group in checks.chunks(GROUP) {
+            let entries: [Option<&Entry>; GROUP] =
+                std::array::from_fn(|i| group.get(i).and_then(|(user, _)| users.get(user)));
+            for (&(_, feature), entry) in group.iter().zip(entries) {
+                answers.push(self.decide(entry, feature, now, revision));
+            }
+        }
+        Some(answers)
+    }
+
+    /// The policy's answer for a user's entry (none: no subscription).
+    fn decide(&self, entry: Option<&Entry>, feature: &str, now: i64, revision: u64) -> Access {
+        let subscriptions = entry.map_or(&[][..], |e| e.subscriptions());
         let feature = Some(feature).filter(|f| !f.is_empty());
         let decision = self.shared.config.policy.decide(subscriptions, feature, now);
-        Some(Access {
+        Access {
             allowed: decision.allowed,
             reason: decision.reason,
             status: decision.status,
@@ -130,7 +158,7 @@ impl LocalReplica {
             subscription_id: decision.subscription_id.map(StripeId::new),
             revision,
             stale: false,
-        })
+        }
     }
 
     /// Whether the last message from the service is within `max_staleness` (as of the

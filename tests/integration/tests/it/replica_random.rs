@@ -2,7 +2,7 @@
 //! account taken over by `sync-stripe` while the replica is already following, then
 //! pauses, resumes, cancellations and new subscribers delivered as webhooks, in an order
 //! drawn from a seed (`REPLICA_SEED` replays one). Afterwards the replica answers exactly
-//! as the service does for every user and feature.
+//! as the service does for every user and feature, one check at a time and many at once.
 
 use std::{collections::HashMap, time::Duration};
 
@@ -118,13 +118,20 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
     wait_until("the replica caught up", Duration::from_secs(30), || async { replica.revision() >= head })
         .await;
     let service = service_answers(&client, &users).await;
+    let pairs: Vec<(&str, &str)> =
+        users.iter().flat_map(|u| FEATURES.iter().map(move |f| (u.as_str(), *f))).collect();
+    let many = replica.check_many(&pairs).expect("a fresh replica answers many");
     let mut differ = Vec::new();
-    let pairs = users.iter().flat_map(|u| FEATURES.iter().map(move |f| (u, *f)));
-    for ((user, feature), service) in pairs.zip(&service) {
+    let key = |a: &Access| (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone());
+    for (((user, feature), service), many) in pairs.iter().zip(&service).zip(&many) {
         let local = replica.check(user, feature).expect("a fresh replica answers");
-        let key = |a: &Access| (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone());
-        if key(&local) != key(service) {
-            differ.push(format!("{user}/{feature:?}: replica {:?}, service {:?}", key(&local), key(service)));
+        if key(&local) != key(service) || key(many) != key(service) {
+            differ.push(format!(
+                "{user}/{feature:?}: replica {:?}, many {:?}, service {:?}",
+                key(&local),
+                key(many),
+                key(service)
+            ));
         }
     }
     assert!(
