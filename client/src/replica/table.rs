@@ -75,9 +75,9 @@ impl Entry {
 /// Every user's entry, keyed by the id the entry holds, and the distinct feature lists.
 ///
 /// The hash table holds only each entry's position (8 bytes a slot, about 18 MB for a
-/// million users, which stays in the last-level cache); the entries lie side by side in [`Arena`]
-/// segments. A lookup then misses cache once, on the entry, where a table of boxed
-/// entries misses on the slot's pointer and again on the allocation it points to.
+/// million users, which stays in the last-level cache); the entries lie side by side in
+/// [`Arena`] segments. A lookup then misses cache once, on the entry, where a table of
+/// boxed entries misses on the slot's pointer and again on the allocation it points to.
 #[derive(Default)]
 pub(super) struct Table {
     index: HashTable<usize>,
@@ -180,5 +180,52 @@ fn held(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>, Features>) 
         ],
         status: Terms::status(s),
         cancel_at_period_end: s.cancel_at_period_end,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(user: usize, revision: u64) -> EntitlementState {
+        let subscription = SubscriptionSnapshot {
+            subscription_id: format!("sub_{user}"),
+            features: vec!["app".to_owned()],
+            ..SubscriptionSnapshot::default()
+        };
+        EntitlementState {
+            user_id: format!("user-{user}"),
+            revision,
+            subscriptions: vec![subscription],
+            ..EntitlementState::default()
+        }
+    }
+
+    #[test]
+    fn users_across_several_segments_are_found_and_replaced_in_place() {
+        // Arrange: more users than two segments hold.
+        let users = 2 * SEGMENT + 7;
+        let mut table = Table::default();
+        for user in 0..users {
+            table.apply(&state(user, user as u64 + 1));
+        }
+
+        // Act: a newer state for every third user, an older one for every fifth.
+        for user in (0..users).step_by(3) {
+            table.apply(&state(user, 1_000_000 + user as u64));
+        }
+        for user in (0..users).step_by(5) {
+            table.apply(&state(user, 0));
+        }
+
+        // Assert
+        assert_eq!(table.len(), users);
+        for user in 0..users {
+            let entry = table.get(&format!("user-{user}")).expect("held");
+            let expected = if user % 3 == 0 { 1_000_000 + user as u64 } else { user as u64 + 1 };
+            assert_eq!((entry.user_id.as_str(), entry.revision), (format!("user-{user}").as_str(), expected));
+            assert_eq!(entry.subscriptions()[0].id(), format!("sub_{user}"));
+        }
+        assert!(table.get("user-unknown").is_none());
     }
 }
