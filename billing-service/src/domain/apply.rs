@@ -79,6 +79,24 @@ pub async fn apply(
     objects: &[Fetched],
     settles: Option<Settles<'_>>,
 ) -> Result<Vec<i64>, ApplyError> {
+    // A row read as missing can be inserted by a concurrent apply before this one writes
+    // it; the transaction is then rolled back and everything decided again from what is
+    // stored now.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match apply_once(db, objects, settles).await {
+            Err(ApplyError::Store(StoreError::Raced)) if tries < 3 => continue,
+            result => return result,
+        }
+    }
+}
+
+async fn apply_once(
+    db: &DatabaseConnection,
+    objects: &[Fetched],
+    settles: Option<Settles<'_>>,
+) -> Result<Vec<i64>, ApplyError> {
     let txn = db.begin().await?;
     revisions::lock_for_sqlite(&txn).await?;
     let mut users = Vec::new();

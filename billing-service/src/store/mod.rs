@@ -26,6 +26,10 @@ pub enum StoreError {
     /// Stored JSON could not be read back.
     #[error("corrupt stored state: {0}")]
     Corrupt(String),
+    /// A row read as missing was written meanwhile by another transaction; what was
+    /// decided from the read no longer holds, so the whole apply is tried again.
+    #[error("a concurrent write stored this row first; try again")]
+    Raced,
 }
 
 /// A statement written with `$1, $2, …` placeholders, rendered for the connection's
@@ -41,7 +45,8 @@ pub fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> St
 
 /// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row
 /// whose key is set, as Stripe ids always are). A row that a concurrent writer inserted a
-/// moment ago is updated instead; `ON CONFLICT DO NOTHING` keeps the transaction usable,
+/// moment ago is [`StoreError::Raced`]: the caller decided from a read that no longer
+/// holds and must decide again. `ON CONFLICT DO NOTHING` keeps the transaction usable,
 /// where a failed INSERT would abort it on PostgreSQL.
 async fn upsert<A>(db: &impl ConnectionTrait, row: A, is_new: bool) -> Result<(), StoreError>
 where
@@ -58,6 +63,9 @@ where
         if inserted > 0 {
             return Ok(());
         }
+        // Overwriting would undo the other transaction's row (its link, a newer time)
+        // without the checks an existing row goes through.
+        return Err(StoreError::Raced);
     }
     row.update(db).await?;
     Ok(())
