@@ -9,6 +9,7 @@ mod commands;
 mod convergence;
 mod deploy;
 mod docs;
+mod early;
 mod entitlement;
 mod entitlement_limits;
 mod flow;
