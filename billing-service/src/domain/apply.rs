@@ -103,7 +103,7 @@ async fn apply_once(
     for fetched in objects {
         users.extend(write(&txn, fetched).await?);
     }
-    let revisions = record_users(&txn, users).await?;
+    let revisions = revisions::record_users(&txn, users).await?;
     if let Some(s) = settles {
         inbox::finish(&txn, s.event_id, s.worker, s.status).await?;
     }
@@ -288,16 +288,4 @@ async fn link_customer(
             Ok(())
         }
     }
-}
-
-/// Records the state of each user once; returns the revisions written.
-async fn record_users(db: &impl ConnectionTrait, mut users: Vec<User>) -> Result<Vec<i64>, ApplyError> {
-    users.sort();
-    users.dedup();
-    let mut written = Vec::with_capacity(users.len());
-    for (user, livemode) in users {
-        let state = subscriptions::user_state(db, &user, livemode).await?;
-        written.push(revisions::record(db, &user, livemode, &state).await?);
-    }
-    Ok(written)
 }

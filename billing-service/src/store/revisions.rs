@@ -1,24 +1,62 @@
 //! The revision log. Every change to a user's access-relevant state appends the user's
 //! full state with the next revision, in the transaction that made the change.
 
+use std::collections::HashMap;
+
 use caixa_entities::{entitlement_changes, entitlements, state::UserState};
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, sea_query::OnConflict,
 };
 
 use super::{StoreError, statement};
+
+/// Takes the counter row's write lock, held until the transaction ends. Users' states
+/// are computed after it: a state read before a concurrent apply committed would
+/// otherwise be logged after that apply's, at a newer revision, and undo it.
+pub async fn lock(db: &impl ConnectionTrait) -> Result<(), StoreError> {
+    db.execute_raw(statement(db, "UPDATE revision_counter SET value = value WHERE id = 1", vec![])).await?;
+    Ok(())
+}
 
 /// Takes the counter row's write lock early. SQLite allows one writer at a time; taking
 /// the lock first avoids a reader-turned-writer failing with "database is locked".
 pub async fn lock_for_sqlite(db: &impl ConnectionTrait) -> Result<(), StoreError> {
     if db.get_database_backend() == DbBackend::Sqlite {
-        db.execute_raw(statement(db, "UPDATE revision_counter SET value = value WHERE id = 1", vec![]))
-            .await?;
+        lock(db).await?;
     }
     Ok(())
 }
+
+/// Recomputes the state of each user (with mode) once and records it; returns each
+/// user's revision after the call.
+pub async fn record_users(
+    db: &impl ConnectionTrait,
+    mut users: Vec<(String, bool)>,
+) -> Result<Vec<i64>, StoreError> {
+    users.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    users.dedup();
+    if users.is_empty() {
+        return Ok(Vec::new());
+    }
+    lock(db).await?;
+    let mut written = Vec::with_capacity(users.len());
+    for livemode in [false, true] {
+        let ids: Vec<String> = users.iter().filter(|u| u.1 == livemode).map(|u| u.0.clone()).collect();
+        // Bounded so that the statements' parameters stay within every backend's limit.
+        for chunk in ids.chunks(RECORD_CHUNK) {
+            let mut states = super::subscriptions::user_states(db, chunk, livemode).await?;
+            let states: Vec<(String, UserState)> =
+                chunk.iter().map(|user| (user.clone(), states.remove(user).unwrap_or_default())).collect();
+            written.extend(record_many(db, livemode, &states).await?);
+        }
+    }
+    Ok(written)
+}
+
+/// Users recorded per statement.
+const RECORD_CHUNK: usize = 1_000;
 
 /// Stores `state` as the user's current state and appends it to the log, unless it
 /// equals what is stored already (a repeated event changes nothing). Returns the
@@ -29,55 +67,81 @@ pub async fn record(
     livemode: bool,
     state: &UserState,
 ) -> Result<i64, StoreError> {
-    let current = entitlements::Entity::find()
-        .filter(entitlements::Column::UserId.eq(user_id))
+    let revisions = record_many(db, livemode, &[(user_id.to_owned(), state.clone())]).await?;
+    revisions.first().copied().ok_or_else(|| StoreError::Corrupt("no revision recorded".to_owned()))
+}
+
+/// [`record`] for many users of one mode (each once), in four statements however many
+/// there are. Revisions are taken in the order given. Returns each user's revision
+/// after the call, in that order.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    livemode: bool,
+    states: &[(String, UserState)],
+) -> Result<Vec<i64>, StoreError> {
+    if states.is_empty() {
+        return Ok(Vec::new());
+    }
+    let current: HashMap<String, entitlements::Model> = entitlements::Entity::find()
+        .filter(entitlements::Column::UserId.is_in(states.iter().map(|(user, _)| user.clone())))
         .filter(entitlements::Column::Livemode.eq(livemode))
-        .one(db)
-        .await?;
-    let json = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|row| (row.user_id.clone(), row))
+        .collect();
     // Compared as states, not as JSON, so that how a state was written (an older row's
-    // explicit nulls, say) never counts as a change.
-    if let Some(current) = &current
-        && parse_state(&current.state).is_ok_and(|held| held == *state)
-    {
-        return Ok(current.revision);
+    // explicit nulls, say) never counts as a change. `Some(revision)`: unchanged.
+    let unchanged: Vec<Option<i64>> = states
+        .iter()
+        .map(|(user, state)| {
+            let row = current.get(user)?;
+            parse_state(&row.state).ok().filter(|held| held == state).map(|_| row.revision)
+        })
+        .collect();
+    let count = unchanged.iter().filter(|u| u.is_none()).count();
+    if count == 0 {
+        return Ok(unchanged.into_iter().flatten().collect());
     }
-    let revision = next_revision(db).await?;
-    let now = Utc::now();
-    match current {
-        Some(current) => {
-            let mut row: entitlements::ActiveModel = current.into();
-            row.revision = Set(revision);
-            row.state = Set(json.clone());
-            row.updated_at = Set(now);
-            row.update(db).await?;
+    let mut next = take_revisions(db, count).await?;
+    let (now, trace_context) = (Utc::now(), caixa_runtime::telemetry::trace::traceparent());
+    let (mut revisions, mut rows, mut changes) = (Vec::new(), Vec::new(), Vec::new());
+    for ((user, state), unchanged) in states.iter().zip(unchanged) {
+        if let Some(revision) = unchanged {
+            revisions.push(revision);
+            continue;
         }
-        None => {
-            entitlements::ActiveModel {
-                user_id: Set(user_id.to_owned()),
-                livemode: Set(livemode),
-                revision: Set(revision),
-                state: Set(json.clone()),
-                created_at: Set(now),
-                updated_at: Set(now),
-                ..Default::default()
-            }
-            .insert(db)
-            .await?;
-        }
+        let json = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        rows.push(entitlements::ActiveModel {
+            user_id: Set(user.clone()),
+            livemode: Set(livemode),
+            revision: Set(next),
+            state: Set(json.clone()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+        changes.push(entitlement_changes::ActiveModel {
+            revision: Set(next),
+            user_id: Set(user.clone()),
+            livemode: Set(livemode),
+            state: Set(json),
+            committed_at: Set(now),
+            // The apply that wrote it, so the entitlement service's apply joins its trace.
+            trace_context: Set(trace_context.clone()),
+        });
+        revisions.push(next);
+        next += 1;
     }
-    entitlement_changes::ActiveModel {
-        revision: Set(revision),
-        user_id: Set(user_id.to_owned()),
-        livemode: Set(livemode),
-        state: Set(json),
-        committed_at: Set(now),
-        // The apply that wrote it, so the entitlement service's apply joins its trace.
-        trace_context: Set(caixa_runtime::telemetry::trace::traceparent()),
-    }
-    .insert(db)
-    .await?;
-    Ok(revision)
+    let key = [entitlements::Column::UserId, entitlements::Column::Livemode];
+    let newer =
+        [entitlements::Column::Revision, entitlements::Column::State, entitlements::Column::UpdatedAt];
+    entitlements::Entity::insert_many(rows)
+        .on_conflict(OnConflict::columns(key).update_columns(newer).to_owned())
+        .exec_without_returning(db)
+        .await?;
+    entitlement_changes::Entity::insert_many(changes).exec_without_returning(db).await?;
+    Ok(revisions)
 }
 
 /// The user's current revision (0 when billing never recorded them).
@@ -90,18 +154,20 @@ pub async fn of_user(db: &impl ConnectionTrait, user_id: &str, livemode: bool) -
         .map_or(0, |row| row.revision))
 }
 
-/// Allocates the next revision. The counter row stays locked until the transaction
-/// ends, so revisions become visible in exactly the order they were taken.
-async fn next_revision(db: &impl ConnectionTrait) -> Result<i64, StoreError> {
+/// Allocates `count` revisions; returns the first. The counter row stays locked until
+/// the transaction ends, so revisions become visible in exactly the order they were
+/// taken.
+async fn take_revisions(db: &impl ConnectionTrait, count: usize) -> Result<i64, StoreError> {
+    let count = i64::try_from(count).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     let row = db
         .query_one_raw(statement(
             db,
-            "UPDATE revision_counter SET value = value + 1 WHERE id = 1 RETURNING value",
-            vec![],
+            "UPDATE revision_counter SET value = value + $1 WHERE id = 1 RETURNING value",
+            vec![count.into()],
         ))
         .await?
         .ok_or_else(|| StoreError::Corrupt("revision_counter has no row".to_owned()))?;
-    Ok(row.try_get::<i64>("", "value")?)
+    Ok(row.try_get::<i64>("", "value")? - count + 1)
 }
 
 /// The newest committed revision and the highest pruned one.

@@ -5,6 +5,8 @@ use caixa_entities::{
     state::{SubscriptionState, UserState},
     subscriptions::{self, ActiveModel, Model},
 };
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
@@ -91,42 +93,70 @@ pub async fn user_state(
     user_id: &str,
     livemode: bool,
 ) -> Result<UserState, StoreError> {
+    let mut states = user_states(db, &[user_id.to_owned()], livemode).await?;
+    Ok(states.remove(user_id).unwrap_or_default())
+}
+
+/// The full state of each of `users` (all in one mode), in two statements however many
+/// there are: an apply or a sync page recomputes hundreds at once.
+pub async fn user_states(
+    db: &impl ConnectionTrait,
+    users: &[String],
+    livemode: bool,
+) -> Result<HashMap<String, UserState>, StoreError> {
+    let mut states: HashMap<String, UserState> =
+        users.iter().map(|user| (user.clone(), UserState::default())).collect();
+    if users.is_empty() {
+        return Ok(states);
+    }
     let rows = subscriptions::Entity::find()
-        .filter(subscriptions::Column::UserId.eq(user_id))
+        .filter(subscriptions::Column::UserId.is_in(users.iter().cloned()))
         .filter(subscriptions::Column::Livemode.eq(livemode))
         .order_by_asc(subscriptions::Column::Id)
         .all(db)
         .await?;
-    let mut subscriptions = Vec::with_capacity(rows.len());
+    let mut product_ids: Vec<String> = rows.iter().filter_map(|row| row.product_id.clone()).collect();
+    product_ids.sort();
+    product_ids.dedup();
+    let features: HashMap<String, Vec<String>> = if product_ids.is_empty() {
+        HashMap::new()
+    } else {
+        products::Entity::find()
+            .filter(products::Column::Id.is_in(product_ids))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|p| (p.id, serde_json::from_value::<Vec<String>>(p.features).unwrap_or_default()))
+            .collect()
+    };
     for row in rows {
-        let features = match &row.product_id {
-            Some(product) => products::Entity::find_by_id(product.clone())
-                .one(db)
-                .await?
-                .and_then(|p| serde_json::from_value::<Vec<String>>(p.features).ok())
-                .unwrap_or_default(),
-            None => Vec::new(),
-        };
-        let seconds = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
-        subscriptions.push(SubscriptionState {
-            id: row.id,
-            customer_id: row.customer_id,
-            status: row.status.as_str().to_owned(),
-            price_id: row.price_id,
-            product_id: row.product_id,
-            trial_start: seconds(row.trial_start),
-            trial_end: seconds(row.trial_end),
-            current_period_start: seconds(row.current_period_start),
-            current_period_end: seconds(row.current_period_end),
-            cancel_at_period_end: row.cancel_at_period_end,
-            cancel_at: seconds(row.cancel_at),
-            ended_at: seconds(row.ended_at),
-            past_due_since: seconds(row.past_due_since),
-            features,
-            livemode: row.livemode,
-        });
+        let Some(state) = row.user_id.as_ref().and_then(|user| states.get_mut(user)) else { continue };
+        let features = row.product_id.as_ref().and_then(|p| features.get(p)).cloned().unwrap_or_default();
+        state.subscriptions.push(snapshot(row, features));
     }
-    Ok(UserState { subscriptions })
+    Ok(states)
+}
+
+/// A stored subscription as it appears in its user's state.
+fn snapshot(row: Model, features: Vec<String>) -> SubscriptionState {
+    let seconds = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
+    SubscriptionState {
+        id: row.id,
+        customer_id: row.customer_id,
+        status: row.status.as_str().to_owned(),
+        price_id: row.price_id,
+        product_id: row.product_id,
+        trial_start: seconds(row.trial_start),
+        trial_end: seconds(row.trial_end),
+        current_period_start: seconds(row.current_period_start),
+        current_period_end: seconds(row.current_period_end),
+        cancel_at_period_end: row.cancel_at_period_end,
+        cancel_at: seconds(row.cancel_at),
+        ended_at: seconds(row.ended_at),
+        past_due_since: seconds(row.past_due_since),
+        features,
+        livemode: row.livemode,
+    }
 }
 
 /// Users (with mode) owning a subscription that matches `filter`, each once.

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use billing_service::store::revisions;
 use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_entities::{entitlement_changes, entitlements};
 use caixa_integration_tests::spawn_billing;
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
@@ -14,13 +15,14 @@ use caixa_test_support::{
     grpc::channel,
     on_both_backends,
 };
-use sea_orm::{ConnectionTrait, TransactionTrait};
+use sea_orm::{ConnectionTrait, EntityTrait, QueryOrder, TransactionTrait};
 use tonic::Code;
 
 on_both_backends!(
     concurrent_writers_give_a_gapless_ordered_log,
     a_pruned_revision_asks_for_a_snapshot,
-    an_unchanged_state_written_the_old_way_is_not_a_change
+    an_unchanged_state_written_the_old_way_is_not_a_change,
+    many_users_recorded_at_once_take_revisions_in_order_and_skip_the_unchanged
 );
 
 fn state(n: usize) -> UserState {
@@ -132,4 +134,36 @@ async fn an_unchanged_state_written_the_old_way_is_not_a_change(backend: Backend
     // Assert
     assert_eq!(same, first, "the same state, however it was written, keeps its revision");
     assert_eq!(changed, first + 1);
+}
+
+async fn many_users_recorded_at_once_take_revisions_in_order_and_skip_the_unchanged(backend: Backend) {
+    // Arrange: users 0, 1 and 2 at revisions 1, 2 and 3.
+    let db = TestDatabase::migrated(backend).await;
+    let conn = db.connect().await;
+    for n in 0..3 {
+        revisions::record(&conn, &format!("user-{n}"), false, &state(n)).await.unwrap();
+    }
+    let mut changed = state(0);
+    changed.subscriptions[0].status = "canceled".to_owned();
+
+    // Act: user-1 unchanged, user-5 new, user-0 changed, in one call.
+    let batch =
+        [("user-1".to_owned(), state(1)), ("user-5".to_owned(), state(5)), ("user-0".to_owned(), changed)];
+    let written = revisions::record_many(&conn, false, &batch).await.unwrap();
+
+    // Assert: the unchanged user keeps its revision; the others take 4 and 5 in the order
+    // given, in the log and as their current state.
+    assert_eq!(written, [2, 4, 5]);
+    let log = entitlement_changes::Entity::find()
+        .order_by_asc(entitlement_changes::Column::Revision)
+        .all(&conn)
+        .await
+        .unwrap();
+    let log: Vec<(i64, &str)> = log.iter().map(|c| (c.revision, c.user_id.as_str())).collect();
+    assert_eq!(log, [(1, "user-0"), (2, "user-1"), (3, "user-2"), (4, "user-5"), (5, "user-0")]);
+    let current = entitlements::Entity::find().all(&conn).await.unwrap();
+    let of = |user: &str| current.iter().find(|row| row.user_id == user).unwrap();
+    assert_eq!((of("user-0").revision, of("user-1").revision, of("user-5").revision), (5, 2, 4));
+    assert_eq!(revisions::parse_state(&of("user-0").state).unwrap(), batch[2].1, "the new state is current");
+    assert_eq!(current.len(), 4, "one current row per user");
 }
