@@ -6,7 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use sea_orm::DatabaseConnection;
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
 
 use super::{
     apply::{ApplyError, Fetched, apply},
@@ -82,6 +82,9 @@ pub trait Progress {
     /// `done` objects of `listing` so far, `total` of every kind.
     fn advanced(&self, listing: Listing, done: u64, total: u64);
 }
+
+/// Transactions that write one page at once on PostgreSQL.
+const WRITERS: usize = 4;
 
 /// Runs syncs.
 pub struct Syncer {
@@ -196,7 +199,26 @@ impl Syncer {
         if options.dry_run || changed.is_empty() {
             return Ok(0);
         }
-        let objects = self.intake.with_products(&self.db, changed).await?;
-        Ok(apply(&self.db, &objects, None).await?.len() as u64)
+        let mut objects = self.intake.with_products(&self.db, changed).await?;
+        // Products a page's subscriptions lack are stored first: a state computed beside
+        // an uncommitted product would miss its features.
+        let split = objects.iter().take_while(|f| matches!(f.object, StripeObject::Product(_))).count();
+        let rest = objects.split_off(split);
+        let mut revisions = 0;
+        if !objects.is_empty() {
+            revisions += apply(&self.db, &objects, None).await?.len();
+        }
+        // On PostgreSQL a page is written by several transactions at once: each waits on
+        // its round trips, and they meet only at the revision counter, taken just before
+        // commit. SQLite has one writer.
+        let writers = match self.db.get_database_backend() {
+            DbBackend::Postgres => WRITERS,
+            _ => 1,
+        };
+        let parts = rest.chunks(rest.len().div_ceil(writers).max(1)).map(|part| apply(&self.db, part, None));
+        for written in futures_util::future::join_all(parts).await {
+            revisions += written?.len();
+        }
+        Ok(revisions as u64)
     }
 }
