@@ -70,7 +70,8 @@ pub struct World {
     objects: HashMap<String, Stored>,
     /// Ids by object type, so listing one type never scans the others (an account of
     /// thousands of customers holds tens of thousands of objects).
-    by_type: HashMap<String, std::collections::HashSet<String>>,
+    /// In order of creation (by `seq`), so a list walks newest first without sorting.
+    by_type: HashMap<String, std::collections::BTreeMap<u64, String>>,
     events: Vec<Value>,
     secrets: HashMap<String, String>,
     pub sims: HashMap<String, SubSim>,
@@ -144,7 +145,7 @@ impl World {
         self.seq += 1;
         let id = object["id"].as_str().unwrap_or_default().to_owned();
         let kind = object["object"].as_str().unwrap_or_default().to_owned();
-        self.by_type.entry(kind).or_default().insert(id.clone());
+        self.by_type.entry(kind).or_default().insert(self.seq, id.clone());
         self.objects.insert(id, Stored { seq: self.seq, object: object.clone() });
         object
     }
@@ -166,24 +167,43 @@ impl World {
 
     /// Removes an object.
     pub fn remove(&mut self, id: &str) -> Option<Value> {
+        let stored = self.objects.remove(id)?;
         for ids in self.by_type.values_mut() {
-            ids.remove(id);
+            ids.remove(&stored.seq);
         }
-        self.objects.remove(id).map(|s| s.object)
+        Some(stored.object)
     }
 
     /// Objects of one type in the caller's mode, newest first, borrowed: a list endpoint
     /// clones only the page it answers with.
     pub fn list_refs(&self, object_type: &str, livemode: bool, keep: impl Fn(&Value) -> bool) -> Vec<&Value> {
-        let ids = self.by_type.get(object_type).into_iter().flatten();
-        let mut found: Vec<&Stored> = ids
-            .filter_map(|id| self.objects.get(id))
-            .filter(|s| {
-                s.object["object"] == object_type && s.object["livemode"] == livemode && keep(&s.object)
-            })
-            .collect();
-        found.sort_by_key(|s| std::cmp::Reverse(s.seq));
-        found.into_iter().map(|s| &s.object).collect()
+        self.of_type(object_type, u64::MAX).filter(|o| o["livemode"] == livemode && keep(o)).collect()
+    }
+
+    /// Up to `take` objects of one type in the caller's mode that `keep` accepts, newest
+    /// first, from the one created before `cursor`; `None` when `cursor` is no object of
+    /// that type.
+    pub fn list_after(
+        &self,
+        object_type: &str,
+        livemode: bool,
+        keep: &impl Fn(&Value) -> bool,
+        cursor: &str,
+        take: usize,
+    ) -> Option<Vec<&Value>> {
+        let seq = self.objects.get(cursor).filter(|s| s.object["object"] == object_type)?.seq;
+        Some(
+            self.of_type(object_type, seq)
+                .filter(|o| o["livemode"] == livemode && keep(o))
+                .take(take)
+                .collect(),
+        )
+    }
+
+    /// Objects of one type created before `before` (a `seq`), newest first.
+    fn of_type(&self, object_type: &str, before: u64) -> impl Iterator<Item = &Value> {
+        let ids = self.by_type.get(object_type).into_iter().flat_map(move |ids| ids.range(..before).rev());
+        ids.filter_map(|(_, id)| self.objects.get(id)).map(|s| &s.object)
     }
 
     /// Objects of one type in the caller's mode, newest first.

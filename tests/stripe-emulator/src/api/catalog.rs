@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, customers::merge_metadata, page};
+use super::{Ctx, customers::merge_metadata, list_page, page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -49,8 +49,8 @@ pub fn update_product(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResul
 
 pub fn list_products(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let active = params.bool("active")?;
-    let items = world.list_refs("product", ctx.livemode, |p| active.is_none_or(|a| p["active"] == a));
-    page(items, params, "/v1/products")
+    let keep = |p: &Value| active.is_none_or(|a| p["active"] == a);
+    list_page(world, "product", ctx.livemode, keep, params, "/v1/products")
 }
 
 pub fn create_price(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
@@ -119,10 +119,10 @@ pub fn update_price(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<
 pub fn list_prices(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let active = params.bool("active")?;
     let product = params.str("product").map(str::to_owned);
-    let items = world.list_refs("price", ctx.livemode, |p| {
+    let keep = |p: &Value| {
         active.is_none_or(|a| p["active"] == a) && product.as_ref().is_none_or(|id| p["product"] == json!(id))
-    });
-    page(items, params, "/v1/prices")
+    };
+    list_page(world, "price", ctx.livemode, keep, params, "/v1/prices")
 }
 
 pub fn create_feature(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
@@ -141,8 +141,8 @@ pub fn create_feature(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResul
 }
 
 pub fn list_features(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
-    let items = world.list_refs("entitlements.feature", ctx.livemode, |_| true);
-    page(items, params, "/v1/entitlements/features")
+    let keep = |_: &Value| true;
+    list_page(world, "entitlements.feature", ctx.livemode, keep, params, "/v1/entitlements/features")
 }
 
 /// Attaches a feature to a product: subscribers of the product are entitled to it.

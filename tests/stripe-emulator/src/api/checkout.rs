@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, page};
+use super::{Ctx, list_page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -91,11 +91,11 @@ pub fn retrieve(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let customer = params.str("customer").map(str::to_owned);
     let status = params.str("status").map(str::to_owned);
-    let items = world.list_refs("checkout.session", ctx.livemode, |s| {
+    let keep = |s: &Value| {
         customer.as_ref().is_none_or(|c| s["customer"] == json!(c))
             && status.as_ref().is_none_or(|st| s["status"] == json!(st))
-    });
-    page(items, params, "/v1/checkout/sessions")
+    };
+    list_page(world, "checkout.session", ctx.livemode, keep, params, "/v1/checkout/sessions")
 }
 
 pub fn expire(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {

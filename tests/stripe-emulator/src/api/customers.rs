@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, created::Created, page};
+use super::{Ctx, created::Created, list_page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -66,10 +66,10 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let email = params.str("email").map(str::to_owned);
     let created = Created::from_params(params)?;
-    let items = world.list_refs("customer", ctx.livemode, |c| {
+    let keep = |c: &Value| {
         c["deleted"] != true && email.as_ref().is_none_or(|e| c["email"] == json!(e)) && created.keeps(c)
-    });
-    page(items, params, "/v1/customers")
+    };
+    list_page(world, "customer", ctx.livemode, keep, params, "/v1/customers")
 }
 
 fn find<'w>(world: &'w World, ctx: &Ctx) -> ApiResult<&'w Value> {

@@ -6,6 +6,7 @@ mod checkout;
 mod created;
 mod customers;
 mod events;
+mod list;
 mod pages;
 mod subscriptions;
 mod webhook_endpoints;
@@ -19,6 +20,8 @@ use axum::{
     routing::{MethodFilter, MethodRouter},
 };
 use serde_json::{Value, json};
+
+pub use list::{list_page, page};
 
 use crate::{
     AppState,
@@ -207,34 +210,6 @@ fn mode_of(headers: &HeaderMap) -> ApiResult<bool> {
             "Invalid API Key provided: the key must start with sk_test_, sk_live_, rk_test_ or rk_live_.",
         )),
     }
-}
-
-/// One page of `items` (newest first), cut by `limit`, `starting_after` and
-/// `ending_before` exactly as Stripe does.
-pub fn page<V: std::borrow::Borrow<Value>>(items: Vec<V>, params: &Params, url: &str) -> ApiResult<Value> {
-    let limit = params.int("limit")?.unwrap_or(10);
-    if !(1..=100).contains(&limit) {
-        return Err(StripeError::invalid("limit", "This value must be between 1 and 100."));
-    }
-    let limit = usize::try_from(limit).unwrap_or(10);
-    let position = |cursor: &str, param: &str| {
-        items
-            .iter()
-            .position(|item| item.borrow()["id"] == cursor)
-            .ok_or_else(|| StripeError::no_such("object", cursor, param))
-    };
-    let owned = |slice: &[V]| slice.iter().map(|v| v.borrow().clone()).collect::<Vec<Value>>();
-    let (data, has_more) = if let Some(cursor) = params.str("starting_after") {
-        let rest = &items[position(cursor, "starting_after")? + 1..];
-        (owned(&rest[..rest.len().min(limit)]), rest.len() > limit)
-    } else if let Some(cursor) = params.str("ending_before") {
-        let before = &items[..position(cursor, "ending_before")?];
-        let start = before.len().saturating_sub(limit);
-        (owned(&before[start..]), start > 0)
-    } else {
-        (owned(&items[..items.len().min(limit)]), items.len() > limit)
-    };
-    Ok(json!({ "object": "list", "data": data, "has_more": has_more, "url": url }))
 }
 
 /// Replaces ids at the `expand[]` paths with the objects they name.

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, created::Created, customers::merge_metadata, page};
+use super::{Ctx, created::Created, customers::merge_metadata, list_page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -40,7 +40,7 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let customer = params.str("customer").map(str::to_owned);
     let price = params.str("price").map(str::to_owned);
     let created = Created::from_params(params)?;
-    let items = world.list_refs("subscription", ctx.livemode, |s| {
+    let keep = |s: &Value| {
         let status_ok = match status.as_deref() {
             None => s["status"] != "canceled" && s["status"] != "incomplete_expired",
             Some("all") => true,
@@ -51,8 +51,8 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
             && customer.as_ref().is_none_or(|c| s["customer"] == json!(c))
             && price.as_ref().is_none_or(|p| s["items"]["data"][0]["price"]["id"] == json!(p))
             && created.keeps(s)
-    });
-    page(items, params, "/v1/subscriptions")
+    };
+    list_page(world, "subscription", ctx.livemode, keep, params, "/v1/subscriptions")
 }
 
 /// Supports `cancel_at_period_end`, `metadata` and switching the price of the single item.

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Ctx, customers::merge_metadata, page};
+use super::{Ctx, customers::merge_metadata, list_page};
 use crate::{
     error::{ApiResult, StripeError},
     form::Params,
@@ -67,8 +67,8 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
 }
 
 pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
-    let items = world.list_refs("webhook_endpoint", ctx.livemode, |_| true);
-    page(items, params, "/v1/webhook_endpoints")
+    let keep = |_: &Value| true;
+    list_page(world, "webhook_endpoint", ctx.livemode, keep, params, "/v1/webhook_endpoints")
 }
 
 fn enabled_events(params: &Params) -> ApiResult<Option<Value>> {
