@@ -130,9 +130,9 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
         StripeObject::Customer(customer) => {
             // Owners before and after: a re-link moves access from one user to another.
             let mut users = subscriptions::users_of_customer(db, &customer.id).await?;
-            let (applied, former) = put_customer(db, customer, as_of).await?;
+            let (applied, former, moved_to) = put_customer(db, customer, as_of).await?;
             written(applied)?;
-            users.extend(subscriptions::users_of_customer(db, &customer.id).await?);
+            users.extend(moved_to);
             users.extend(former.map(|u| (u, customer.livemode)));
             users
         }
@@ -192,12 +192,13 @@ async fn put_subscription(
 
 /// Writes a customer unless the stored one is newer; a deleted customer keeps its row,
 /// marked deleted, and frees its user's link. A customer linked to another user takes its
-/// subscriptions along. Returns whether it was written, and the user it left.
+/// subscriptions along. Returns whether it was written, the user it left, and the users
+/// of its subscriptions when they moved (otherwise their owners are as they were).
 async fn put_customer(
     db: &impl ConnectionTrait,
     customer: &Customer,
     as_of: DateTime<Utc>,
-) -> Result<(bool, Option<String>), ApplyError> {
+) -> Result<(bool, Option<String>, Vec<User>), ApplyError> {
     let existing = customers::find(db, &customer.id).await?;
     // Deletion is final: no newer data can undo it, so it applies whatever the times say
     // (a deletion in the same second as the last refetch would otherwise look older).
@@ -205,19 +206,19 @@ async fn put_customer(
         if !row.deleted {
             customers::mark_deleted(db, row, as_of.max(Utc::now())).await?;
         }
-        return Ok((true, None));
+        return Ok((true, None, Vec::new()));
     }
     if existing.as_ref().is_some_and(|row| row.deleted)
         || !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of)
     {
-        return Ok((false, None));
+        return Ok((false, None, Vec::new()));
     }
     if customer.deleted {
         // Deleted before billing saw it: stored as history only.
         let link =
             customers::Link { user_id: None, former_user_id: customer.user_id.clone(), email_key: None };
         customers::save(db, existing, customer, link, as_of).await?;
-        return Ok((true, None));
+        return Ok((true, None, Vec::new()));
     }
     let current = existing.as_ref().and_then(|row| row.user_id.clone());
     let user_id = lifecycle::customer_owner(customer.user_id.clone(), current.clone());
@@ -233,10 +234,9 @@ async fn put_customer(
         email_key: customer.email.as_deref().map(trials::normalize_email),
     };
     customers::save(db, existing, customer, link, as_of).await?;
-    if moved {
-        subscriptions::reassign(db, &customer.id, user_id.as_deref()).await?;
-    }
-    Ok((true, former))
+    let moved_to =
+        if moved { subscriptions::reassign(db, &customer.id, user_id.as_deref()).await? } else { Vec::new() };
+    Ok((true, former, moved_to))
 }
 
 /// A Checkout Session links its customer to its user, settles the trial it carried, and
@@ -276,7 +276,7 @@ async fn link_customer(
         Some(_) => {
             customers::unlink_others(db, user, session.livemode, customer).await?;
             customers::set_user(db, customer, user).await?;
-            subscriptions::reassign(db, customer, Some(user)).await
+            subscriptions::reassign(db, customer, Some(user)).await.map(drop)
         }
         None => {
             customers::unlink_others(db, user, session.livemode, customer).await?;

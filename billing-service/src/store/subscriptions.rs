@@ -76,15 +76,24 @@ pub async fn save(
 }
 
 /// Moves every subscription of `customer` to `user` (the customer was re-linked).
+/// Returns their users after the move, each once.
 pub async fn reassign(
     db: &impl ConnectionTrait,
     customer: &str,
     user: Option<&str>,
-) -> Result<(), StoreError> {
-    let sql = "UPDATE subscriptions SET user_id = $1, updated_at = $2 WHERE customer_id = $3";
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let sql = "UPDATE subscriptions SET user_id = $1, updated_at = $2 WHERE customer_id = $3 \
+               RETURNING user_id, livemode";
     let values = vec![user.map(str::to_owned).into(), Utc::now().into(), customer.into()];
-    db.execute_raw(super::statement(db, sql, values)).await?;
-    Ok(())
+    let mut users = Vec::new();
+    for row in db.query_all_raw(super::statement(db, sql, values)).await? {
+        if let Some(user) = row.try_get::<Option<String>>("", "user_id")? {
+            users.push((user, row.try_get::<bool>("", "livemode")?));
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(users)
 }
 
 /// The user's full state, from their subscriptions and their products' features.
