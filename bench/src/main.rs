@@ -1,6 +1,7 @@
-//! `cargo run --release -p caixa-bench -- sync [CUSTOMERS]` seeds an emulator account
-//! (default 10,000 customers with subscriptions) and measures `sync-stripe` into
-//! PostgreSQL: objects per second and peak RSS.
+//! `cargo run --release -p caixa-bench -- sync [CUSTOMERS] [stripe-latency]` seeds an
+//! emulator account (default 10,000 customers with subscriptions) and measures
+//! `sync-stripe` into PostgreSQL: objects per second and peak RSS; with `stripe-latency`
+//! every API call takes as long as Stripe's from afar.
 //!
 //! `cargo run --release -p caixa-bench -- convergence [USERS]` runs the convergence
 //! scenario (default 5,000 users) and reports how long access takes to equal Stripe's.
@@ -55,7 +56,12 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("sync") => {
             let customers: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(10_000);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(sync::run(customers, (BILLING_ROLE, "1".to_owned())))?;
+            let stripe_latency = match std::env::args().nth(3).as_deref() {
+                None => false,
+                Some("stripe-latency") => true,
+                Some(other) => anyhow::bail!("unknown sync option {other:?} (expected stripe-latency)"),
+            };
+            runtime.block_on(sync::run(customers, stripe_latency, (BILLING_ROLE, "1".to_owned())))?;
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}
