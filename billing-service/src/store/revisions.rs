@@ -35,7 +35,7 @@ pub async fn record_users(
     db: &impl ConnectionTrait,
     mut users: Vec<(String, bool)>,
 ) -> Result<Vec<i64>, StoreError> {
-    users.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+    users.sort();
     users.dedup();
     if users.is_empty() {
         return Ok(Vec::new());

@@ -1,12 +1,12 @@
 //! Stripe subscriptions, and the per-user state computed from them.
 
+use std::collections::HashMap;
+
 use caixa_entities::{
     products,
     state::{SubscriptionState, UserState},
     subscriptions::{self, ActiveModel, Model},
 };
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,

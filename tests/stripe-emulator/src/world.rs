@@ -145,7 +145,12 @@ impl World {
         self.seq += 1;
         let id = object["id"].as_str().unwrap_or_default().to_owned();
         let kind = object["object"].as_str().unwrap_or_default().to_owned();
-        self.by_type.entry(kind).or_default().insert(self.seq, id.clone());
+        let ids = self.by_type.entry(kind).or_default();
+        // An id stored again replaces the object, so it is listed once, as the newest.
+        if let Some(earlier) = self.objects.get(&id) {
+            ids.remove(&earlier.seq);
+        }
+        ids.insert(self.seq, id.clone());
         self.objects.insert(id, Stored { seq: self.seq, object: object.clone() });
         object
     }
