@@ -56,9 +56,19 @@ fn the_policy_decides_the_same_on_the_compact_form() {
     let policy = Policy::default();
     for now in [1_799_999_999, 1_800_100_000, 1_800_200_000, 1_800_400_000, 1_803_000_000] {
         for feature in [None, Some("app"), Some("reports")] {
-            assert_eq!(
+            let (compact, plain) = (
                 policy.decide(entry.subscriptions(), feature, now),
                 policy.decide(&state.subscriptions, feature, now),
+            );
+            assert_eq!(
+                (
+                    compact.allowed,
+                    compact.reason,
+                    compact.status,
+                    compact.access_until,
+                    compact.subscription_id()
+                ),
+                (plain.allowed, plain.reason, plain.status, plain.access_until, plain.subscription_id()),
                 "at {now} for {feature:?}"
             );
         }

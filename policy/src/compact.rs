@@ -57,7 +57,7 @@ impl From<&str> for StripeId {
 
 impl PartialEq<str> for StripeId {
     fn eq(&self, other: &str) -> bool {
-        self.as_str() == other
+        same(self.as_str(), other)
     }
 }
 
@@ -79,6 +79,25 @@ impl fmt::Display for StripeId {
     }
 }
 
+/// Whether two short strings (user ids, feature keys) are equal, compared eight bytes
+/// at a time in registers. `==` on strings calls the C library's `memcmp`, whose setup
+/// costs more than comparing an id of a dozen bytes: it was a fifth of a replica's
+/// batched check.
+#[inline]
+pub fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut x, mut y) = (a.chunks_exact(8), b.chunks_exact(8));
+    let words = x.by_ref().zip(y.by_ref()).all(|(p, q)| word(p) == word(q));
+    words && x.remainder().iter().zip(y.remainder()).all(|(p, q)| p == q)
+}
+
+fn word(bytes: &[u8]) -> u64 {
+    bytes.try_into().map_or(0, u64::from_ne_bytes)
+}
+
 /// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
 /// anything outside saturates to those bounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,5 +117,26 @@ impl Stamp {
     /// The time kept, as the contracts carry it.
     pub fn proto(self) -> Option<prost_types::Timestamp> {
         self.get().map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn same_agrees_with_string_equality_at_every_length_and_position() {
+        for len in 0..40 {
+            let a: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+            assert!(same(&a, &a.clone()), "equal at {len}");
+            assert!(!same(&a, &format!("{a}x")), "longer at {len}");
+            for at in 0..len {
+                let mut b = a.clone().into_bytes();
+                b[at] = b'Z';
+                let b = String::from_utf8(b).unwrap_or_default();
+                assert!(!same(&a, &b), "differs at {at} of {len}");
+            }
+        }
+        assert!(same("é-ü", "é-ü") && !same("é-ü", "é-u\u{308}"));
     }
 }

@@ -11,7 +11,7 @@ pub mod compact;
 pub mod input;
 mod plain;
 
-pub use compact::{Stamp, StripeId};
+pub use compact::{Stamp, StripeId, same};
 pub use plain::{Subscription, stripe_status};
 
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
@@ -59,7 +59,7 @@ impl Default for Policy {
 
 /// The answer to "may this user use this now?".
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Decision<'a> {
+pub struct Decision<'a, S> {
     /// Whether access is granted.
     pub allowed: bool,
     /// Why.
@@ -68,8 +68,16 @@ pub struct Decision<'a> {
     pub status: SubscriptionStatus,
     /// Until when the answer holds if nothing changes (Unix seconds), when granted.
     pub access_until: Option<i64>,
-    /// The subscription that decided.
-    pub subscription_id: Option<&'a str>,
+    /// The subscription that decided: callers take from it what they answer with (its id,
+    /// or the whole of it), without the policy copying anything.
+    pub subscription: Option<&'a S>,
+}
+
+impl<'a, S: Terms> Decision<'a, S> {
+    /// The id of the subscription that decided.
+    pub fn subscription_id(&self) -> Option<&'a str> {
+        self.subscription.map(Terms::id)
+    }
 }
 
 /// One subscription's verdict.
@@ -113,7 +121,7 @@ impl Policy {
         subscriptions: &'a [S],
         feature: Option<&str>,
         now: i64,
-    ) -> Decision<'a> {
+    ) -> Decision<'a, S> {
         let feature = feature.filter(|f| !f.is_empty());
         // The latest-ending grant, the latest-ending grant that covers the feature, and
         // the refusal most worth telling; later ties win among grants, earlier among
@@ -145,7 +153,7 @@ impl Policy {
                 reason: AccessReason::NoSubscription,
                 status: SubscriptionStatus::Unspecified,
                 access_until: None,
-                subscription_id: None,
+                subscription: None,
             },
         }
     }
@@ -208,13 +216,13 @@ fn priority(reason: AccessReason) -> u8 {
     }
 }
 
-fn decision<'a, S: Terms>(verdict: &Verdict<'a, S>, allowed: bool, reason: AccessReason) -> Decision<'a> {
+fn decision<'a, S: Terms>(verdict: &Verdict<'a, S>, allowed: bool, reason: AccessReason) -> Decision<'a, S> {
     Decision {
         allowed,
         reason,
         status: verdict.subscription.status(),
         access_until: if allowed { verdict.until } else { None },
-        subscription_id: Some(verdict.subscription.id()),
+        subscription: Some(verdict.subscription),
     }
 }
 

@@ -146,11 +146,8 @@ impl Billing {
     pub async fn status(&self, user: &str) -> Result<GetSubscriptionStatusResponse, ApiError> {
         let live = self.settings.live_mode;
         let state = subscriptions::user_state(&self.db, user, live).await?;
-        let decision: Decision = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
-        let subscription: Option<SubscriptionSnapshot> = decision
-            .subscription_id
-            .and_then(|id| state.subscriptions.iter().find(|s| s.id == id))
-            .map(|s| s.to_proto());
+        let decision: Decision<_> = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
+        let subscription: Option<SubscriptionSnapshot> = decision.subscription.map(|s| s.to_proto());
         let customer = store::customers::linked(&self.db, user, live).await?;
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
         let revision = revisions::of_user(&self.db, user, live).await?;

@@ -10,6 +10,8 @@
 //! reconnects and asks for the changes after the last revision it applied, so no change
 //! is missed across a restart of the service.
 
+mod arena;
+mod index;
 mod table;
 
 use std::{
@@ -20,7 +22,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use caixa_policy::{Policy, StripeId};
+use caixa_policy::Policy;
 use caixa_proto::{
     billing::v1::EntitlementState,
     entitlement::v1::{
@@ -30,7 +32,7 @@ use caixa_proto::{
 };
 
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
-use table::{Entry, Table};
+use table::{BATCH, Entry, Table};
 
 /// The service sends a heartbeat every 5 s on an idle stream.
 const SILENCE: Duration = Duration::from_secs(12);
@@ -127,7 +129,6 @@ impl LocalReplica {
     /// and each group of users is looked up before any of them is decided, so their
     /// cache misses overlap instead of queueing one behind the other.
     pub fn check_many(&self, checks: &[(&str, &str)]) -> Option<Vec<Access>> {
-        const GROUP: usize = 32;
         if !self.is_fresh() {
             return None;
         }
@@ -135,10 +136,11 @@ impl LocalReplica {
         let revision = self.shared.revision.load(Ordering::Acquire);
         let users = self.shared.users.read().ok()?;
         let mut answers = Vec::with_capacity(checks.len());
-        for group in checks.chunks(GROUP) {
-            let entries: [Option<&Entry>; GROUP] =
-                std::array::from_fn(|i| group.get(i).and_then(|(user, _)| users.get(user)));
-            for (&(_, feature), entry) in group.iter().zip(entries) {
+        for batch in checks.chunks(BATCH) {
+            let ids: [&str; BATCH] = std::array::from_fn(|i| batch.get(i).map_or("", |(user, _)| *user));
+            let mut entries = [None; BATCH];
+            users.get_many(&ids[..batch.len()], &mut entries);
+            for (&(_, feature), entry) in batch.iter().zip(entries) {
                 answers.push(self.decide(entry, feature, now, revision));
             }
         }
@@ -155,7 +157,7 @@ impl LocalReplica {
             reason: decision.reason,
             status: decision.status,
             access_until: decision.access_until,
-            subscription_id: decision.subscription_id.map(StripeId::new),
+            subscription_id: decision.subscription.map(|s| s.stripe_id().clone()),
             revision,
             stale: false,
         }

@@ -185,7 +185,7 @@ impl Terms for Subscription {
         self.past_due_since.get()
     }
     fn grants_feature(&self, feature: &str) -> bool {
-        self.plan.features.iter().any(|f| **f == *feature)
+        self.plan.features.iter().any(|f| caixa_policy::same(f, feature))
     }
 }
 

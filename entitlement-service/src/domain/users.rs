@@ -22,7 +22,7 @@ impl Users {
 
     /// The entry of `user_id`.
     pub fn get(&self, user_id: &str) -> Option<&Arc<Entry>> {
-        self.table.find(self.hasher.hash_one(user_id), |e| e.user_id == user_id)
+        self.table.find(self.hasher.hash_one(user_id), |e| caixa_policy::same(&e.user_id, user_id))
     }
 
     /// Inserts or replaces the entry of its user when it is newer than the one held.

@@ -93,7 +93,7 @@ impl EntitlementApi {
             reason: decision.reason.into(),
             status: decision.status.into(),
             access_until: decision.access_until.map(ts),
-            subscription_id: decision.subscription_id.unwrap_or_default().to_owned(),
+            subscription_id: decision.subscription_id().unwrap_or_default().to_owned(),
             revision: at.revision,
             as_of: Some(ts(at.as_of)),
             stale,
