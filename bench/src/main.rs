@@ -151,7 +151,7 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
 
     if runs("unary") {
         for shape in unary::SHAPES {
-            let result = unary::shape(entitlement.addr, users, shape, step).await;
+            let result = unary::shape(&entitlement, users, shape, step).await;
             println!("| CheckAccess, h2load {} × {} | {} |", shape.0, shape.1, result.describe());
         }
     }

@@ -51,6 +51,17 @@ impl Server {
         self.process.pid().map_or(0, |pid| status_kib(&format!("/proc/{pid}/status"), "VmRSS:"))
     }
 
+    /// CPU time the process has used so far, all its threads, in nanoseconds (the first
+    /// field of each task's `schedstat`).
+    pub fn cpu_ns(&self) -> u64 {
+        let Some(pid) = self.process.pid() else { return 0 };
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return 0 };
+        tasks
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok())
+            .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
     /// Stops it with SIGTERM.
     pub async fn stop(mut self) {
         self.process.terminate();

@@ -10,7 +10,7 @@ use caixa_proto::entitlement::v1::CheckAccessRequest;
 use hdrhistogram::Histogram;
 use tonic_health::pb::HealthCheckRequest;
 
-use crate::h2load;
+use crate::{h2load, server::Server};
 
 /// Connections × concurrent streams on each.
 pub const SHAPES: [(usize, usize); 4] = [(1, 1), (1, 16), (4, 16), (8, 32)];
@@ -24,6 +24,10 @@ pub struct Shape {
     pub check: (f64, Histogram<u64>),
     /// Health/Check calls per second and latency.
     pub floor: (f64, Histogram<u64>),
+    /// CheckAccess ÷ floor of each round, sorted.
+    pub ratios: Vec<f64>,
+    /// The service's CPU time per call, in nanoseconds: CheckAccess, floor.
+    pub cpu_per_call: (f64, f64),
 }
 
 fn describe((rate, latency): &(f64, Histogram<u64>)) -> String {
@@ -37,37 +41,79 @@ fn describe((rate, latency): &(f64, Histogram<u64>)) -> String {
 impl Shape {
     /// `CheckAccess …; floor …; ratio`.
     pub fn describe(&self) -> String {
+        let percent = |r: f64| format!("{:.0} %", 100.0 * r);
+        let (low, high) = (self.ratios.first().copied(), self.ratios.last().copied());
         format!(
-            "{}; floor {}; {:.0} % of the floor",
+            "{}; floor {}; {} of the floor (median of {} paired rounds; {}–{}); service CPU a call {:.1} µs, floor's {:.1} µs: {}",
             describe(&self.check),
             describe(&self.floor),
-            100.0 * self.check.0 / self.floor.0.max(1.0)
+            percent(self.ratios.get(self.ratios.len() / 2).copied().unwrap_or(0.0)),
+            self.ratios.len(),
+            percent(low.unwrap_or(0.0)),
+            percent(high.unwrap_or(0.0)),
+            self.cpu_per_call.0 / 1e3,
+            self.cpu_per_call.1 / 1e3,
+            percent(self.cpu_per_call.1 / self.cpu_per_call.0.max(1.0)),
         )
     }
 }
 
-/// Measures one shape: CheckAccess for a seeded user and the floor, in the order floor,
-/// check, check, floor, each for half the step, so that a machine getting faster or
-/// slower during the step (a neighbour on the host, frequency) weighs on both alike.
-pub async fn shape(addr: SocketAddr, users: usize, shape: (usize, usize), step: Duration) -> Shape {
+/// Measures one shape: CheckAccess for a seeded user and the floor in paired rounds of
+/// a second each, floor first in one round and CheckAccess first in the next, for twice
+/// the step in all. On a virtual machine whose neighbours come and go, a run's rate
+/// moves by ±10 % from one ten-second span to the next; a round's two halves share
+/// their conditions, so the median of the rounds' ratios says what CheckAccess costs
+/// over the floor, where one ratio of two long runs says mostly what the neighbours did.
+pub async fn shape(server: &Server, users: usize, shape: (usize, usize), step: Duration) -> Shape {
     let check = check_frame(users);
     let health =
         h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() });
-    let half = (step.as_secs() / 2).max(1);
-    let first_floor = h2load::closed_loop(addr, HEALTH, &health, shape, half).await;
-    let first_check = h2load::closed_loop(addr, CHECK, &check, shape, half).await;
-    let second_check = h2load::closed_loop(addr, CHECK, &check, shape, half).await;
-    let second_floor = h2load::closed_loop(addr, HEALTH, &health, shape, half).await;
-    Shape { check: merge(first_check, second_check), floor: merge(first_floor, second_floor) }
+    let addr = server.addr;
+    // One second of one method: its rate and latency, and the service CPU it took.
+    let run = |method, body| async move {
+        let before = server.cpu_ns();
+        let result = h2load::closed_loop(addr, method, body, shape, 1).await;
+        (result, server.cpu_ns().saturating_sub(before))
+    };
+    let rounds = step.as_secs().max(1);
+    let (mut checks, mut floors, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), [0u64; 4]);
+    for round in 0..rounds {
+        let ((check, check_cpu), (floor, floor_cpu)) = if round % 2 == 0 {
+            let floor = run(HEALTH, &health).await;
+            (run(CHECK, &check).await, floor)
+        } else {
+            let check = run(CHECK, &check).await;
+            (check, run(HEALTH, &health).await)
+        };
+        ratios.push(check.0 / floor.0.max(1.0));
+        // Calls and CPU summed over the rounds; calls = rate × one second.
+        cpu[0] += check_cpu;
+        cpu[1] += check.0 as u64;
+        cpu[2] += floor_cpu;
+        cpu[3] += floor.0 as u64;
+        checks.push(check);
+        floors.push(floor);
+    }
+    ratios.sort_by(f64::total_cmp);
+    let per_call = |ns: u64, calls: u64| ns as f64 / calls.max(1) as f64;
+    Shape {
+        check: merge(checks),
+        floor: merge(floors),
+        ratios,
+        cpu_per_call: (per_call(cpu[0], cpu[1]), per_call(cpu[2], cpu[3])),
+    }
 }
 
-/// Two equally long runs as one: the mean rate, every latency.
-fn merge(
-    (rate, mut latency): (f64, Histogram<u64>),
-    (other_rate, other): (f64, Histogram<u64>),
-) -> (f64, Histogram<u64>) {
-    latency.add(&other).expect("same bounds");
-    ((rate + other_rate) / 2.0, latency)
+/// Equally long runs as one: the mean rate, every latency.
+fn merge(runs: Vec<(f64, Histogram<u64>)>) -> (f64, Histogram<u64>) {
+    let count = runs.len().max(1) as f64;
+    let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("valid bounds");
+    let mut total = 0.0;
+    for (rate, latency) in runs {
+        total += rate;
+        all.add(&latency).expect("same bounds");
+    }
+    (total / count, all)
 }
 
 /// CheckAccess at one shape against any server (the baseline), calls per second and
