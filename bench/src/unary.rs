@@ -47,7 +47,7 @@ impl Shape {
             "{}; floor {}; {} of the floor (median of {} paired rounds; {}–{}); service CPU a call {:.1} µs, floor's {:.1} µs: {}",
             describe(&self.check),
             describe(&self.floor),
-            percent(self.ratios.get(self.ratios.len() / 2).copied().unwrap_or(0.0)),
+            percent(median(&self.ratios)),
             self.ratios.len(),
             percent(low.unwrap_or(0.0)),
             percent(high.unwrap_or(0.0)),
@@ -55,6 +55,15 @@ impl Shape {
             self.cpu_per_call.1 / 1e3,
             percent(self.cpu_per_call.1 / self.cpu_per_call.0.max(1.0)),
         )
+    }
+}
+
+/// The middle of sorted `values` (the mean of the middle two when their number is even).
+fn median(values: &[f64]) -> f64 {
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
     }
 }
 
@@ -76,7 +85,9 @@ pub async fn shape(server: &Server, users: usize, shape: (usize, usize), step: D
         (result, server.cpu_ns().saturating_sub(before))
     };
     let rounds = step.as_secs().max(1);
-    let (mut checks, mut floors, mut ratios, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), [0u64; 4]);
+    let (mut checks, mut floors, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+    // Service CPU (ns) and calls, summed over the rounds; calls = rate × one second.
+    let (mut check_cost, mut floor_cost) = ((0u64, 0u64), (0u64, 0u64));
     for round in 0..rounds {
         let ((check, check_cpu), (floor, floor_cpu)) = if round % 2 == 0 {
             let floor = run(HEALTH, &health).await;
@@ -86,21 +97,18 @@ pub async fn shape(server: &Server, users: usize, shape: (usize, usize), step: D
             (check, run(HEALTH, &health).await)
         };
         ratios.push(check.0 / floor.0.max(1.0));
-        // Calls and CPU summed over the rounds; calls = rate × one second.
-        cpu[0] += check_cpu;
-        cpu[1] += check.0 as u64;
-        cpu[2] += floor_cpu;
-        cpu[3] += floor.0 as u64;
+        check_cost = (check_cost.0 + check_cpu, check_cost.1 + check.0 as u64);
+        floor_cost = (floor_cost.0 + floor_cpu, floor_cost.1 + floor.0 as u64);
         checks.push(check);
         floors.push(floor);
     }
     ratios.sort_by(f64::total_cmp);
-    let per_call = |ns: u64, calls: u64| ns as f64 / calls.max(1) as f64;
+    let per_call = |(ns, calls): (u64, u64)| ns as f64 / calls.max(1) as f64;
     Shape {
         check: merge(checks),
         floor: merge(floors),
         ratios,
-        cpu_per_call: (per_call(cpu[0], cpu[1]), per_call(cpu[2], cpu[3])),
+        cpu_per_call: (per_call(check_cost), per_call(floor_cost)),
     }
 }
 
