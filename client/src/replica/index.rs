@@ -9,18 +9,21 @@
 //! share one word, so the index costs one miss, and [`Index::home`] lets a batch touch
 //! every home slot before it probes any, so that their misses overlap.
 
+use super::pages::Pages;
+
 /// Smallest number of slots.
 const MIN_SLOTS: usize = 64;
 
 /// Entry positions by hash. Users are never removed, so nothing is ever deleted.
 pub(super) struct Index {
-    slots: Box<[u64]>,
+    /// In huge pages where the kernel gives them.
+    slots: Pages<u64>,
     len: usize,
 }
 
 impl Default for Index {
     fn default() -> Self {
-        Self { slots: vec![0; MIN_SLOTS].into_boxed_slice(), len: 0 }
+        Self { slots: Pages::zeroed(MIN_SLOTS), len: 0 }
     }
 }
 
@@ -45,24 +48,22 @@ impl Index {
         self.len
     }
 
-    fn mask(&self) -> usize {
-        self.slots.len() - 1
-    }
-
     /// The word in `hash`'s home slot: reading it brings the slot's cache line in, which
     /// is what a batch does for every check before probing any.
     #[inline]
     pub(super) fn home(&self, hash: u64) -> u64 {
-        self.slots[hash as usize & self.mask()]
+        let slots = self.slots.get();
+        slots[hash as usize & (slots.len() - 1)]
     }
 
     /// The first position whose tag matches `hash` and for which `is` holds.
     #[inline]
     pub(super) fn find(&self, hash: u64, mut is: impl FnMut(usize) -> bool) -> Option<usize> {
-        let mask = self.mask();
+        let slots = self.slots.get();
+        let mask = slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
-            let slot = self.slots[at];
+            let slot = slots[at];
             if slot == 0 {
                 return None;
             }
@@ -79,7 +80,7 @@ impl Index {
     /// Records `position` under `hash`; the caller has found no position for its key.
     /// `rehash` gives the hash of the key at a position, for growing.
     pub(super) fn insert(&mut self, hash: u64, position: usize, rehash: impl Fn(usize) -> u64) {
-        if (self.len + 1) * 2 > self.slots.len() {
+        if (self.len + 1) * 2 > self.slots.get().len() {
             self.grow(rehash);
         }
         self.place(word(hash, position), hash);
@@ -87,18 +88,19 @@ impl Index {
     }
 
     fn place(&mut self, word: u64, hash: u64) {
-        let mask = self.mask();
+        let slots = self.slots.get_mut();
+        let mask = slots.len() - 1;
         let mut at = hash as usize & mask;
-        while self.slots[at] != 0 {
+        while slots[at] != 0 {
             at = (at + 1) & mask;
         }
-        self.slots[at] = word;
+        slots[at] = word;
     }
 
     fn grow(&mut self, rehash: impl Fn(usize) -> u64) {
-        let doubled = vec![0; self.slots.len() * 2].into_boxed_slice();
+        let doubled = Pages::zeroed(self.slots.get().len() * 2);
         let old = std::mem::replace(&mut self.slots, doubled);
-        for slot in old.iter().copied().filter(|&s| s != 0) {
+        for slot in old.get().iter().copied().filter(|&s| s != 0) {
             let hash = rehash(position(slot));
             self.place(word(hash, position(slot)), hash);
         }
@@ -125,7 +127,7 @@ mod tests {
 
         // Assert: every key finds its own position, never its twin's.
         assert_eq!(index.len(), keys.len());
-        assert!(index.slots.len() >= 2 * keys.len(), "at most half full");
+        assert!(index.slots.get().len() >= 2 * keys.len(), "at most half full");
         for (position, &key) in keys.iter().enumerate() {
             assert_eq!(index.find(hash(key), |p| keys[p] == key), Some(position));
         }

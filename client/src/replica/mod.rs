@@ -12,6 +12,7 @@
 
 mod arena;
 mod index;
+mod pages;
 mod table;
 
 use std::{
