@@ -87,15 +87,16 @@ impl Application {
         let metrics = caixa_runtime::metrics::prometheus();
         let (health, routes) = grpc::standard_routes(&[ENTITLEMENT]).await?;
         let cache = Arc::new(Cache::default());
+        let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         let api = EntitlementApi {
             cache: cache.clone(),
             policy: self.settings.common.access.policy(),
             staleness_bound: self.settings.staleness_bound,
             stale_deny_features: self.settings.stale_deny_features.clone(),
             freshness_wait_cap: self.settings.freshness_wait_cap,
+            drain: supervisor.drain_signal(),
         };
         let routes = routes.add_service(EntitlementServiceServer::new(api));
-        let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         supervisor.spawn_grpc(
             self.grpc_listener,
             routes,

@@ -1,22 +1,22 @@
 //! `caixa.entitlement.v1.EntitlementService`: every answer from memory, computed at call
 //! time with the access policy.
 
-use std::{pin::Pin, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use caixa_policy::{Policy, input};
 use caixa_proto::{
-    billing::v1::{AccessReason, Heartbeat},
+    billing::v1::AccessReason,
     entitlement::v1::{
         CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest, CheckAccessResponse,
         Consistency, GetEntitlementsRequest, GetEntitlementsResponse, WatchEntitlementsRequest,
-        WatchEntitlementsResponse, consistency::Requirement, entitlement_service_server::EntitlementService,
-        watch_entitlements_response::Event,
+        consistency::Requirement, entitlement_service_server::EntitlementService,
     },
 };
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-use super::answers;
+use caixa_runtime::grpc::DrainSignal;
+
+use super::{answers, watch};
 use crate::{
     domain::{
         cache::Cache,
@@ -40,9 +40,12 @@ pub struct EntitlementApi {
     pub stale_deny_features: Vec<String>,
     /// Longest wait for a requested revision.
     pub freshness_wait_cap: Duration,
+    /// Ends every `WatchEntitlements` stream when the service drains, so that the
+    /// drain need not wait out its grace for them.
+    pub drain: DrainSignal,
 }
 
-fn ts(seconds: i64) -> prost_types::Timestamp {
+pub(super) fn ts(seconds: i64) -> prost_types::Timestamp {
     prost_types::Timestamp { seconds, nanos: 0 }
 }
 
@@ -131,8 +134,7 @@ fn deadline<T>(request: &Request<T>) -> Option<Duration> {
 
 #[tonic::async_trait]
 impl EntitlementService for EntitlementApi {
-    type WatchEntitlementsStream =
-        Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, Status>> + Send>>;
+    type WatchEntitlementsStream = watch::Changes;
 
     async fn check_access(
         &self,
@@ -256,55 +258,7 @@ impl EntitlementService for EntitlementApi {
         let live = self.cache.subscribe();
         let head = self.cache.revision();
         let backlog = self.cache.changed_after(after);
-        Ok(Response::new(stream_changes(backlog, (after, head), self.cache.clone(), live)))
+        let drained = self.drain.clone().wait();
+        Ok(Response::new(watch::changes(backlog, (after, head), self.cache.clone(), live, drained)))
     }
-}
-
-/// The backlog (current states newer than `after`), a heartbeat saying the backlog is
-/// complete up to `head` (a replica's snapshot is then whole), then live changes, with
-/// heartbeats.
-fn stream_changes(
-    backlog: Vec<Arc<Entry>>,
-    (after, head): (u64, u64),
-    cache: Arc<Cache>,
-    mut live: tokio::sync::broadcast::Receiver<crate::domain::cache::Change>,
-) -> Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, Status>> + Send>> {
-    let (tx, rx) = tokio::sync::mpsc::channel(1024);
-    tokio::spawn(async move {
-        let mut sent = after;
-        for entry in backlog {
-            sent = sent.max(entry.revision);
-            let change = entry.to_proto(None);
-            if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(change)) })).await.is_err() {
-                return;
-            }
-        }
-        let whole =
-            Heartbeat { head_revision: head.max(sent), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
-        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(whole)) })).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                change = live.recv() => match change {
-                    Ok(change) if change.entry.revision > sent => {
-                        sent = change.entry.revision;
-                        let state = change.entry.to_proto(Some(change.changed_at));
-                        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(state)) })).await.is_err() { return; }
-                    }
-                    Ok(_) => {}
-                    Err(_) => {
-                        let _ = tx.send(Err(Status::unavailable("fell behind the live changes; watch again from your last revision"))).await;
-                        return;
-                    }
-                },
-                () = tokio::time::sleep(Duration::from_secs(5)) => {
-                    let beat = Heartbeat { head_revision: cache.revision(), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
-                    if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() { return; }
-                }
-                () = tx.closed() => return,
-            }
-        }
-    });
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }

@@ -2,5 +2,6 @@
 
 mod answers;
 mod entitlement;
+mod watch;
 
 pub use entitlement::EntitlementApi;

@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
-use caixa_integration_tests::{http_get, spawn_billing, spawn_entitlement};
+use caixa_integration_tests::{http_get, spawn_billing, spawn_entitlement, spawn_entitlement_with};
 use caixa_migrations::{Migrator, MigratorTrait};
+use caixa_proto::entitlement::v1::{
+    WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
+    watch_entitlements_response::Event,
+};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
-    grpc::{health_status, wait_for_health},
+    grpc::{channel, health_status, wait_for_health},
     on_both_backends,
 };
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -63,5 +67,33 @@ async fn serving_waits_for_the_schema(backend: Backend) {
     assert_eq!(http_get(billing.http_addr, "/readyz").await.0, 200);
 
     entitlement.running.stop().await.expect("entitlement drains cleanly");
+    billing.running.stop().await.expect("billing drains cleanly");
+}
+
+#[tokio::test]
+async fn a_drain_ends_open_watches_instead_of_waiting_out_its_grace() {
+    // Arrange: a watcher holding its stream open, and a grace far longer than a drain
+    // that ends the stream needs.
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let billing = spawn_billing(&db, &[]).await;
+    let entitlement =
+        spawn_entitlement_with(&db, billing.grpc_addr, &[("SHUTDOWN_GRACE_SECONDS", "120")]).await;
+    wait_for_health(entitlement.grpc_addr, ENTITLEMENT, ServingStatus::Serving, Duration::from_secs(10))
+        .await;
+    let mut client = EntitlementServiceClient::new(channel(entitlement.grpc_addr).await);
+    let request = WatchEntitlementsRequest { after_revision: 0 };
+    let mut watch = client.watch_entitlements(request).await.expect("watch opens").into_inner();
+    let first = watch.message().await.expect("a message").expect("the stream is open");
+    assert!(matches!(first.event, Some(Event::Heartbeat(_))), "an empty snapshot is whole at once");
+
+    // Act
+    let stopped = tokio::time::timeout(Duration::from_secs(60), entitlement.running.stop()).await;
+
+    // Assert: the drain finished well inside its grace, and the watcher was told why
+    // its stream ended, so that it watches again elsewhere.
+    stopped.expect("the drain did not wait out its grace").expect("entitlement drains cleanly");
+    let ended = watch.message().await.expect_err("the stream ends with a status");
+    assert_eq!(ended.code(), tonic::Code::Unavailable);
+    assert!(ended.message().contains("shutting down"), "{}", ended.message());
     billing.running.stop().await.expect("billing drains cleanly");
 }
