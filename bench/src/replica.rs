@@ -39,10 +39,11 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
         ),
     ));
 
-    // One core: a blocking loop on one thread, every user once in a scattered order (so
-    // that the working set is the whole table, not what fits in cache), "reports" (every
-    // third has it); throughput untimed, then each call timed (the two clock reads
-    // included).
+    // One core: a blocking loop on one thread over every user once, in a scattered
+    // order, so that the working set is the whole table rather than what fits in cache
+    // (the stride, 7,919, is prime: it visits every user unless their number is a
+    // multiple of it). "reports" (every third has it); throughput untimed, then each
+    // call timed (the two clock reads included).
     let local = replica.clone();
     let (rate, many_rate, histogram, timer) = tokio::task::spawn_blocking(move || {
         let names: Vec<String> = (0..users).map(|n| format!("user-{}", (n * 7_919 + 13) % users)).collect();

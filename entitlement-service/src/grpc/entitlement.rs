@@ -12,9 +12,8 @@ use caixa_proto::{
         consistency::Requirement, entitlement_service_server::EntitlementService,
     },
 };
-use tonic::{Request, Response, Status};
-
 use caixa_runtime::grpc::DrainSignal;
+use tonic::{Request, Response, Status};
 
 use super::{answers, watch};
 use crate::{

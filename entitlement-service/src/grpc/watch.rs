@@ -20,7 +20,8 @@ pub type Changes = Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, S
 
 /// The backlog (current states newer than `after`), a heartbeat saying the backlog is
 /// complete up to `head` (a replica's snapshot is then whole), then live changes, with
-/// heartbeats; until the service drains, when the watcher is told to watch again.
+/// heartbeats; until the service drains, even in the middle of the backlog, when the
+/// watcher is told to watch again.
 pub(super) fn changes(
     backlog: Vec<Arc<Entry>>,
     (after, head): (u64, u64),
@@ -34,41 +35,64 @@ pub(super) fn changes(
         let mut sent = after;
         for entry in backlog {
             sent = sent.max(entry.revision);
-            let change = entry.to_proto(None);
-            if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(change)) })).await.is_err() {
+            if !send(&tx, Event::Change(entry.to_proto(None)), drained.as_mut()).await {
                 return;
             }
         }
-        let whole =
-            Heartbeat { head_revision: head.max(sent), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
-        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(whole)) })).await.is_err() {
+        let whole = Heartbeat { head_revision: head.max(sent), sent_at: Some(now()) };
+        if !send(&tx, Event::Heartbeat(whole), drained.as_mut()).await {
             return;
         }
         loop {
-            tokio::select! {
+            let event = tokio::select! {
                 change = live.recv() => match change {
                     Ok(change) if change.entry.revision > sent => {
                         sent = change.entry.revision;
-                        let state = change.entry.to_proto(Some(change.changed_at));
-                        if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Change(state)) })).await.is_err() { return; }
+                        Event::Change(change.entry.to_proto(Some(change.changed_at)))
                     }
-                    Ok(_) => {}
+                    Ok(_) => continue,
                     Err(_) => {
-                        let _ = tx.send(Err(Status::unavailable("fell behind the live changes; watch again from your last revision"))).await;
+                        let _ = tx.try_send(Err(Status::unavailable("fell behind the live changes; watch again from your last revision")));
                         return;
                     }
                 },
                 () = tokio::time::sleep(Duration::from_secs(5)) => {
-                    let beat = Heartbeat { head_revision: cache.revision(), sent_at: Some(ts(chrono::Utc::now().timestamp())) };
-                    if tx.send(Ok(WatchEntitlementsResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() { return; }
+                    Event::Heartbeat(Heartbeat { head_revision: cache.revision(), sent_at: Some(now()) })
                 }
                 () = tx.closed() => return,
-                () = &mut drained => {
-                    let _ = tx.send(Err(Status::unavailable("the entitlement service is shutting down; watch again from your last revision"))).await;
-                    return;
-                }
+                () = drained.as_mut() => return shutting_down(&tx),
+            };
+            if !send(&tx, event, drained.as_mut()).await {
+                return;
             }
         }
     });
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+type Sender = tokio::sync::mpsc::Sender<Result<WatchEntitlementsResponse, Status>>;
+
+/// Sends `event`; false when the stream is over: the watcher left, or the drain began
+/// first (the watcher is then told).
+async fn send(tx: &Sender, event: Event, drained: Pin<&mut impl Future<Output = ()>>) -> bool {
+    tokio::select! {
+        sent = tx.send(Ok(WatchEntitlementsResponse { event: Some(event) })) => sent.is_ok(),
+        () = drained => {
+            shutting_down(tx);
+            false
+        }
+    }
+}
+
+/// Tells the watcher to watch again elsewhere, without waiting for room in the stream:
+/// a watcher that reads slowly must not hold the drain (with no room it just sees the
+/// stream end, and reconnects all the same).
+fn shutting_down(tx: &Sender) {
+    let status =
+        Status::unavailable("the entitlement service is shutting down; watch again from your last revision");
+    let _ = tx.try_send(Err(status));
+}
+
+fn now() -> prost_types::Timestamp {
+    ts(chrono::Utc::now().timestamp())
 }
