@@ -6,7 +6,7 @@
 //! than the 23 a `SmolStr` keeps inline, so each would otherwise cost an allocation and,
 //! worse, a cache miss on every answer that names it.
 
-use std::fmt;
+use std::{fmt, num::NonZeroU8};
 
 /// Longest id kept inline.
 const INLINE: usize = 30;
@@ -14,21 +14,34 @@ const INLINE: usize = 30;
 /// An id of up to 30 bytes inline, a longer one boxed; 32 bytes either way.
 #[derive(Clone, PartialEq, Eq)]
 pub enum StripeId {
-    /// Up to [`INLINE`] bytes of UTF-8, and how many are used.
-    Inline(u8, [u8; INLINE]),
+    /// Up to [`INLINE`] bytes of UTF-8.
+    Inline(InlineId),
     /// Anything longer.
     Boxed(Box<str>),
 }
 
+/// An inline id: the bytes, then their count plus one. Aligned to eight so that copying
+/// one (into every answer) moves whole words; the count is never zero, which leaves the
+/// zero for [`StripeId`] to mark a boxed id in the same 32 bytes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(8))]
+pub struct InlineId {
+    bytes: [u8; INLINE],
+    len: NonZeroU8,
+}
+
+const _: () = assert!(size_of::<StripeId>() == 32);
+
 impl StripeId {
     /// Keeps `id`.
     pub fn new(id: &str) -> Self {
-        if id.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..id.len()].copy_from_slice(id.as_bytes());
-            Self::Inline(u8::try_from(id.len()).unwrap_or(0), bytes)
-        } else {
-            Self::Boxed(Box::from(id))
+        match u8::try_from(id.len() + 1).ok().and_then(NonZeroU8::new) {
+            Some(len) if id.len() <= INLINE => {
+                let mut bytes = [0; INLINE];
+                bytes[..id.len()].copy_from_slice(id.as_bytes());
+                Self::Inline(InlineId { bytes, len })
+            }
+            _ => Self::Boxed(Box::from(id)),
         }
     }
 
@@ -36,7 +49,9 @@ impl StripeId {
     pub fn as_str(&self) -> &str {
         match self {
             // Always a whole UTF-8 string: it was copied from one, boundaries included.
-            Self::Inline(len, bytes) => std::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or_default(),
+            Self::Inline(id) => {
+                std::str::from_utf8(&id.bytes[..usize::from(id.len.get() - 1)]).unwrap_or_default()
+            }
             Self::Boxed(id) => id,
         }
     }

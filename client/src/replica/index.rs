@@ -6,7 +6,7 @@
 //! latency (about 150 ns a miss on a virtual machine, whose usable cache holds a few MiB
 //! of the ~150 MB a million users take). A SwissTable keeps control bytes and slots
 //! apart, so a lookup misses twice before it reaches the entry. Here tag and position
-//! share one word, so the index costs one miss, and [`Index::home`] lets a batch touch
+//! share one word, so the index costs one miss, and [`Index::home`] lets a batch prefetch
 //! every home slot before it probes any, so that their misses overlap.
 
 use super::pages::Pages;
@@ -48,12 +48,11 @@ impl Index {
         self.len
     }
 
-    /// The word in `hash`'s home slot: reading it brings the slot's cache line in, which
-    /// is what a batch does for every check before probing any.
+    /// `hash`'s home slot, for a batch to prefetch for every check before probing any.
     #[inline]
-    pub(super) fn home(&self, hash: u64) -> u64 {
+    pub(super) fn home(&self, hash: u64) -> &u64 {
         let slots = self.slots.get();
-        slots[hash as usize & (slots.len() - 1)]
+        &slots[hash as usize & (slots.len() - 1)]
     }
 
     /// The first position whose tag matches `hash` and for which `is` holds.
