@@ -131,6 +131,31 @@ fn the_table_keeps_the_newest_revision_of_each_user() {
 }
 
 #[test]
+fn a_batch_finds_what_single_lookups_find_in_order() {
+    // Arrange: enough users that many meet another user under the same 7-bit tag first.
+    let plans = Plans::default();
+    let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &[])] };
+    let mut users = Users::with_capacity(16);
+    for n in 0..3_000 {
+        users.upsert(Arc::new(Entry::new(&format!("user-{n}"), 1, &state, &plans)));
+    }
+    let asked: Vec<String> = (0..4_000)
+        .map(|n| if n % 4 == 3 { format!("nobody-{n}") } else { format!("user-{}", n * 7 % 3_000) })
+        .collect();
+    let ids: Vec<&str> = asked.iter().map(String::as_str).collect();
+
+    // Act
+    let found = users.get_many(&ids);
+
+    // Assert
+    assert_eq!(found.len(), ids.len());
+    for (id, entry) in ids.iter().zip(found) {
+        assert_eq!(entry.map(|e| e.user_id.as_str()), users.get(id).map(|e| e.user_id.as_str()), "{id}");
+        assert_eq!(entry.is_some(), id.starts_with("user-"), "{id}");
+    }
+}
+
+#[test]
 fn ids_of_every_length_come_back_whole() {
     use caixa_policy::StripeId;
     for id in [

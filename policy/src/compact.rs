@@ -113,6 +113,18 @@ fn word(bytes: &[u8]) -> u64 {
     bytes.try_into().map_or(0, u64::from_ne_bytes)
 }
 
+/// Asks for the cache line holding `value` without waiting for it. A batch of lookups
+/// asks for every user's next line before it reads any, so that their misses overlap;
+/// a plain read would hold its place in the reorder buffer until the line arrived.
+/// Where the instruction is missing the batch still works, its misses queueing.
+#[inline(always)]
+pub fn prefetch<T>(value: &T) {
+    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse"))]
+    safe_arch::prefetch_t0(value);
+    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse")))]
+    let _ = value;
+}
+
 /// Unix seconds in 32 bits, 0 meaning none. Stripe's times fall between 1970 and 2106;
 /// anything outside saturates to those bounds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -11,7 +11,7 @@ pub mod compact;
 pub mod input;
 mod plain;
 
-pub use compact::{Stamp, StripeId, same};
+pub use compact::{Stamp, StripeId, prefetch, same};
 pub use plain::{Subscription, stripe_status};
 
 use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};

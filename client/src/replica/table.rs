@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
-use caixa_policy::{Stamp, StripeId, Terms, same};
+use caixa_policy::{Stamp, StripeId, Terms, prefetch, same};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use hashbrown::DefaultHashBuilder;
 use smallvec::SmallVec;
@@ -177,16 +177,6 @@ impl Table {
             }
         }
     }
-}
-
-/// Asks for the cache line holding `value` without waiting for it.
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse"))]
-    safe_arch::prefetch_t0(value);
-    // Elsewhere the batch still works, its misses queueing one behind the other.
-    #[cfg(not(all(any(target_arch = "x86", target_arch = "x86_64"), target_feature = "sse")))]
-    let _ = value;
 }
 
 fn held_subscription(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>, Features>) -> Held {

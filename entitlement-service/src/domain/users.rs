@@ -3,9 +3,13 @@
 
 use std::{hash::BuildHasher, sync::Arc};
 
+use caixa_policy::{prefetch, same};
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::entry::Entry;
+
+/// Users a batch looks up together.
+const GROUP: usize = 64;
 
 /// The users table.
 #[derive(Default)]
@@ -23,6 +27,31 @@ impl Users {
     /// The entry of `user_id`.
     pub fn get(&self, user_id: &str) -> Option<&Arc<Entry>> {
         self.table.find(self.hasher.hash_one(user_id), |e| caixa_policy::same(&e.user_id, user_id))
+    }
+
+    /// The entries of `users`, in order, their cache misses overlapped: for a group of
+    /// users at a time, every lookup stops at the first slot under its user's tag and
+    /// asks for that entry without reading it; only then are the keys compared, by which
+    /// time the entries are on their way or here. A slot that holds another user (its
+    /// tag is 7 bits) sends that user to a full lookup.
+    pub fn get_many<'a>(&'a self, users: &[&str]) -> Vec<Option<&'a Entry>> {
+        let mut found = Vec::with_capacity(users.len());
+        for group in users.chunks(GROUP) {
+            let mut first = [None; GROUP];
+            for (first, user) in first.iter_mut().zip(group) {
+                *first = self.table.find(self.hasher.hash_one(user), |entry| {
+                    prefetch(&**entry);
+                    prefetch(&entry.user_id);
+                    true
+                });
+            }
+            found.extend(group.iter().zip(first).map(|(user, first)| match first {
+                Some(entry) if same(&entry.user_id, user) => Some(&**entry),
+                Some(_) => self.get(user).map(|e| &**e),
+                None => None,
+            }));
+        }
+        found
     }
 
     /// Inserts or replaces the entry of its user when it is newer than the one held.

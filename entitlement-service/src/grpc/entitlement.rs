@@ -194,8 +194,8 @@ impl EntitlementService for EntitlementApi {
         // Every lookup first, then every answer: the lookups' cache misses (a million
         // users do not fit in cache) overlap one another instead of each waiting behind
         // the previous answer's work.
-        let entries: Vec<Option<&Entry>> =
-            checks.iter().map(|(user, _)| users.get(user).map(|e| &**e)).collect();
+        let ids: Vec<&str> = checks.iter().map(|(user, _)| *user).collect();
+        let entries = users.get_many(&ids);
         let mut tally = answers::Tally::default();
         let results = checks
             .iter()
