@@ -26,7 +26,7 @@ impl Users {
 
     /// The entry of `user_id`.
     pub fn get(&self, user_id: &str) -> Option<&Arc<Entry>> {
-        self.table.find(self.hasher.hash_one(user_id), |e| caixa_policy::same(&e.user_id, user_id))
+        self.table.find(self.hasher.hash_one(user_id), |e| same(&e.user_id, user_id))
     }
 
     /// The entries of `users`, in order, their cache misses overlapped: for a group of
