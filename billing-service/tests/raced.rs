@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use billing_service::{
-    domain::apply::{Fetched, apply},
+    domain::apply::{Fetched, Source, apply},
     stripe::objects::{Customer, StripeObject},
 };
 use caixa_entities::customers;
@@ -58,7 +58,7 @@ async fn an_apply_that_finds_its_new_row_inserted_meanwhile_decides_again() {
     let older = Fetched {
         object: StripeObject::Customer(older),
         as_of: linked_at - chrono::Duration::minutes(1),
-        from_payload: None,
+        source: Source::Stripe,
     };
 
     // Act: an older, unlinked state is applied; it reads the row as missing and waits

@@ -6,12 +6,15 @@
 //! Order-safety: a row is only replaced by data at least as new as what it holds
 //! ([`lifecycle::may_replace`]). Data refetched from Stripe is as of now; an event's
 //! payload, used when Stripe cannot be asked, is as of the event, and when even that is
-//! older than the stored row the apply fails so that the event is retried later.
+//! older than the stored row the apply fails so that the event is retried later. A
+//! payload applied ahead of Stripe's answer replaces only a row it provably leads
+//! ([`lifecycle::payload_leads`]).
 
 use caixa_entities::stripe_events::InboxStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
+pub use super::fetched::{Fetched, Source};
 use super::{lifecycle, trials};
 pub use crate::stripe::objects::StripeObject;
 use crate::{
@@ -35,29 +38,14 @@ pub enum ApplyError {
     /// stand in for the object).
     #[error("Stripe unreachable ({0}) and the payload is older than the stored state")]
     StalePayload(String),
+    /// A payload applied ahead of Stripe's answer does not provably lead the stored row.
+    #[error("the event's payload is not provably newer than the stored row")]
+    NotProvablyNewer,
 }
 
 impl From<sea_orm::DbErr> for ApplyError {
     fn from(err: sea_orm::DbErr) -> Self {
         Self::Store(StoreError::Db(err))
-    }
-}
-
-/// An object to write, with the time of the data in it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Fetched {
-    /// The object.
-    pub object: StripeObject,
-    /// Stripe time of its data.
-    pub as_of: DateTime<Utc>,
-    /// Set when Stripe could not be asked and this is an event's payload: why.
-    pub from_payload: Option<String>,
-}
-
-impl Fetched {
-    /// An object Stripe gave just now.
-    pub fn now(object: StripeObject) -> Self {
-        Self { object, as_of: Utc::now(), from_payload: None }
     }
 }
 
@@ -117,29 +105,30 @@ type User = (String, bool);
 /// Writes one object; returns the users whose state it may have changed.
 async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>, ApplyError> {
     let as_of = fetched.as_of;
-    let written = |applied: bool| match (&fetched.from_payload, applied) {
-        (Some(reason), false) => Err(ApplyError::StalePayload(reason.clone())),
+    let written = |applied: bool| match (&fetched.source, applied) {
+        (Source::Fallback(reason), false) => Err(ApplyError::StalePayload(reason.clone())),
+        (Source::Early, false) => Err(ApplyError::NotProvablyNewer),
         _ => Ok(()),
     };
     Ok(match &fetched.object {
         StripeObject::Subscription(sub) => {
-            let (applied, users) = put_subscription(db, sub, as_of).await?;
+            let (applied, users) = put_subscription(db, sub, fetched).await?;
             written(applied)?;
             users.into_iter().map(|u| (u, sub.livemode)).collect()
         }
         StripeObject::Customer(customer) => {
             // Owners before and after: a re-link moves access from one user to another.
             let mut users = subscriptions::users_of_customer(db, &customer.id).await?;
-            let (applied, former, moved_to) = put_customer(db, customer, as_of).await?;
+            let (applied, former, moved_to) = put_customer(db, customer, fetched).await?;
             written(applied)?;
             users.extend(moved_to);
             users.extend(former.map(|u| (u, customer.livemode)));
             users
         }
-        StripeObject::CheckoutSession(session) => put_session(db, session, as_of).await?,
+        StripeObject::CheckoutSession(session) => put_session(db, session, fetched).await?,
         StripeObject::Product(product) => {
             let existing = catalogue::product(db, &product.id).await?;
-            let applied = lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of);
+            let applied = fetched.replaces(existing.as_ref().map(|r| r.as_of));
             if applied {
                 catalogue::save_product(db, existing, product, as_of).await?;
             }
@@ -148,7 +137,7 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
         }
         StripeObject::Price(price) => {
             let existing = catalogue::price(db, &price.id).await?;
-            let applied = lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of);
+            let applied = fetched.replaces(existing.as_ref().map(|r| r.as_of));
             if applied {
                 catalogue::save_price(db, existing, price, as_of).await?;
             }
@@ -164,10 +153,11 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
 async fn put_subscription(
     db: &impl ConnectionTrait,
     sub: &Subscription,
-    as_of: DateTime<Utc>,
+    fetched: &Fetched,
 ) -> Result<(bool, Vec<String>), ApplyError> {
+    let as_of = fetched.as_of;
     let existing = subscriptions::find(db, &sub.id).await?;
-    if !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of) {
+    if !fetched.replaces(existing.as_ref().map(|r| r.as_of)) {
         return Ok((false, existing.and_then(|row| row.user_id).into_iter().collect()));
     }
     let customer = customers::find(db, &sub.customer_id).await?;
@@ -197,8 +187,9 @@ async fn put_subscription(
 async fn put_customer(
     db: &impl ConnectionTrait,
     customer: &Customer,
-    as_of: DateTime<Utc>,
+    fetched: &Fetched,
 ) -> Result<(bool, Option<String>, Vec<User>), ApplyError> {
+    let as_of = fetched.as_of;
     let existing = customers::find(db, &customer.id).await?;
     // Deletion is final: no newer data can undo it, so it applies whatever the times say
     // (a deletion in the same second as the last refetch would otherwise look older).
@@ -209,7 +200,7 @@ async fn put_customer(
         return Ok((true, None, Vec::new()));
     }
     if existing.as_ref().is_some_and(|row| row.deleted)
-        || !lifecycle::may_replace(existing.as_ref().map(|r| r.as_of), as_of)
+        || !fetched.replaces(existing.as_ref().map(|r| r.as_of))
     {
         return Ok((false, None, Vec::new()));
     }
@@ -244,8 +235,9 @@ async fn put_customer(
 async fn put_session(
     db: &impl ConnectionTrait,
     session: &CheckoutSession,
-    as_of: DateTime<Utc>,
+    fetched: &Fetched,
 ) -> Result<Vec<User>, ApplyError> {
+    let as_of = fetched.as_of;
     let mut users: Vec<String> = Vec::new();
     if let (Some(user), Some(customer)) = (&session.user_id, &session.customer_id) {
         // Owners before the link: a re-link moves access from one user to another.
@@ -255,7 +247,7 @@ async fn put_session(
     }
     trials::settle_session(db, session).await?;
     if let Some(sub) = &session.subscription {
-        users.extend(put_subscription(db, sub, as_of).await?.1);
+        users.extend(put_subscription(db, sub, fetched).await?.1);
     }
     users.extend(session.user_id.clone());
     Ok(users.into_iter().map(|u| (u, session.livemode)).collect())

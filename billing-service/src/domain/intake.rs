@@ -2,12 +2,18 @@
 //! becomes the Stripe objects it concerns, refetched so that what Stripe says now is
 //! written, then goes through the one apply path.
 
+use std::sync::{
+    Arc,
+    atomic::{AtomicBool, Ordering},
+};
+
 use caixa_entities::stripe_events::{self, InboxStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::{
-    apply::{ApplyError, Fetched, Settles, apply},
+    apply::{ApplyError, Fetched, Settles, Source, apply},
+    lifecycle,
     sessions::SessionCheckError,
 };
 use crate::{
@@ -56,12 +62,15 @@ pub struct Settled {
 #[derive(Clone)]
 pub struct Intake {
     stripe: Option<StripeApi>,
+    /// Set once an event has shown Stripe's clock ahead of ours by more than the skew
+    /// bound; from then on no update to a stored object is applied early.
+    clock_ahead: Arc<AtomicBool>,
 }
 
 impl Intake {
     /// Refetches through `stripe` when configured.
     pub fn new(stripe: Option<StripeApi>) -> Self {
-        Self { stripe }
+        Self { stripe, clock_ahead: Arc::default() }
     }
 
     /// Applies a claimed inbox event and marks it done, in one transaction.
@@ -93,11 +102,12 @@ impl Intake {
         Ok(Settled { revisions, ignored })
     }
 
-    /// Settles the event that brings a new subscription or customer from its own
-    /// object, without waiting for Stripe: Stripe's API answers in hundreds of
-    /// milliseconds, and neither access nor the customer's next event should wait for it.
-    /// Only an object billing has never stored qualifies, since only then is the payload
-    /// provably not older than what is stored, whatever the two clocks say. A copy of the
+    /// Settles an event from its own object, without waiting for Stripe: Stripe's API
+    /// answers in hundreds of milliseconds, and neither access nor the customer's next
+    /// event should wait for it. Only a payload provably not older than what is stored
+    /// qualifies: that of a subscription or customer billing has never stored, whatever
+    /// the two clocks say, or that of a stored subscription dated after the stored row
+    /// by more than the clock-skew bound ([`lifecycle::payload_leads`]). A copy of the
     /// event ([`CONFIRMATION`]) waits in the inbox behind it and takes the usual path, so
     /// a refetch confirms the row in the customer's order. `None` when this event must
     /// take the usual path itself: refetch, then apply.
@@ -110,23 +120,36 @@ impl Intake {
         worker: &str,
     ) -> Option<Settled> {
         self.stripe.as_ref()?;
+        if lifecycle::stripe_clock_ahead(row.stripe_created, row.received_at)
+            && !self.clock_ahead.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(event = %event.id, "Stripe's clock runs ahead of ours: updates wait for Stripe from now on");
+        }
         let object = match target {
             Target::Subscription { payload_usable: true, .. } | Target::Customer(_) => {
                 event.payload_object(target)?
             }
             _ => return None,
         };
-        let known = match &object {
-            StripeObject::Subscription(sub) => subscriptions::find(db, &sub.id).await.ok()?.is_some(),
-            StripeObject::Customer(customer) => customers::find(db, &customer.id).await.ok()?.is_some(),
-            _ => return None,
-        };
-        if known {
-            return None;
-        }
         // Stripe's clock may run ahead of ours (test clocks run days ahead): stamped with
         // the event's time, the row would refuse every refetch until our clock caught up.
-        let early = Fetched { object, as_of: row.stripe_created.min(Utc::now()), from_payload: None };
+        let as_of = row.stripe_created.min(Utc::now());
+        let stored = match &object {
+            StripeObject::Subscription(sub) => subscriptions::find(db, &sub.id).await.ok()?.map(|r| r.as_of),
+            // A stored customer's update can move its subscriptions to another user, and
+            // waits for Stripe.
+            StripeObject::Customer(customer) if customers::find(db, &customer.id).await.ok()?.is_some() => {
+                return None;
+            }
+            StripeObject::Customer(_) => None,
+            _ => return None,
+        };
+        if let Some(stored) = stored
+            && !self.leads(row, event, stored, as_of)
+        {
+            return None;
+        }
+        let early = Fetched { object, as_of, source: Source::Early };
         let objects = self.with_products(db, vec![early]).await.ok()?;
         // The confirming refetch waits in the inbox behind this event, so that it runs in
         // the customer's order like any event, never beside the customer's next one.
@@ -136,6 +159,23 @@ impl Intake {
         metrics::counter!("caixa_events_applied_early_total").increment(1);
         tracing::debug!(event = %event.id, ?revisions, "applied from the event; a refetch will confirm it");
         Some(Settled { revisions, ignored: None })
+    }
+
+    /// Whether a stored subscription's event, as of `as_of`, provably leads its row as of
+    /// `stored`. A test clock's events are dated on that clock, and a confirmation is the
+    /// event it confirms: neither qualifies. Nor does any event once one has shown Stripe's
+    /// clock ahead of ours, since the skew bound no longer holds.
+    fn leads(
+        &self,
+        row: &stripe_events::Model,
+        event: &StripeEvent,
+        stored: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+    ) -> bool {
+        !self.clock_ahead.load(Ordering::Relaxed)
+            && !row.id.ends_with(CONFIRMATION)
+            && event.object["test_clock"].is_null()
+            && lifecycle::payload_leads(stored, as_of)
     }
 
     /// A Checkout Session as Stripe has it now (its subscription expanded), with what it
@@ -164,7 +204,7 @@ impl Intake {
             (Target::DeletedCustomer(_) | Target::Subscribers(_), _) => {
                 let object =
                     event.payload_object(&target).ok_or_else(|| ApplyError::BadPayload(event.id.clone()))?;
-                return Ok(Fetched { object, as_of: created, from_payload: None });
+                return Ok(Fetched { object, as_of: created, source: Source::Stripe });
             }
             (_, None) => {
                 Err(StripeCallError::NotConfigured("STRIPE_TEST_SECRET_KEY or STRIPE_LIVE_SECRET_KEY"))
@@ -185,7 +225,7 @@ impl Intake {
         };
         tracing::warn!(?target, %reason, "refetch failed; using the event payload if it is newer");
         match event.payload_object(&target) {
-            Some(object) => Ok(Fetched { object, as_of: created, from_payload: Some(reason) }),
+            Some(object) => Ok(Fetched { object, as_of: created, source: Source::Fallback(reason) }),
             None => Err(ApplyError::StalePayload(reason)),
         }
     }

@@ -15,6 +15,27 @@ pub fn may_replace(stored: Option<DateTime<Utc>>, incoming: DateTime<Utc>) -> bo
     stored.is_none_or(|stored| stored <= incoming)
 }
 
+/// How far Stripe's clock may be from ours. A refetched row is stamped with our clock when
+/// Stripe's answer arrived; Stripe read it at most this much later on its own clock.
+/// Stripe's servers and ours keep time by NTP, which holds them within milliseconds.
+pub const CLOCK_SKEW_BOUND: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
+/// Whether an event's payload, as of `created` (Stripe's clock, whole seconds), is
+/// provably newer than a stored row as of `stored`, whichever clock stamped the row. The
+/// change the event reports happened at or after `created`; Stripe read the row's data
+/// no later than `stored` plus the skew bound. An event in the same second, or within the
+/// bound, may be older, and takes the usual path (refetch, then apply).
+pub fn payload_leads(stored: DateTime<Utc>, created: DateTime<Utc>) -> bool {
+    created > stored + CLOCK_SKEW_BOUND
+}
+
+/// Whether an event dated `created` by Stripe and received at `received` by us shows
+/// Stripe's clock running ahead of ours by more than the skew bound: a test clock, or a
+/// clock out of sync. [`payload_leads`] cannot be trusted once that has been seen.
+pub fn stripe_clock_ahead(created: DateTime<Utc>, received: DateTime<Utc>) -> bool {
+    created > received + CLOCK_SKEW_BOUND
+}
+
 /// The user a subscription belongs to: its customer's link wins (it can be repaired),
 /// else the `metadata.user_id` billing set at checkout.
 pub fn subscription_owner(linked: Option<String>, metadata: Option<String>) -> Option<String> {
@@ -97,6 +118,25 @@ mod tests {
         assert!(may_replace(Some(t(5)), t(5)));
         assert!(may_replace(Some(t(5)), t(6)));
         assert!(!may_replace(Some(t(6)), t(5)));
+    }
+
+    #[test]
+    fn a_payload_leads_a_row_only_by_more_than_the_skew_bound() {
+        // A refetch stamped 10.5 s: Stripe read it by 11.5 s on its clock at the latest.
+        let stored = t(10) + chrono::TimeDelta::milliseconds(500);
+        assert!(!payload_leads(stored, t(10)), "the same second");
+        assert!(!payload_leads(stored, t(11)), "within the bound");
+        assert!(payload_leads(stored, t(12)), "dated after the latest read");
+        assert!(!payload_leads(t(12), t(13)), "exactly the bound is not more than it");
+        assert!(payload_leads(t(12), t(14)));
+    }
+
+    #[test]
+    fn a_stripe_clock_ahead_of_ours_is_seen_in_an_event_dated_after_its_arrival() {
+        assert!(!stripe_clock_ahead(t(10), t(10)));
+        assert!(!stripe_clock_ahead(t(11), t(10)), "within the bound");
+        assert!(stripe_clock_ahead(t(12), t(10)));
+        assert!(!stripe_clock_ahead(t(3), t(10)), "a late delivery is not a clock ahead");
     }
 
     #[test]

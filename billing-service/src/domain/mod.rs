@@ -6,6 +6,7 @@ pub mod apply;
 pub mod billing;
 pub mod checkout;
 pub mod customers;
+pub mod fetched;
 pub mod intake;
 pub mod lifecycle;
 pub mod links;

@@ -1,10 +1,14 @@
 //! A subscription billing has never stored applies from its own event at once, ahead of
 //! Stripe's answer; a confirming refetch follows in the inbox and brings Stripe's state
-//! now. An event about a stored subscription takes the usual path (refetch, then apply).
+//! now. An event about a stored subscription does the same when it is dated after the
+//! stored row by more than the clock-skew bound, and otherwise takes the usual path
+//! (refetch, then apply).
 
 use std::time::Duration;
 
-use caixa_entities::{entitlement_changes, state::UserState, stripe_events, subscriptions};
+use caixa_entities::{
+    entitlement_changes, state::UserState, stripe_events, stripe_events::InboxStatus, subscriptions,
+};
 use caixa_integration_tests::{inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
@@ -18,7 +22,10 @@ const SECRET: &str = "whsec_early_test";
 const PATH: &str = "/stripe/webhook/00000000-0000-0000-0000-000000000000";
 const CONFIRMATION: &str = billing_service::domain::intake::CONFIRMATION;
 
-on_both_backends!(a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it);
+on_both_backends!(
+    a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it,
+    a_stored_subscription_applies_a_later_update_from_its_event
+);
 
 /// The emulator's one event of `event_type`, as Stripe would deliver it.
 async fn event_of(stripe: &StripeEmulator, event_type: &str) -> Value {
@@ -102,5 +109,44 @@ async fn a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it(bac
     assert_eq!(confirmations.len(), 1, "only the new subscription's event was confirmed");
     assert!(stripe_events::Entity::find_by_id(updated_id).one(&conn).await.unwrap().is_some());
     assert_eq!(cancel_flags(&conn, "user-1").await, [false, true], "an unchanged state adds no revision");
+    billing.running.stop().await.unwrap();
+}
+
+async fn a_stored_subscription_applies_a_later_update_from_its_event(backend: Backend) {
+    // Arrange: a subscription billing stores, confirmed by a refetch.
+    let db = TestDatabase::migrated(backend).await;
+    let stripe = StripeEmulator::start().await;
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
+    let price = stripe.monthly_price().await;
+    let done = stripe.subscribe(&price, "user-2", "14").await;
+    let sub_id = done["subscription"].as_str().unwrap().to_owned();
+    let conn = db.connect().await;
+    deliver(billing.http_addr, &event_of(&stripe, "customer.subscription.created").await).await;
+    wait_until("the creation settled", Duration::from_secs(10), || inbox_settled(&conn)).await;
+    let refetched =
+        subscriptions::Entity::find_by_id(sub_id.clone()).one(&conn).await.unwrap().unwrap().as_of;
+    // Stripe's next event must be dated, in whole seconds, more than the skew bound after
+    // the refetch.
+    let bound = billing_service::domain::lifecycle::CLOCK_SKEW_BOUND;
+    let wait = (refetched + bound + chrono::TimeDelta::milliseconds(1100)) - chrono::Utc::now();
+    tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
+    stripe.post(&format!("/v1/subscriptions/{sub_id}"), &[("cancel_at_period_end", "true")]).await;
+    let updated = event_of(&stripe, "customer.subscription.updated").await;
+    assert_eq!(updated["data"]["object"]["cancel_at_period_end"], true);
+
+    // Act
+    deliver(billing.http_addr, &updated).await;
+    wait_until("the update settled", Duration::from_secs(10), || inbox_settled(&conn)).await;
+
+    // Assert: the update applied from its payload (only that path queues a confirmation),
+    // and the confirming refetch, finding Stripe's state unchanged, wrote no revision.
+    let id = updated["id"].as_str().unwrap();
+    let confirmation =
+        stripe_events::Entity::find_by_id(format!("{id}{CONFIRMATION}")).one(&conn).await.unwrap();
+    let confirmation = confirmation.expect("the update was applied ahead of Stripe's answer");
+    assert_eq!(confirmation.status, InboxStatus::Processed);
+    assert_eq!(cancel_flags(&conn, "user-2").await, [false, true], "one revision for the update");
+    let row = subscriptions::Entity::find_by_id(sub_id).one(&conn).await.unwrap().unwrap();
+    assert!(row.cancel_at_period_end);
     billing.running.stop().await.unwrap();
 }

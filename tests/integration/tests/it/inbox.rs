@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use billing_service::{
-    domain::apply::{Fetched, StripeObject, apply},
+    domain::apply::{Fetched, Source, StripeObject, apply},
     store::inbox::{self, NewEvent},
     stripe::objects::Subscription,
 };
@@ -58,7 +58,7 @@ async fn a_hopeless_event_goes_dead_and_can_be_replayed(backend: Backend) {
     let stored = Fetched {
         object: StripeObject::Subscription(Subscription::from_json(&sub)),
         as_of: DateTime::from_timestamp(now, 0).unwrap(),
-        from_payload: None,
+        source: Source::Stripe,
     };
     apply(&conn, &[stored], None).await.unwrap();
     inbox::insert(&conn, new_event("evt_old", "customer.subscription.updated", now - 60, sub.clone()))

@@ -1,0 +1,46 @@
+//! An object on its way to the apply path, with the time of its data and where the data
+//! came from: together they decide which stored rows it may replace.
+
+use chrono::{DateTime, Utc};
+
+use super::lifecycle;
+use crate::stripe::objects::StripeObject;
+
+/// An object to write, with the time of the data in it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    /// The object.
+    pub object: StripeObject,
+    /// Time of its data: ours when Stripe's answer arrived, Stripe's for a payload.
+    pub as_of: DateTime<Utc>,
+    /// Where the data came from, which decides what it may replace.
+    pub source: Source,
+}
+
+/// Where an object's data came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Source {
+    /// Stripe's answer, or an event that says all there is (a deleted customer).
+    Stripe,
+    /// An event's payload because Stripe could not be asked (why): the apply fails when
+    /// it is older than the stored row, so that the event is retried.
+    Fallback(String),
+    /// An event's payload applied ahead of Stripe's answer: it replaces only a row it
+    /// provably leads, else the apply fails and the event takes the usual path.
+    Early,
+}
+
+impl Fetched {
+    /// An object Stripe gave just now.
+    pub fn now(object: StripeObject) -> Self {
+        Self { object, as_of: Utc::now(), source: Source::Stripe }
+    }
+
+    /// Whether this data may replace a row holding data as of `stored`.
+    pub(super) fn replaces(&self, stored: Option<DateTime<Utc>>) -> bool {
+        match self.source {
+            Source::Early => stored.is_none_or(|stored| lifecycle::payload_leads(stored, self.as_of)),
+            _ => lifecycle::may_replace(stored, self.as_of),
+        }
+    }
+}
