@@ -50,7 +50,7 @@ impl From<sea_orm::DbErr> for ApplyError {
 }
 
 /// The inbox event an apply settles, marked done in the same transaction.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub struct Settles<'a> {
     /// `evt_...`.
     pub event_id: &'a str,
@@ -58,6 +58,9 @@ pub struct Settles<'a> {
     pub worker: &'a str,
     /// `Processed` or `Ignored`.
     pub status: InboxStatus,
+    /// An event to store in the same transaction: the confirmation of an early apply,
+    /// which must exist exactly when the apply it confirms does.
+    pub then: Option<&'a inbox::NewEvent>,
 }
 
 /// Writes `objects` in order, records every affected user's state, settles the inbox
@@ -94,6 +97,9 @@ async fn apply_once(
     let revisions = revisions::record_users(&txn, users).await?;
     if let Some(s) = settles {
         inbox::finish(&txn, s.event_id, s.worker, s.status).await?;
+        if let Some(next) = s.then {
+            inbox::insert_many(&txn, std::slice::from_ref(next)).await?;
+        }
     }
     txn.commit().await?;
     Ok(revisions)

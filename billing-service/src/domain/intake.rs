@@ -17,11 +17,7 @@ use super::{
     sessions::SessionCheckError,
 };
 use crate::{
-    store::{
-        catalogue, customers,
-        inbox::{self, NewEvent},
-        subscriptions,
-    },
+    store::{catalogue, customers, inbox::NewEvent, subscriptions},
     stripe::{
         StripeApi, StripeCallError,
         event::{StripeEvent, Target},
@@ -97,7 +93,7 @@ impl Intake {
                 Some(format!("billing does not act on {}", event.type_name)),
             ),
         };
-        let settles = Settles { event_id: &row.id, worker, status };
+        let settles = Settles { event_id: &row.id, worker, status, then: None };
         let revisions = apply(db, &objects, Some(settles)).await?;
         Ok(Settled { revisions, ignored })
     }
@@ -153,8 +149,9 @@ impl Intake {
         let objects = self.with_products(db, vec![early]).await.ok()?;
         // The confirming refetch waits in the inbox behind this event, so that it runs in
         // the customer's order like any event, never beside the customer's next one.
-        inbox::insert(db, confirmation(row)).await.ok()?;
-        let settles = Settles { event_id: &row.id, worker, status: InboxStatus::Processed };
+        let confirm = confirmation(row);
+        let settles =
+            Settles { event_id: &row.id, worker, status: InboxStatus::Processed, then: Some(&confirm) };
         let revisions = apply(db, &objects, Some(settles)).await.ok()?;
         metrics::counter!("caixa_events_applied_early_total").increment(1);
         tracing::debug!(event = %event.id, ?revisions, "applied from the event; a refetch will confirm it");
