@@ -36,6 +36,10 @@ use std::{
 
 use caixa_test_support::database::{Backend, TestDatabase};
 
+/// The entitlement service's allocator, since this binary re-runs itself as that service.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Set in the environment of the bench binary re-run as the billing service (the
 /// convergence scenario kills and restarts it).
 const BILLING_ROLE: &str = "CAIXA_BENCH_SERVE_BILLING";
