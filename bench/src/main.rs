@@ -36,7 +36,7 @@ use std::{
 
 use caixa_test_support::database::{Backend, TestDatabase};
 
-/// The entitlement service's allocator, since this binary re-runs itself as that service.
+/// The services' allocator, since this binary re-runs itself as either service.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
