@@ -23,7 +23,7 @@ use crate::{
     store::{
         StoreError,
         inbox::{self, NewEvent},
-        reconcile,
+        reconcile, subscriptions,
     },
     stripe::{
         StripeApi, StripeCallError,
@@ -190,14 +190,22 @@ impl Reconciler {
             loop {
                 let Page { items, next } = self.stripe.objects_page(listing, None, after.as_deref()).await?;
                 let stored = StoredRows::load(&self.db, &items).await?;
+                let mut same = Vec::new();
                 for object in items {
-                    if stored.compare(&object) != Stored::Same {
+                    if stored.compare(&object) == Stored::Same {
+                        if let StripeObject::Subscription(sub) = object {
+                            same.push(sub.id);
+                        }
+                    } else {
                         tracing::info!(?listing, id = object.id(), "differed from Stripe; healed");
                         *report.count_of(listing) += 1;
                         if !self.dry_run {
                             self.heal(object).await?;
                         }
                     }
+                }
+                if !self.dry_run {
+                    subscriptions::confirm_unchanged(&self.db, same, Utc::now()).await?;
                 }
                 match next {
                     Some(id) => after = Some(id),

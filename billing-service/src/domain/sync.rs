@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbBackend};
 
 use super::{
@@ -14,7 +15,7 @@ use super::{
     stored::{Stored, StoredRows},
 };
 use crate::{
-    store::{StoreError, sync},
+    store::{StoreError, subscriptions, sync},
     stripe::{
         StripeApi, StripeCallError,
         lists::{Listing, Page},
@@ -181,6 +182,7 @@ impl Syncer {
     ) -> Result<u64, SyncError> {
         let stored_rows = StoredRows::load(&self.db, &items).await?;
         let mut changed = Vec::new();
+        let mut same = Vec::new();
         for object in items {
             *total += 1;
             let stored = stored_rows.compare(&object);
@@ -192,11 +194,17 @@ impl Syncer {
             if stored_rows.unlinked(&object) {
                 tally.unlinked += 1;
             }
-            if stored != Stored::Same {
-                changed.push(Fetched::now(object));
+            match (stored, object) {
+                (Stored::Same, StripeObject::Subscription(sub)) => same.push(sub.id),
+                (Stored::Same, _) => {}
+                (_, object) => changed.push(Fetched::now(object)),
             }
         }
-        if options.dry_run || changed.is_empty() {
+        if options.dry_run {
+            return Ok(0);
+        }
+        subscriptions::confirm_unchanged(&self.db, same, Utc::now()).await?;
+        if changed.is_empty() {
             return Ok(0);
         }
         let mut objects = self.intake.with_products(&self.db, changed).await?;

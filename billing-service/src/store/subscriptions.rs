@@ -10,6 +10,7 @@ use caixa_entities::{
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    sea_query::Expr,
 };
 
 use super::{StoreError, upsert};
@@ -73,6 +74,26 @@ pub async fn save(
     row.as_of = Set(as_of);
     row.updated_at = Set(now);
     upsert(db, row, is_new).await
+}
+
+/// Stamps `ids`, found by a listing to equal Stripe's, as of `as_of` (never moving a stamp
+/// back): their data is Stripe's as of that listing, so an event's payload must be dated
+/// after it to go ahead of a refetch (`lifecycle::payload_leads`).
+pub async fn confirm_unchanged(
+    db: &impl ConnectionTrait,
+    ids: Vec<String>,
+    as_of: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::AsOf, Expr::value(as_of))
+        .filter(subscriptions::Column::Id.is_in(ids))
+        .filter(subscriptions::Column::AsOf.lt(as_of))
+        .exec(db)
+        .await?;
+    Ok(())
 }
 
 /// Moves every subscription of `customer` to `user` (the customer was re-linked).

@@ -4,6 +4,7 @@
 use std::{sync::Arc, time::Duration};
 
 use billing_service::{domain::reconcile::Reconciler, revisions::RevisionFeed};
+use caixa_entities::subscriptions;
 use caixa_integration_tests::{
     http_get, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
 };
@@ -13,7 +14,7 @@ use caixa_test_support::{
     grpc::channel,
     on_both_backends,
 };
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, EntityTrait};
 
 on_both_backends!(
     dropped_deliveries_are_healed_within_one_interval,
@@ -92,11 +93,16 @@ async fn a_sweep_heals_a_wrong_row_and_then_finds_none(backend: Backend) {
 
     // Act
     let first = reconciler.pass(true).await.unwrap();
+    let healed = subscriptions::Entity::find().one(&conn).await.unwrap().unwrap().as_of;
     let second = reconciler.pass(true).await.unwrap();
 
     // Assert
     assert!(first.ran && first.subscriptions == 1, "{first:?}");
     assert!(status(client.clone()).await.has_active_subscription, "access restored");
     assert_eq!(second.drift(), 0, "{second:?}");
+    // Found unchanged, the row is stamped as of the second sweep: an event dated between
+    // the sweeps must not go ahead of its refetch.
+    let confirmed = subscriptions::Entity::find().one(&conn).await.unwrap().unwrap().as_of;
+    assert!(confirmed > healed, "{confirmed} > {healed}");
     billing.running.stop().await.unwrap();
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use caixa_entities::{entitlements, trial_usage};
+use caixa_entities::{entitlements, subscriptions, trial_usage};
 use caixa_integration_tests::{
     billing_command, spawn_billing_with_stripe, spawn_entitlement, stripe::StripeEmulator, truth::Truth,
     wait_until,
@@ -37,6 +37,16 @@ async fn sync(db: &TestDatabase, stripe: &StripeEmulator) -> (Option<i32>, Value
     (code, summary)
 }
 
+/// Every subscription's `as_of`, by id.
+async fn stamps(db: &TestDatabase) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let rows = subscriptions::Entity::find()
+        .order_by_asc(subscriptions::Column::Id)
+        .all(&db.connect().await)
+        .await
+        .unwrap();
+    rows.into_iter().map(|row| row.as_of).collect()
+}
+
 fn tally(summary: &Value, kind: &str, what: &str) -> u64 {
     summary["objects"][kind][what].as_u64().unwrap_or_else(|| panic!("no {kind}.{what} in {summary}"))
 }
@@ -49,6 +59,7 @@ async fn sync_takes_over_an_account(backend: Backend, users: usize) {
 
     // Act
     let (code, first) = sync(&db, &stripe).await;
+    let stamped = stamps(&db).await;
     let (again_code, second) = sync(&db, &stripe).await;
 
     // Assert: everything created once, then nothing changed.
@@ -59,6 +70,11 @@ async fn sync_takes_over_an_account(backend: Backend, users: usize) {
     assert_eq!(second["revisions"], 0, "a second run appends no revision: {second}");
     assert_eq!(tally(&second, "subscriptions", "unchanged"), users as u64);
     assert_eq!(tally(&second, "customers", "updated") + tally(&second, "subscriptions", "updated"), 0);
+    // Found unchanged, each subscription is stamped as of the second run: an event dated
+    // between the two runs must not go ahead of its refetch.
+    let restamped = stamps(&db).await;
+    assert_eq!(restamped.len(), users);
+    assert!(stamped.iter().zip(&restamped).all(|(before, after)| after > before), "stamps moved forward");
 
     // Every user's access equals Stripe's; past trials are used, by user and by email.
     let billing = spawn_billing_with_stripe(&db, &stripe, &[("INBOX_WORKER", "false")]).await;
