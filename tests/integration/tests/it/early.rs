@@ -9,7 +9,9 @@ use std::time::Duration;
 use caixa_entities::{
     entitlement_changes, state::UserState, stripe_events, stripe_events::InboxStatus, subscriptions,
 };
-use caixa_integration_tests::{inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
+use caixa_integration_tests::{
+    TestBilling, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
+};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
     http::post_json,
@@ -60,16 +62,30 @@ async fn cancel_flags(db: &DatabaseConnection, user: &str) -> Vec<bool> {
         .collect()
 }
 
-async fn a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it(backend: Backend) {
-    // Arrange: a trialing subscription that Stripe has since set to cancel at period end.
-    // No endpoint is registered with the emulator, so nothing reaches billing unless the
-    // test delivers it; the event's payload is therefore older than Stripe's state now.
+/// A billing service with the bridge's secret, and one trialing subscription of `user` in
+/// the emulator. No endpoint is registered with the emulator, so nothing reaches billing
+/// unless the test delivers it.
+struct Subscribed {
+    db: TestDatabase,
+    stripe: StripeEmulator,
+    billing: TestBilling,
+    sub_id: String,
+}
+
+async fn subscribed(backend: Backend, user: &str) -> Subscribed {
     let db = TestDatabase::migrated(backend).await;
     let stripe = StripeEmulator::start().await;
     let billing = spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
     let price = stripe.monthly_price().await;
-    let done = stripe.subscribe(&price, "user-1", "14").await;
+    let done = stripe.subscribe(&price, user, "14").await;
     let sub_id = done["subscription"].as_str().unwrap().to_owned();
+    Subscribed { db, stripe, billing, sub_id }
+}
+
+async fn a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it(backend: Backend) {
+    // Arrange: a trialing subscription that Stripe has since set to cancel at period end;
+    // its creation's payload is therefore older than Stripe's state now.
+    let Subscribed { db, stripe, billing, sub_id } = subscribed(backend, "user-1").await;
     stripe.post(&format!("/v1/subscriptions/{sub_id}"), &[("cancel_at_period_end", "true")]).await;
     let created = event_of(&stripe, "customer.subscription.created").await;
     assert_eq!(created["data"]["object"]["cancel_at_period_end"], false, "the payload predates the update");
@@ -114,12 +130,7 @@ async fn a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it(bac
 
 async fn a_stored_subscription_applies_a_later_update_from_its_event(backend: Backend) {
     // Arrange: a subscription billing stores, confirmed by a refetch.
-    let db = TestDatabase::migrated(backend).await;
-    let stripe = StripeEmulator::start().await;
-    let billing = spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_WEBHOOK_SECRET", SECRET)]).await;
-    let price = stripe.monthly_price().await;
-    let done = stripe.subscribe(&price, "user-2", "14").await;
-    let sub_id = done["subscription"].as_str().unwrap().to_owned();
+    let Subscribed { db, stripe, billing, sub_id } = subscribed(backend, "user-2").await;
     let conn = db.connect().await;
     deliver(billing.http_addr, &event_of(&stripe, "customer.subscription.created").await).await;
     wait_until("the creation settled", Duration::from_secs(10), || inbox_settled(&conn)).await;
