@@ -24,6 +24,11 @@ pub const MAX_FEATURE_BYTES: usize = 128;
 /// [`MAX_USER_ID_CHARS`] characters and free of control characters. Returns the id as
 /// it is stored and looked up.
 pub fn user_id(raw: &str) -> Result<&str, InvalidInput> {
+    // Ids are mostly printable ASCII without spaces: one pass over the bytes settles every
+    // rule (nothing to trim, one character a byte, no control characters).
+    if raw.len() <= MAX_USER_ID_CHARS && !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_graphic()) {
+        return Ok(raw);
+    }
     let id = raw.trim();
     if id.is_empty() {
         return Err(invalid("user_id", "is required"));
@@ -63,6 +68,17 @@ mod tests {
         assert_eq!(user_id(&wide), Ok(wide.as_str()), "255 two-byte characters fit");
         let long = "a".repeat(MAX_USER_ID_CHARS + 1);
         assert_eq!(user_id(&long).map_err(|e| e.field), Err("user_id"));
+    }
+
+    #[test]
+    fn printable_ascii_ids_take_the_short_way_to_the_same_rules() {
+        let full = "a".repeat(MAX_USER_ID_CHARS);
+        assert_eq!(user_id(&full), Ok(full.as_str()), "255 one-byte characters fit");
+        assert_eq!(user_id("user-7919"), Ok("user-7919"));
+        assert_eq!(user_id("a b"), Ok("a b"), "an inner space is kept");
+        assert_eq!(user_id(" a"), Ok("a"), "outer spaces are not part of it");
+        assert_eq!(user_id("").unwrap_err().reason, "is required");
+        assert!(user_id("a\u{7f}b").unwrap_err().reason.contains("control"), "DEL is a control character");
     }
 
     #[test]

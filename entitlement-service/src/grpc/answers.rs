@@ -16,7 +16,7 @@ pub struct Tally([u32; REASONS]);
 impl Tally {
     /// Counts one answer.
     pub fn add(&mut self, reason: i32) {
-        let slot = usize::try_from(reason).ok().filter(|r| *r < REASONS).unwrap_or(0);
+        let slot = slot(reason);
         self.0[slot] = self.0[slot].saturating_add(1);
     }
 
@@ -48,7 +48,9 @@ fn counters() -> &'static [metrics::Counter; REASONS] {
 
 /// Records a single call's answer.
 pub fn record(reason: i32) {
-    let mut tally = Tally::default();
-    tally.add(reason);
-    tally.record();
+    counters()[slot(reason)].increment(1);
+}
+
+fn slot(reason: i32) -> usize {
+    usize::try_from(reason).ok().filter(|r| *r < REASONS).unwrap_or(0)
 }

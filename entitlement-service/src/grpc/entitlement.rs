@@ -13,7 +13,7 @@ use caixa_proto::{
     },
 };
 use caixa_runtime::grpc::DrainSignal;
-use tonic::{Request, Response, Status};
+use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{answers, watch};
 use crate::{
@@ -53,11 +53,14 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
 }
 
 impl EntitlementApi {
-    /// The freshest revision the request asks for, waiting for it within the deadline.
+    /// The freshest revision the request asks for, waiting for it within the caller's
+    /// deadline (`grpc-timeout` in `metadata`). A revision already held costs one atomic
+    /// load: the deadline is read and the wait built only when there is something to wait
+    /// for, and the wait is boxed so that every call's future stays small.
     async fn ensure_fresh(
         &self,
         consistency: Option<&Consistency>,
-        deadline: Option<Duration>,
+        metadata: &MetadataMap,
     ) -> Result<(), ApiError> {
         let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement) else {
             return Ok(());
@@ -65,8 +68,8 @@ impl EntitlementApi {
         if self.cache.revision() >= wanted {
             return Ok(());
         }
-        let wait = deadline.map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
-        if self.cache.wait_for(wanted, wait).await {
+        let wait = deadline(metadata).map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
+        if Box::pin(self.cache.wait_for(wanted, wait)).await {
             return Ok(());
         }
         Err(ApiError::Unavailable(format!(
@@ -82,7 +85,7 @@ impl EntitlementApi {
 
     /// What every answer given now shares.
     fn moment(&self) -> Moment {
-        let now = chrono::Utc::now().timestamp();
+        let now = unix_now();
         Moment { now, stale: self.stale(now), revision: self.cache.revision(), as_of: self.cache.as_of() }
     }
 
@@ -109,6 +112,14 @@ impl EntitlementApi {
     }
 }
 
+/// Seconds since the Unix epoch, read straight from the system clock: a calendar type
+/// would convert the time to a date and back on every call.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The clock and the cache's freshness, read once per call.
 struct Moment {
     now: i64,
@@ -117,8 +128,8 @@ struct Moment {
     as_of: i64,
 }
 
-fn deadline<T>(request: &Request<T>) -> Option<Duration> {
-    let raw = request.metadata().get("grpc-timeout")?.to_str().ok()?;
+fn deadline(metadata: &MetadataMap) -> Option<Duration> {
+    let raw = metadata.get("grpc-timeout")?.to_str().ok()?;
     let (value, unit) = raw.split_at(raw.len().checked_sub(1)?);
     let value: u64 = value.parse().ok()?;
     Some(match unit {
@@ -139,12 +150,11 @@ impl EntitlementService for EntitlementApi {
         &self,
         request: Request<CheckAccessRequest>,
     ) -> Result<Response<CheckAccessResponse>, Status> {
-        let wait = deadline(&request);
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         let user = input::user_id(&request.user_id).map_err(ApiError::from)?;
         caixa_runtime::telemetry::trace::record_user(user);
         let feature = input::feature(&request.feature).map_err(ApiError::from)?;
-        self.ensure_fresh(request.consistency.as_ref(), wait).await?;
+        self.ensure_fresh(request.consistency.as_ref(), &metadata).await?;
         let at = self.moment();
         // Under the read lock: cloning the entry's `Arc` costs two atomic operations.
         let users = self.cache.read();
@@ -158,8 +168,7 @@ impl EntitlementService for EntitlementApi {
         &self,
         request: Request<CheckAccessBatchRequest>,
     ) -> Result<Response<CheckAccessBatchResponse>, Status> {
-        let wait = deadline(&request);
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         if request.checks.len() > MAX_BATCH {
             return Err(invalid(
                 "checks",
@@ -183,7 +192,7 @@ impl EntitlementService for EntitlementApi {
             .max();
         if let Some(revision) = freshest {
             let wanted = Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) };
-            self.ensure_fresh(Some(&wanted), wait).await?;
+            self.ensure_fresh(Some(&wanted), &metadata).await?;
         }
         let at = self.moment();
         // One read lock for the whole batch; entries are borrowed, not cloned.
@@ -215,12 +224,11 @@ impl EntitlementService for EntitlementApi {
         &self,
         request: Request<GetEntitlementsRequest>,
     ) -> Result<Response<GetEntitlementsResponse>, Status> {
-        let wait = deadline(&request);
-        let request = request.into_inner();
+        let (metadata, _, request) = request.into_parts();
         let user = input::user_id(&request.user_id).map_err(ApiError::from)?.to_owned();
         caixa_runtime::telemetry::trace::record_user(&user);
-        self.ensure_fresh(request.consistency.as_ref(), wait).await?;
-        let now = chrono::Utc::now().timestamp();
+        self.ensure_fresh(request.consistency.as_ref(), &metadata).await?;
+        let now = unix_now();
         let entry = self.cache.get(&user);
         let subscriptions = entry.as_deref().map_or(&[][..], Entry::subscriptions);
         let decision = self.policy.decide(subscriptions, None, now);
