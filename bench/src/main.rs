@@ -20,6 +20,7 @@
 mod baseline;
 mod h2load;
 mod ingest;
+mod instructions;
 mod load;
 mod overload;
 mod propagation;
@@ -118,14 +119,17 @@ async fn convergence() -> anyhow::Result<()> {
 /// The steps after the cold start, all run unless the third argument names some.
 const STEPS: [&str; 7] = ["unary", "batch", "baseline", "overload", "replica", "ingest", "propagation"];
 
+/// Steps run only when named: counting instructions under callgrind takes minutes.
+const NAMED_ONLY: [&str; 1] = ["instructions"];
+
 async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let users: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1_000_000);
     let step = Duration::from_secs(args.next().map(|a| a.parse()).transpose()?.unwrap_or(5));
     let steps = args.next().unwrap_or_else(|| STEPS.join(","));
     let runs = |name: &str| steps.split(',').any(|s| s == name);
-    if let Some(unknown) = steps.split(',').find(|s| !STEPS.contains(s)) {
-        anyhow::bail!("unknown step {unknown:?}; steps are {}", STEPS.join(","));
+    if let Some(unknown) = steps.split(',').find(|s| !STEPS.contains(s) && !NAMED_ONLY.contains(s)) {
+        anyhow::bail!("unknown step {unknown:?}; steps are {},{}", STEPS.join(","), NAMED_ONLY.join(","));
     }
     println!(
         "caixa benchmark: {users} users, {} s per step; {}",
@@ -217,6 +221,12 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
 
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
     entitlement.stop().await;
+
+    if runs("instructions") {
+        for (measure, result) in instructions::run(&db, billing.grpc_addr, users).await? {
+            println!("| {measure} | {result} |");
+        }
+    }
 
     if runs("ingest") {
         for (measure, result) in ingest::run(&db, service_core, step, (BILLING_ROLE, "1".to_owned())).await {

@@ -2,7 +2,10 @@
 //! serving role), so that its memory is measured alone and the operating system
 //! schedules it apart from the load generator.
 
-use std::{net::SocketAddr, time::Instant};
+use std::{
+    net::SocketAddr,
+    time::{Duration, Instant},
+};
 
 use caixa_test_support::{database::TestDatabase, process::ServiceProcess};
 
@@ -24,7 +27,26 @@ impl Server {
     /// Starts the service on `db`, following billing at `billing`, and waits for SERVING.
     /// `core`, when given, is the one core it runs on.
     pub async fn start(db: &TestDatabase, billing: SocketAddr, core: Option<usize>) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe()?;
+        Self::spawn(db, billing, core, &[]).await
+    }
+
+    /// The same under a `wrapper` command (`valgrind --tool=callgrind …`) that runs this
+    /// binary as its last argument, in the same process.
+    pub async fn start_under(
+        db: &TestDatabase,
+        billing: SocketAddr,
+        wrapper: &[String],
+    ) -> anyhow::Result<Self> {
+        Self::spawn(db, billing, None, wrapper).await
+    }
+
+    async fn spawn(
+        db: &TestDatabase,
+        billing: SocketAddr,
+        core: Option<usize>,
+        wrapper: &[String],
+    ) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?.to_string_lossy().into_owned();
         let started = Instant::now();
         let mut env = vec![
             (SERVE_ROLE, "1".to_owned()),
@@ -34,11 +56,26 @@ impl Server {
             ("ENTITLEMENT_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ];
         env.extend(core.map(|core| (SERVE_CORE, core.to_string())));
-        let process = ServiceProcess::spawn(&exe.to_string_lossy(), &env);
-        let addr = process.address("entitlement service listening", "grpc_addr").await;
-        let http_addr = process.address("entitlement service listening", "http_addr").await;
+        let process = match wrapper.split_first() {
+            None => ServiceProcess::spawn(&exe, &env),
+            Some((program, args)) => {
+                let args: Vec<&str> = args.iter().map(String::as_str).chain([exe.as_str()]).collect();
+                ServiceProcess::spawn_with_args(program, &args, &env)
+            }
+        };
+        // A wrapper such as valgrind takes its time before the service starts.
+        let listening = process.wait_for_log("entitlement service listening", Duration::from_secs(300)).await;
+        let address = |field: &str| listening[field].as_str().and_then(|a| a.parse::<SocketAddr>().ok());
+        let (Some(addr), Some(http_addr)) = (address("grpc_addr"), address("http_addr")) else {
+            anyhow::bail!("no addresses in {listening}");
+        };
         crate::load::wait_serving(addr).await;
         Ok(Self { cold_start: started.elapsed(), addr, http_addr, process })
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.pid()
     }
 
     /// The process's peak resident set so far (VmHWM), in KiB.

@@ -15,8 +15,10 @@ use crate::{h2load, server::Server};
 /// Connections × concurrent streams on each.
 pub const SHAPES: [(usize, usize); 4] = [(1, 1), (1, 16), (4, 16), (8, 32)];
 
-const CHECK: &str = "caixa.entitlement.v1.EntitlementService/CheckAccess";
-const HEALTH: &str = "grpc.health.v1.Health/Check";
+/// CheckAccess, as h2load names it.
+pub const CHECK: &str = "caixa.entitlement.v1.EntitlementService/CheckAccess";
+/// The floor.
+pub const HEALTH: &str = "grpc.health.v1.Health/Check";
 
 /// One shape's figures.
 pub struct Shape {
@@ -75,8 +77,7 @@ fn median(values: &[f64]) -> f64 {
 /// over the floor, where one ratio of two long runs says mostly what the neighbours did.
 pub async fn shape(server: &Server, users: usize, shape: (usize, usize), step: Duration) -> Shape {
     let check = check_frame(users);
-    let health =
-        h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() });
+    let health = health_frame();
     let addr = server.addr;
     // One second of one method: its rate and latency, and the service CPU it took.
     let run = |method, body| async move {
@@ -131,8 +132,13 @@ pub async fn check_only(addr: SocketAddr, users: usize, shape: (usize, usize), s
     describe(&h2load::closed_loop(addr, CHECK, &check, shape, step.as_secs().max(1)).await)
 }
 
+/// The floor's call: the health of the entitlement service.
+pub fn health_frame() -> Vec<u8> {
+    h2load::frame(&HealthCheckRequest { service: "caixa.entitlement.v1.EntitlementService".into() })
+}
+
 /// The CheckAccess call h2load repeats: one seeded user, a feature its plan grants.
-fn check_frame(users: usize) -> Vec<u8> {
+pub fn check_frame(users: usize) -> Vec<u8> {
     h2load::frame(&CheckAccessRequest {
         user_id: format!("user-{}", 7_919 % users.max(1)),
         feature: "app".into(),
