@@ -270,6 +270,10 @@ async fn link_customer(
 ) -> Result<(), StoreError> {
     match customers::find(db, customer).await? {
         Some(row) if row.user_id.as_deref() == Some(user) => Ok(()),
+        // A customer that lost this user to a newer customer, or to its deletion, stays
+        // as it is: the session, delivered late or replayed, is older news than either,
+        // and linking it would take the user from their current customer.
+        Some(row) if row.deleted || row.former_user_id.as_deref() == Some(user) => Ok(()),
         Some(row) if !lifecycle::session_may_link(row.metadata["user_id"].as_str(), user) => Ok(()),
         Some(_) => {
             customers::unlink_others(db, user, session.livemode, customer).await?;

@@ -24,6 +24,7 @@ on_both_backends!(
     a_lapsed_reservation_is_checked_with_stripe_before_it_is_given_back,
     a_trial_stripe_made_without_a_reservation_is_still_used,
     a_user_whose_customer_was_deleted_can_check_out_again,
+    a_late_checkout_does_not_take_the_user_from_a_newer_customer,
     relinking_a_customer_moves_access_to_the_new_user
 );
 
@@ -153,9 +154,66 @@ async fn a_user_whose_customer_was_deleted_can_check_out_again(backend: Backend)
     let new = status(&mut client, "user-cris").await.customer_id;
     assert!(!new.is_empty() && new != old, "a new customer: {new} vs {old}");
     assert!(!again.trial_applied, "deleting the customer does not give the trial back");
-    let old_row = customers::Entity::find_by_id(old).one(&conn).await.unwrap().unwrap();
+    let old_row = customers::Entity::find_by_id(old.clone()).one(&conn).await.unwrap().unwrap();
     assert!(old_row.deleted);
     assert_eq!((old_row.user_id, old_row.former_user_id.as_deref()), (None, Some("user-cris")));
+
+    // Act: the first checkout's event, delivered late or replayed.
+    let completed = stripe_events::Entity::find()
+        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("the first checkout's event was received");
+    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
+    settled(&conn).await;
+
+    // Assert: cris keeps her new customer; the deleted one stays history.
+    assert_eq!(status(&mut client, "user-cris").await.customer_id, new);
+    let old_row = customers::Entity::find_by_id(old).one(&conn).await.unwrap().unwrap();
+    assert_eq!((old_row.deleted, old_row.user_id), (true, None));
+    billing.running.stop().await.unwrap();
+}
+
+async fn a_late_checkout_does_not_take_the_user_from_a_newer_customer(backend: Backend) {
+    // Arrange: gil checks out; then a second customer naming gil is made in Stripe's
+    // dashboard, and takes gil's link.
+    let Setup { db: _db, conn, stripe, billing, mut client } = setup(backend, &[]).await;
+    let first = checkout(&mut client, "user-gil", "gil@example.com").await;
+    stripe.post(&format!("/_emulator/checkout/sessions/{}/complete", first.session_id), &[]).await;
+    settled(&conn).await;
+    let old = status(&mut client, "user-gil").await.customer_id;
+    let newer = stripe
+        .post("/v1/customers", &[("email", "gil@example.com"), ("metadata[user_id]", "user-gil")])
+        .await;
+    let newer = newer["id"].as_str().unwrap().to_owned();
+    wait_until("the newer customer linked", Duration::from_secs(15), || {
+        let (conn, newer) = (&conn, newer.clone());
+        async move {
+            let row = customers::Entity::find_by_id(newer).one(conn).await.unwrap();
+            row.and_then(|c| c.user_id).as_deref() == Some("user-gil")
+        }
+    })
+    .await;
+    settled(&conn).await;
+
+    // Act: the first checkout's event, delivered late or replayed.
+    let completed = stripe_events::Entity::find()
+        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
+        .one(&conn)
+        .await
+        .unwrap()
+        .expect("the first checkout's event was received");
+    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
+    settled(&conn).await;
+
+    // Assert: the newer customer keeps gil; the first stays unlinked.
+    let user_of = |id: String| {
+        let conn = &conn;
+        async move { customers::Entity::find_by_id(id).one(conn).await.unwrap().unwrap().user_id }
+    };
+    assert_eq!(user_of(newer).await.as_deref(), Some("user-gil"));
+    assert_eq!(user_of(old).await, None);
     billing.running.stop().await.unwrap();
 }
 
