@@ -71,6 +71,19 @@ async fn settled(conn: &DatabaseConnection) {
     wait_until("every event applied", Duration::from_secs(15), || inbox_settled(conn)).await;
 }
 
+/// Delivers the first checkout's `checkout.session.completed` again, as Stripe does late
+/// or an operator replays it, and waits until it is applied.
+async fn replay_first_checkout(conn: &DatabaseConnection) {
+    let completed = stripe_events::Entity::find()
+        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
+        .one(conn)
+        .await
+        .unwrap()
+        .expect("the first checkout's event was received");
+    assert!(billing_service::store::inbox::replay(conn, &completed.id).await.unwrap());
+    settled(conn).await;
+}
+
 async fn a_lapsed_reservation_is_checked_with_stripe_before_it_is_given_back(backend: Backend) {
     // Arrange: ana's trial session completed at Stripe, but its event waits in the inbox
     // (no worker) past the reservation's expiry.
@@ -159,14 +172,7 @@ async fn a_user_whose_customer_was_deleted_can_check_out_again(backend: Backend)
     assert_eq!((old_row.user_id, old_row.former_user_id.as_deref()), (None, Some("user-cris")));
 
     // Act: the first checkout's event, delivered late or replayed.
-    let completed = stripe_events::Entity::find()
-        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
-        .one(&conn)
-        .await
-        .unwrap()
-        .expect("the first checkout's event was received");
-    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
-    settled(&conn).await;
+    replay_first_checkout(&conn).await;
 
     // Assert: cris keeps her new customer; the deleted one stays history.
     assert_eq!(status(&mut client, "user-cris").await.customer_id, new);
@@ -198,14 +204,7 @@ async fn a_late_checkout_does_not_take_the_user_from_a_newer_customer(backend: B
     settled(&conn).await;
 
     // Act: the first checkout's event, delivered late or replayed.
-    let completed = stripe_events::Entity::find()
-        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
-        .one(&conn)
-        .await
-        .unwrap()
-        .expect("the first checkout's event was received");
-    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
-    settled(&conn).await;
+    replay_first_checkout(&conn).await;
 
     // Assert: the newer customer keeps gil; the first stays unlinked.
     let user_of = |id: String| {
@@ -249,14 +248,7 @@ async fn relinking_a_customer_moves_access_to_the_new_user(backend: Backend) {
     .await;
     settled(&conn).await;
     // The checkout's own event, delivered late or replayed, must not undo the re-link.
-    let completed = stripe_events::Entity::find()
-        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
-        .one(&conn)
-        .await
-        .unwrap()
-        .expect("the checkout's event was received");
-    assert!(billing_service::store::inbox::replay(&conn, &completed.id).await.unwrap());
-    settled(&conn).await;
+    replay_first_checkout(&conn).await;
 
     // Assert: access moved, and both users got a revision for it.
     let (dani, eva) = (status(&mut client, "user-dani").await, status(&mut client, "user-eva").await);
