@@ -6,6 +6,8 @@ use caixa_runtime::config::{CommonSettings, ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::stripe::keys::UserKeys;
+
 /// Everything the billing service is configured with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -105,6 +107,9 @@ pub struct StripeSettings {
     pub api_base: Url,
     /// `STRIPE_TRIAL_DAYS`: free trial offered to eligible users.
     pub trial_days: u32,
+    /// `STRIPE_CUSTOMER_USER_KEYS`: the metadata keys that name a customer's user, in
+    /// order (default `user_id,djstripe_subscriber`).
+    pub user_keys: UserKeys,
 }
 
 impl Settings {
@@ -183,6 +188,11 @@ impl StripeSettings {
             webhook_secret,
             api_base: http_url(env, "STRIPE_API_BASE", "https://api.stripe.com")?,
             trial_days: env.parse_or("STRIPE_TRIAL_DAYS", 14)?,
+            user_keys: match env.get("STRIPE_CUSTOMER_USER_KEYS") {
+                Some(list) => UserKeys::parse(list)
+                    .map_err(|err| ConfigError::new("STRIPE_CUSTOMER_USER_KEYS", err.to_string()))?,
+                None => UserKeys::default(),
+            },
         })
     }
 

@@ -104,7 +104,7 @@ impl Application {
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         let heartbeat = self.settings.watch_heartbeat;
         let watch = WatchApi::new(self.db.clone(), feed.clone(), live, heartbeat, supervisor.drain_signal());
-        let intake = Intake::new(self.stripe.clone());
+        let intake = Intake::new(self.stripe.clone(), self.settings.stripe.user_keys.clone());
         let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(Billing {
                 db: self.db.clone(),

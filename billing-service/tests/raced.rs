@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use billing_service::{
     domain::apply::{Fetched, Source, apply},
-    stripe::objects::{Customer, StripeObject},
+    stripe::{
+        keys::UserKeys,
+        objects::{Customer, StripeObject},
+    },
 };
 use caixa_entities::customers;
 use caixa_test_support::database::{Backend, TestDatabase};
@@ -51,10 +54,13 @@ async fn an_apply_that_finds_its_new_row_inserted_meanwhile_decides_again() {
     .insert(&txn)
     .await
     .unwrap();
-    let older = Customer::from_json(&json!({
-        "id": "cus_raced", "object": "customer", "livemode": false,
-        "email": "ana@example.com", "metadata": {}, "created": linked_at.timestamp(),
-    }));
+    let older = Customer::from_json(
+        &json!({
+            "id": "cus_raced", "object": "customer", "livemode": false,
+            "email": "ana@example.com", "metadata": {}, "created": linked_at.timestamp(),
+        }),
+        &UserKeys::default(),
+    );
     let older = Fetched {
         object: StripeObject::Customer(older),
         as_of: linked_at - chrono::Duration::minutes(1),

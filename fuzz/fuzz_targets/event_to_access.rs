@@ -5,7 +5,7 @@
 
 use billing_service::{
     domain::lifecycle,
-    stripe::{event::StripeEvent, objects::StripeObject},
+    stripe::{event::StripeEvent, keys::UserKeys, objects::StripeObject},
 };
 use caixa_entities::state::SubscriptionState;
 use caixa_policy::Policy;
@@ -14,8 +14,9 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let Ok(event) = StripeEvent::parse(data) else { return };
     let _ = (event.object_id(), event.customer());
-    let Some(target) = event.target() else { return };
-    let Some(object) = event.payload_object(&target) else { return };
+    let keys = UserKeys::default();
+    let Some(target) = event.target(&keys) else { return };
+    let Some(object) = event.payload_object(&target, &keys) else { return };
     let _ = object.id();
     let StripeObject::Subscription(sub) = object else { return };
     let seconds = |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.timestamp());

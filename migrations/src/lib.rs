@@ -12,6 +12,7 @@ mod m20261127_000005_state_as_json;
 mod m20261128_000006_lifecycle;
 mod m20261128_000007_sync;
 mod m20261128_000008_trace_context;
+mod m20261204_000009_customers_per_user;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000006_lifecycle::Migration),
             Box::new(m20261128_000007_sync::Migration),
             Box::new(m20261128_000008_trace_context::Migration),
+            Box::new(m20261204_000009_customers_per_user::Migration),
         ]
     }
 }

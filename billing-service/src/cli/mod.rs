@@ -2,7 +2,10 @@
 //! are the seed's management commands (kebab-case) and the diagnostics an operator needs.
 //! Exit codes: 0 done, 1 failed, 2 bad usage or settings.
 
+mod csv_file;
 mod inspect;
+mod links;
+mod migrate;
 mod sync;
 mod trials;
 mod webhooks;
@@ -50,33 +53,18 @@ pub enum Command {
     /// Import an existing Stripe account: products, prices, customers, subscriptions and
     /// trial history (seed: sync_stripe).
     SyncStripe(sync::SyncArgs),
-    /// Trials per user: used or not, how, trialing now, converted, lapsed (seed:
-    /// check_trial_status).
-    TrialStatus {
-        /// Only this user.
-        #[arg(long)]
-        user: Option<String>,
-        /// Only trials ending within this many days.
-        #[arg(long, value_name = "DAYS")]
-        ending_within: Option<u32>,
-        /// Table or JSON.
-        #[command(flatten)]
-        output: Output,
-    },
+    /// Trials per user: used or not, how, trialing now, converted, lapsed; or mark one
+    /// used by hand (seed: check_trial_status).
+    TrialStatus(trials::TrialStatusArgs),
+    /// Import the old application's trial history (the seed's TrialUsageTracking), so
+    /// nobody gets a second trial.
+    TrialImport(migrate::TrialImportArgs),
     /// Link customers that belong to no user: by metadata, by checkout, by email against
-    /// --users (seed: fix_customer_links).
-    FixCustomerLinks {
-        /// CSV of the application's users, `user_id,email` per line (a header line is
-        /// skipped), for the email rule.
-        #[arg(long, value_name = "FILE")]
-        users: Option<std::path::PathBuf>,
-        /// Report the links; change nothing.
-        #[arg(long)]
-        dry_run: bool,
-        /// Table or JSON.
-        #[command(flatten)]
-        output: Output,
-    },
+    /// --users, or from a link file (seed: fix_customer_links).
+    FixCustomerLinks(links::FixLinksArgs),
+    /// Compare the old application's answers with caixa's, user by user, before a
+    /// cut-over; exit 1 while any disagree.
+    CompareAccess(migrate::CompareArgs),
     /// Create a Stripe webhook endpoint for this bridge and store its secret (seed:
     /// register_stripe_webhook).
     RegisterStripeWebhook {
@@ -254,12 +242,10 @@ async fn execute(settings: &Settings, command: Command) -> Result<ExitCode, Comm
     let live = settings.stripe.live_mode;
     match command {
         Command::SyncStripe(args) => return sync::run(&db, stripe(settings)?, args).await,
-        Command::TrialStatus { user, ending_within, output } => {
-            trials::trial_status(&db, settings, user.as_deref(), ending_within, output).await?;
-        }
-        Command::FixCustomerLinks { users, dry_run, output } => {
-            inspect::fix_links(&db, &stripe(settings)?, live, users.as_deref(), dry_run, output).await?;
-        }
+        Command::TrialStatus(args) => trials::trial_status(&db, settings, args).await?,
+        Command::TrialImport(args) => migrate::trial_import(&db, live, args).await?,
+        Command::FixCustomerLinks(args) => links::fix_links(&db, &stripe(settings)?, live, args).await?,
+        Command::CompareAccess(args) => return migrate::compare_access(&db, settings, args).await,
         Command::RegisterStripeWebhook { url, dry_run, force } => {
             webhooks::register(&db, &stripe(settings)?, &url, live, (dry_run, force)).await?;
         }

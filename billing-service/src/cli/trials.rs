@@ -4,24 +4,58 @@ use std::collections::BTreeMap;
 
 use caixa_entities::subscriptions::Status;
 use chrono::Utc;
+use clap::Args;
 use sea_orm::DatabaseConnection;
 use serde_json::json;
 
 use super::{CommandError, Output};
 use crate::{
     config::Settings,
+    domain::trials::PastTrial,
     store::{subscriptions, trials},
 };
 
-/// `trial-status`: the ledger and the subscriptions that had a trial, per user.
+/// `trial-status` flags.
+#[derive(Debug, Args)]
+pub struct TrialStatusArgs {
+    /// Only this user.
+    #[arg(long)]
+    user: Option<String>,
+    /// Only trials ending within this many days.
+    #[arg(long, value_name = "DAYS")]
+    ending_within: Option<u32>,
+    /// Record that this user used their trial (the seed's "trial not tracked" fix).
+    #[arg(long, value_name = "USER", conflicts_with_all = ["user", "ending_within"])]
+    mark_used: Option<String>,
+    /// With --mark-used: the user's email, held too.
+    #[arg(long, requires = "mark_used")]
+    email: Option<String>,
+    /// Table or JSON.
+    #[command(flatten)]
+    output: Output,
+}
+
+/// `trial-status`: the ledger and the subscriptions that had a trial, per user; or,
+/// with `--mark-used`, one user's trial recorded by hand.
 pub async fn trial_status(
     db: &DatabaseConnection,
     settings: &Settings,
-    user: Option<&str>,
-    ending_within: Option<u32>,
-    output: Output,
+    args: TrialStatusArgs,
 ) -> Result<(), CommandError> {
+    let TrialStatusArgs { user, ending_within, mark_used, email, output } = args;
     let live = settings.stripe.live_mode;
+    if let Some(user) = mark_used {
+        let user = caixa_policy::input::user_id(&user)
+            .map_err(|e| CommandError::Usage(format!("--mark-used: {e}")))?;
+        if email.as_ref().is_some_and(|e| !e.contains('@')) {
+            return Err(CommandError::Usage("--email is not an email address".to_owned()));
+        }
+        let trial = PastTrial { user: user.to_owned(), email, used_at: Utc::now() };
+        let report = crate::domain::trials::import(db, live, &[trial], false).await?;
+        super::migrate::print_import(&report, 1, false, output);
+        return Ok(());
+    }
+    let user = user.as_deref();
     let now = Utc::now();
     let mut users: BTreeMap<String, serde_json::Value> = BTreeMap::new();
     for row in trials::ledger(db, live, user).await? {

@@ -178,7 +178,11 @@ async fn put_subscription(
         as_of,
     );
     let users = user_id.iter().cloned().chain(previous).collect();
-    if let (Some(user), Some(_)) = (&user_id, sub.trial_start) {
+    // A deleted customer frees its user's link, not the trial that user used.
+    let trial_user = user_id
+        .clone()
+        .or_else(|| customer.as_ref().filter(|c| c.deleted).and_then(|c| c.former_user_id.clone()));
+    if let (Some(user), Some(_)) = (&trial_user, sub.trial_start) {
         let email_key = customer.as_ref().and_then(|c| c.email_normalized.clone());
         trials::confirm_used(db, user, email_key, sub.livemode, &sub.id).await?;
     }
@@ -222,17 +226,17 @@ async fn put_customer(
     let former = current.filter(|c| Some(c) != user_id.as_ref());
     let newly_linked = existing.as_ref().is_none_or(|row| row.user_id.is_none()) && user_id.is_some();
     let moved = former.is_some() || newly_linked;
-    if let Some(user) = &user_id {
-        customers::unlink_others(db, user, customer.livemode, &customer.id).await?;
-    }
     let link = customers::Link {
         user_id: user_id.clone(),
         former_user_id: former.clone(),
         email_key: customer.email.as_deref().map(trials::normalize_email),
     };
     customers::save(db, existing, customer, link, as_of).await?;
-    let moved_to =
-        if moved { subscriptions::reassign(db, &customer.id, user_id.as_deref()).await? } else { Vec::new() };
+    let email_key = customer.email.as_deref().map(trials::normalize_email);
+    let moved_to = match moved {
+        true => trials::reassign(db, &customer.id, user_id.as_deref(), email_key).await?,
+        false => Vec::new(),
+    };
     Ok((true, former, moved_to))
 }
 
@@ -270,18 +274,15 @@ async fn link_customer(
 ) -> Result<(), StoreError> {
     match customers::find(db, customer).await? {
         Some(row) if row.user_id.as_deref() == Some(user) => Ok(()),
-        // A customer that lost this user to a newer customer, or to its deletion, stays
-        // as it is: the session, delivered late or replayed, is older news than either,
-        // and linking it would take the user from their current customer.
+        // A customer that lost this user, to its deletion or to another user, stays as it
+        // is: the session, delivered late or replayed, is older news than either.
         Some(row) if row.deleted || row.former_user_id.as_deref() == Some(user) => Ok(()),
         Some(row) if !lifecycle::session_may_link(row.metadata["user_id"].as_str(), user) => Ok(()),
-        Some(_) => {
-            customers::unlink_others(db, user, session.livemode, customer).await?;
+        Some(row) => {
             customers::set_user(db, customer, user).await?;
-            subscriptions::reassign(db, customer, Some(user)).await.map(drop)
+            trials::reassign(db, customer, Some(user), row.email_normalized).await.map(drop)
         }
         None => {
-            customers::unlink_others(db, user, session.livemode, customer).await?;
             let email = session.email.as_deref().map(|e| (e, trials::normalize_email(e)));
             if !customers::insert_stub(db, customer, user, email, session.livemode, as_of).await? {
                 // Stored a moment ago by another writer: only the link is ours to set.

@@ -11,7 +11,7 @@ use url::Url;
 
 use super::{
     apply::{Fetched, StripeObject, apply},
-    customers::UserLocks,
+    customers::{self, UserLocks},
     intake::Intake,
     sessions::SessionCheckError,
     trials,
@@ -20,7 +20,7 @@ use crate::{
     config::StripeSettings,
     error::ApiError,
     revisions::RevisionFeed,
-    store::{self, catalogue, revisions, subscriptions},
+    store::{catalogue, revisions, subscriptions},
     stripe::{StripeApi, StripeCallError},
 };
 
@@ -132,7 +132,9 @@ impl Billing {
     #[tracing::instrument(name = "portal session", level = "debug", skip_all)]
     pub async fn portal(&self, user: &str, return_url: String) -> Result<String, ApiError> {
         let stripe = self.stripe()?;
-        let Some(customer) = store::customers::linked(&self.db, user, self.settings.live_mode).await? else {
+        let Some(customer) =
+            customers::preferred(&self.db, user, self.settings.live_mode, &self.policy).await?
+        else {
             return Err(ApiError::FailedPrecondition(format!(
                 "user {user} has no Stripe customer yet; a checkout creates one"
             )));
@@ -148,7 +150,7 @@ impl Billing {
         let state = subscriptions::user_state(&self.db, user, live).await?;
         let decision: Decision<_> = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
         let subscription: Option<SubscriptionSnapshot> = decision.subscription.map(|s| s.to_proto());
-        let customer = store::customers::linked(&self.db, user, live).await?;
+        let customer = customers::preferred(&self.db, user, live, &self.policy).await?;
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
         let revision = revisions::of_user(&self.db, user, live).await?;
         Ok(GetSubscriptionStatusResponse {

@@ -41,14 +41,17 @@ impl Billing {
     /// Whether the user's linked customer turned out deleted at Stripe (and is now stored
     /// as such, freeing the link).
     async fn forget_deleted_customer(&self, stripe: &StripeApi, user: &str) -> Result<bool, ApiError> {
-        let Some(linked) = store::customers::linked(&self.db, user, self.settings.live_mode).await? else {
+        let Some(linked) =
+            customers::preferred(&self.db, user, self.settings.live_mode, &self.policy).await?
+        else {
             return Ok(false);
         };
         let customer = match stripe.customer(&linked.id).await {
             Ok(customer) => customer,
-            Err(StripeCallError::NotFound(_)) => {
-                Customer { deleted: true, ..Customer::from_json(&serde_json::json!({ "id": linked.id })) }
-            }
+            Err(StripeCallError::NotFound(_)) => Customer {
+                deleted: true,
+                ..Customer::from_json(&serde_json::json!({ "id": linked.id }), stripe.user_keys())
+            },
             Err(err) => return Err(err.into()),
         };
         if !customer.deleted {
@@ -68,8 +71,14 @@ impl Billing {
     ) -> Result<CreateCheckoutSessionResponse, ApiError> {
         let request = request.clone();
         let live = self.settings.live_mode;
-        let customer =
-            customers::find_or_create(&self.db, stripe, &request.user_id, &request.email, live).await?;
+        let customer = customers::find_or_create(
+            &self.db,
+            stripe,
+            (&request.user_id, &request.email),
+            live,
+            &self.policy,
+        )
+        .await?;
         let email = trials::normalize_email(&request.email);
         // The newest session carries the trial: older open ones are closed first, and
         // reservations whose sessions should have ended are checked with Stripe.

@@ -5,10 +5,17 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use sea_orm::DatabaseConnection;
+use caixa_entities::customers as rows;
+use caixa_policy::Policy;
+use chrono::Utc;
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::apply::{Fetched, StripeObject, apply};
-use crate::{error::ApiError, store::customers, stripe::StripeApi};
+use crate::{
+    error::ApiError,
+    store::{StoreError, customers, subscriptions},
+    stripe::StripeApi,
+};
 
 /// One lock per user, so concurrent checkouts of a user in this process queue up: each
 /// finds the customer the previous one made, and closes the session it opened. Across
@@ -31,16 +38,38 @@ impl UserLocks {
     }
 }
 
-/// The user's customer id, created at Stripe (with `metadata.user_id`) when missing.
-/// The caller holds the user's lock.
+/// The customer the portal and new checkouts use, of the several a user may have (old
+/// accounts hold duplicates from races and re-signups; access is the union of all their
+/// subscriptions): the one whose subscription decides the user's access now, else the
+/// newest created.
+pub async fn preferred(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+    policy: &Policy,
+) -> Result<Option<rows::Model>, StoreError> {
+    let mut linked = customers::linked(db, user, livemode).await?;
+    if linked.len() > 1 {
+        let state = subscriptions::user_state(db, user, livemode).await?;
+        let decision = policy.decide(&state.subscriptions, None, Utc::now().timestamp());
+        let granting = decision.subscription.filter(|_| decision.allowed).map(|s| s.customer_id.as_str());
+        if let Some(at) = linked.iter().position(|c| Some(c.id.as_str()) == granting) {
+            return Ok(Some(linked.swap_remove(at)));
+        }
+    }
+    Ok(linked.into_iter().next())
+}
+
+/// The user's customer id ([`preferred`]), created at Stripe (with `metadata.user_id`)
+/// when missing. The caller holds the user's lock.
 pub async fn find_or_create(
     db: &DatabaseConnection,
     stripe: &StripeApi,
-    user: &str,
-    email: &str,
+    (user, email): (&str, &str),
     livemode: bool,
+    policy: &Policy,
 ) -> Result<String, ApiError> {
-    if let Some(customer) = customers::linked(db, user, livemode).await? {
+    if let Some(customer) = preferred(db, user, livemode, policy).await? {
         return Ok(customer.id);
     }
     let form =

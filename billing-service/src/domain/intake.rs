@@ -21,6 +21,7 @@ use crate::{
     stripe::{
         StripeApi, StripeCallError,
         event::{StripeEvent, Target},
+        keys::UserKeys,
         objects::{CheckoutSession, StripeObject},
     },
 };
@@ -58,15 +59,22 @@ pub struct Settled {
 #[derive(Clone)]
 pub struct Intake {
     stripe: Option<StripeApi>,
+    /// Name a customer's user in a payload applied without Stripe's answer.
+    keys: UserKeys,
     /// Set once an event has shown Stripe's clock ahead of ours by more than the skew
     /// bound; from then on no update to a stored object is applied early.
     clock_ahead: Arc<AtomicBool>,
 }
 
 impl Intake {
-    /// Refetches through `stripe` when configured.
-    pub fn new(stripe: Option<StripeApi>) -> Self {
-        Self { stripe, clock_ahead: Arc::default() }
+    /// Refetches through `stripe` when configured; `keys` name customers' users.
+    pub fn new(stripe: Option<StripeApi>, keys: UserKeys) -> Self {
+        Self { stripe, keys, clock_ahead: Arc::default() }
+    }
+
+    /// Refetches through `stripe`, with its link keys.
+    pub fn with(stripe: &StripeApi) -> Self {
+        Self::new(Some(stripe.clone()), stripe.user_keys().clone())
     }
 
     /// Applies a claimed inbox event and marks it done, in one transaction.
@@ -79,7 +87,7 @@ impl Intake {
     ) -> Result<Settled, ApplyError> {
         let event =
             StripeEvent::parse(row.payload.as_bytes()).map_err(|e| ApplyError::BadPayload(e.to_string()))?;
-        let (objects, status, ignored) = match event.target() {
+        let (objects, status, ignored) = match event.target(&self.keys) {
             Some(target) => {
                 if let Some(settled) = self.settle_early(db, row, &event, &target, worker).await {
                     return Ok(settled);
@@ -95,6 +103,10 @@ impl Intake {
         };
         let settles = Settles { event_id: &row.id, worker, status, then: None };
         let revisions = apply(db, &objects, Some(settles)).await?;
+        let links = super::links::links_to_copy(objects.iter().map(|fetched| &fetched.object));
+        if let (Some(stripe), false) = (&self.stripe, links.is_empty()) {
+            super::links::copy_links(stripe, links).await;
+        }
         Ok(Settled { revisions, ignored })
     }
 
@@ -123,7 +135,7 @@ impl Intake {
         }
         let object = match target {
             Target::Subscription { payload_usable: true, .. } | Target::Customer(_) => {
-                event.payload_object(target)?
+                event.payload_object(target, &self.keys)?
             }
             _ => return None,
         };
@@ -199,8 +211,9 @@ impl Intake {
         let asked = match (&target, &self.stripe) {
             // Nothing to ask Stripe: the event says all there is.
             (Target::DeletedCustomer(_) | Target::Subscribers(_), _) => {
-                let object =
-                    event.payload_object(&target).ok_or_else(|| ApplyError::BadPayload(event.id.clone()))?;
+                let object = event
+                    .payload_object(&target, &self.keys)
+                    .ok_or_else(|| ApplyError::BadPayload(event.id.clone()))?;
                 return Ok(Fetched { object, as_of: created, source: Source::Stripe });
             }
             (_, None) => {
@@ -221,7 +234,7 @@ impl Intake {
             Err(err) => err.to_string(),
         };
         tracing::warn!(?target, %reason, "refetch failed; using the event payload if it is newer");
-        match event.payload_object(&target) {
+        match event.payload_object(&target, &self.keys) {
             Some(object) => Ok(Fetched { object, as_of: created, source: Source::Fallback(reason) }),
             None => Err(ApplyError::StalePayload(reason)),
         }

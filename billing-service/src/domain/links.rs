@@ -45,6 +45,8 @@ pub enum Rule {
     Checkout,
     /// Its email, matched against the application's users.
     Email,
+    /// The operator's link file (dj-stripe's `djstripe_customer.subscriber_id`).
+    File,
 }
 
 impl Rule {
@@ -54,6 +56,7 @@ impl Rule {
             Self::Metadata => "metadata",
             Self::Checkout => "checkout",
             Self::Email => "email",
+            Self::File => "file",
         }
     }
 }
@@ -142,13 +145,54 @@ pub async fn plan(
         let candidates = known.get(&email).cloned().unwrap_or_default();
         match (candidates.as_slice(), found.as_slice()) {
             ([], _) => plan.unlinked.extend(found),
-            ([user], [customer]) if customers::linked(db, user, livemode).await?.is_none() => {
+            ([user], [customer]) if customers::linked(db, user, livemode).await?.is_empty() => {
                 plan.links.push(Link { customer: customer.clone(), user: user.clone(), rule: Rule::Email });
             }
             _ => plan.ambiguous.push(Ambiguous { key: email, users: candidates, customers: found }),
         }
     }
     Ok(plan)
+}
+
+/// Plans the links of an operator's file, `(customer, user)` pairs: a customer already
+/// linked to its user needs nothing, one whose metadata names another user is left alone
+/// (reported as ambiguous), a deleted one has nothing to link. Returns the plan and the
+/// customers Stripe does not know, which refuse the whole file.
+pub async fn plan_file(
+    db: &DatabaseConnection,
+    stripe: &StripeApi,
+    pairs: &[(String, String)],
+) -> Result<(LinkPlan, Vec<String>), LinkError> {
+    let mut plan = LinkPlan::default();
+    let mut unknown = Vec::new();
+    let stored = customers::find_many(db, pairs.iter().map(|(c, _)| c.clone()).collect()).await?;
+    let stored: BTreeMap<String, _> = stored.into_iter().map(|row| (row.id.clone(), row)).collect();
+    for (customer, user) in pairs {
+        let (deleted, owner) = match stored.get(customer) {
+            Some(row) => (row.deleted, row.user_id.clone()),
+            None => match stripe.customer(customer).await {
+                Ok(found) => (found.deleted, found.user_id),
+                Err(StripeCallError::NotFound(_)) => {
+                    unknown.push(customer.clone());
+                    continue;
+                }
+                Err(err) => return Err(err.into()),
+            },
+        };
+        match owner {
+            _ if deleted => {}
+            Some(owner) if &owner == user => {}
+            Some(owner) => plan.ambiguous.push(Ambiguous {
+                key: format!("{customer} is linked to {owner}"),
+                users: vec![owner, user.clone()],
+                customers: vec![customer.clone()],
+            }),
+            None => {
+                plan.links.push(Link { customer: customer.clone(), user: user.clone(), rule: Rule::File })
+            }
+        }
+    }
+    Ok((plan, unknown))
 }
 
 /// Writes each link to Stripe (`metadata.user_id`) and applies the customer through the
@@ -158,10 +202,43 @@ pub async fn execute(db: &DatabaseConnection, stripe: &StripeApi, links: &[Link]
     for link in links {
         let customer = match link.rule {
             Rule::Metadata => stripe.customer(&link.customer).await?,
-            Rule::Checkout | Rule::Email => stripe.set_customer_user(&link.customer, &link.user).await?,
+            Rule::Checkout | Rule::Email | Rule::File => {
+                stripe.set_customer_user(&link.customer, &link.user).await?
+            }
         };
         tracing::info!(customer = %link.customer, user = %link.user, rule = link.rule.name(), "customer linked");
         revisions += apply(db, &[Fetched::now(StripeObject::Customer(customer))], None).await?.len() as u64;
     }
     Ok(revisions)
+}
+
+/// The `(customer, user)` links among `objects` that another key than `user_id` names
+/// (dj-stripe's `djstripe_subscriber`): [`copy_links`] copies them.
+pub fn links_to_copy<'a>(objects: impl IntoIterator<Item = &'a StripeObject>) -> Vec<(String, String)> {
+    objects
+        .into_iter()
+        .filter_map(|object| match object {
+            StripeObject::Customer(c) if !c.deleted && c.linked_by.is_some() => {
+                c.user_id.clone().map(|user| (c.id.clone(), user))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// Copies each `(customer, user)` link to the customer's `metadata.user_id` at Stripe, so
+/// that both apps agree during a dual run. Idempotent; a failure is logged and left to
+/// the customer's next event or sync. Returns how many were copied.
+pub async fn copy_links(stripe: &StripeApi, links: Vec<(String, String)>) -> usize {
+    use futures_util::StreamExt;
+    let copies = futures_util::stream::iter(links).map(|(customer, user)| async move {
+        match stripe.set_customer_user(&customer, &user).await {
+            Ok(_) => true,
+            Err(err) => {
+                tracing::warn!(%customer, error = %err, "cannot copy the link to metadata.user_id; tried again at its next event or sync");
+                false
+            }
+        }
+    });
+    copies.buffer_unordered(8).filter(|copied| std::future::ready(*copied)).count().await
 }

@@ -5,6 +5,7 @@
 pub mod apply;
 pub mod billing;
 pub mod checkout;
+pub mod compare;
 pub mod customers;
 pub mod fetched;
 pub mod intake;

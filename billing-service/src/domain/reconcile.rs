@@ -114,7 +114,7 @@ pub struct Reconciler {
 impl Reconciler {
     /// A reconciler of `db` against `stripe`.
     pub fn new(db: DatabaseConnection, stripe: StripeApi, wakeup: Arc<Notify>, feed: RevisionFeed) -> Self {
-        let intake = Intake::new(Some(stripe.clone()));
+        let intake = Intake::with(&stripe);
         Self { db, stripe, intake, wakeup, feed, dry_run: false }
     }
 

@@ -97,7 +97,7 @@ pub struct Syncer {
 impl Syncer {
     /// A syncer of `db` from `stripe`.
     pub fn new(db: DatabaseConnection, stripe: StripeApi) -> Self {
-        let intake = Intake::new(Some(stripe.clone()));
+        let intake = Intake::with(&stripe);
         Self { db, stripe, intake }
     }
 
@@ -227,6 +227,8 @@ impl Syncer {
         for written in futures_util::future::join_all(parts).await {
             revisions += written?.len();
         }
+        let links = super::links::links_to_copy(rest.iter().map(|fetched| &fetched.object));
+        super::links::copy_links(&self.stripe, links).await;
         Ok(revisions as u64)
     }
 }

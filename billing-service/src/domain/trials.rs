@@ -3,7 +3,7 @@
 //! given back when the session expires unused or lapses.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
 use crate::{
     store::{StoreError, subscriptions, trials},
@@ -91,6 +91,24 @@ pub async fn confirm_used(
     trials::confirm_used(db, user, (&key, &placeholder), livemode, subscription).await
 }
 
+/// Moves a customer's subscriptions to `user` (or to nobody): a trial one of them had is
+/// the new owner's used trial, under the customer's `email_key` when known. Returns the
+/// subscriptions' owners now.
+pub async fn reassign(
+    db: &impl ConnectionTrait,
+    customer: &str,
+    user: Option<&str>,
+    email_key: Option<String>,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let owners = subscriptions::reassign(db, customer, user).await?;
+    if let Some(user) = user {
+        for (sub, livemode) in subscriptions::trials_of_customer(db, customer).await? {
+            confirm_used(db, user, email_key.clone(), livemode, &sub).await?;
+        }
+    }
+    Ok(owners)
+}
+
 /// Reserves the user's trial until `expires_at`; `None` when not eligible (including
 /// when a concurrent checkout reserved it first).
 pub async fn reserve(
@@ -104,6 +122,68 @@ pub async fn reserve(
         return Ok(None);
     }
     trials::reserve(db, user, email, livemode, expires_at).await
+}
+
+/// A trial the old application recorded (the seed's `TrialUsageTracking`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PastTrial {
+    /// The application's user.
+    pub user: String,
+    /// Their email, when known.
+    pub email: Option<String>,
+    /// When they used it.
+    pub used_at: DateTime<Utc>,
+}
+
+/// What an import did, by outcome.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Trials added to the ledger.
+    pub added: u64,
+    /// Trials the ledger held already.
+    pub already_held: u64,
+    /// Trials held without an email that are now held under one too.
+    pub email_learned: u64,
+    /// Users whose trial is held under another email already: `(user, email)`.
+    pub other_email: Vec<(String, String)>,
+}
+
+/// Records `trials` in the ledger in one transaction, so a failure changes nothing; a
+/// dry run rolls it back. Idempotent: a second import adds nothing.
+pub async fn import(
+    db: &DatabaseConnection,
+    livemode: bool,
+    past: &[PastTrial],
+    dry_run: bool,
+) -> Result<ImportReport, StoreError> {
+    let txn = db.begin().await?;
+    let mut report = ImportReport::default();
+    for trial in past {
+        let email = trial.email.as_deref().map(normalize_email);
+        let placeholder = user_key(&trial.user);
+        match trials::import_used(
+            &txn,
+            livemode,
+            &trial.user,
+            (email.as_deref(), &placeholder),
+            trial.used_at,
+        )
+        .await?
+        {
+            trials::Imported::Added => report.added += 1,
+            trials::Imported::AlreadyHeld => report.already_held += 1,
+            trials::Imported::EmailLearned => report.email_learned += 1,
+            trials::Imported::HeldUnderOtherEmail => {
+                report.other_email.push((trial.user.clone(), email.unwrap_or_default()));
+            }
+        }
+    }
+    if dry_run {
+        txn.rollback().await?
+    } else {
+        txn.commit().await?
+    }
+    Ok(report)
 }
 
 #[cfg(test)]

@@ -21,17 +21,18 @@ pub async fn find_many(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Ve
     Ok(customers::Entity::find().filter(customers::Column::Id.is_in(ids)).all(db).await?)
 }
 
-/// The user's linked, not deleted customer in `livemode`.
-pub async fn linked(
-    db: &impl ConnectionTrait,
-    user: &str,
-    livemode: bool,
-) -> Result<Option<Model>, StoreError> {
+/// The user's linked, not deleted customers in `livemode`, newest created first (Stripe's
+/// `created` has whole seconds: of two made in one second, the one stored later).
+pub async fn linked(db: &impl ConnectionTrait, user: &str, livemode: bool) -> Result<Vec<Model>, StoreError> {
+    use sea_orm::QueryOrder;
     Ok(customers::Entity::find()
         .filter(customers::Column::UserId.eq(user))
         .filter(customers::Column::Livemode.eq(livemode))
         .filter(customers::Column::Deleted.eq(false))
-        .one(db)
+        .order_by_desc(customers::Column::StripeCreated)
+        .order_by_desc(customers::Column::CreatedAt)
+        .order_by_desc(customers::Column::Id)
+        .all(db)
         .await?)
 }
 
@@ -110,21 +111,6 @@ pub async fn set_user(db: &impl ConnectionTrait, id: &str, user_id: &str) -> Res
     Ok(())
 }
 
-/// Unlinks `user` from every customer in `livemode` but `keep` (a user has one linked
-/// customer): those links become history.
-pub async fn unlink_others(
-    db: &impl ConnectionTrait,
-    user: &str,
-    livemode: bool,
-    keep: &str,
-) -> Result<(), StoreError> {
-    let sql = "UPDATE customers SET former_user_id = user_id, user_id = NULL, updated_at = $1 \
-               WHERE user_id = $2 AND livemode = $3 AND id <> $4";
-    db.execute_raw(statement(db, sql, vec![Utc::now().into(), user.into(), livemode.into(), keep.into()]))
-        .await?;
-    Ok(())
-}
-
 /// How many deleted customers the user had in `livemode`.
 pub async fn deleted_of(db: &impl ConnectionTrait, user: &str, livemode: bool) -> Result<u64, StoreError> {
     use sea_orm::PaginatorTrait;
@@ -168,4 +154,14 @@ pub async fn insert_stub(
         .exec_without_returning(db)
         .await?;
     Ok(inserted > 0)
+}
+
+/// Every linked, not deleted customer in `livemode`.
+pub async fn all_linked(db: &impl ConnectionTrait, livemode: bool) -> Result<Vec<Model>, StoreError> {
+    Ok(customers::Entity::find()
+        .filter(customers::Column::UserId.is_not_null())
+        .filter(customers::Column::Livemode.eq(livemode))
+        .filter(customers::Column::Deleted.eq(false))
+        .all(db)
+        .await?)
 }

@@ -117,6 +117,19 @@ pub async fn reassign(
     Ok(users)
 }
 
+/// The subscriptions of `customer` that had a trial: `(id, livemode)`.
+pub async fn trials_of_customer(
+    db: &impl ConnectionTrait,
+    customer: &str,
+) -> Result<Vec<(String, bool)>, StoreError> {
+    let rows = subscriptions::Entity::find()
+        .filter(subscriptions::Column::CustomerId.eq(customer))
+        .filter(subscriptions::Column::TrialStart.is_not_null())
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(|row| (row.id, row.livemode)).collect())
+}
+
 /// The user's full state, from their subscriptions and their products' features.
 pub async fn user_state(
     db: &impl ConnectionTrait,

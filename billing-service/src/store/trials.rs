@@ -207,3 +207,79 @@ pub async fn ledger(
     }
     Ok(query.all(db).await?)
 }
+
+/// What importing one past trial found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Imported {
+    /// Added: the user, and the email unless another user holds it, hold a trial now.
+    Added,
+    /// The ledger already held this user's trial under this email (a second import).
+    AlreadyHeld,
+    /// The user held a trial without an email; it is held under this email now.
+    EmailLearned,
+    /// The user held a trial under another email already: this one stays free for
+    /// another user.
+    HeldUnderOtherEmail,
+}
+
+/// Records a trial the old application saw `user` use at `used_at`: a confirmed row under
+/// `email_key` (or the user's placeholder when the email is held by another user or
+/// unknown). `placeholder` is the user's key without an email.
+pub async fn import_used(
+    db: &impl ConnectionTrait,
+    livemode: bool,
+    user: &str,
+    (email_key, placeholder): (Option<&str>, &str),
+    used_at: DateTime<Utc>,
+) -> Result<Imported, StoreError> {
+    let existing = trial_usage::Entity::find()
+        .filter(trial_usage::Column::Livemode.eq(livemode))
+        .filter(trial_usage::Column::UserId.eq(user))
+        .one(db)
+        .await?;
+    let email_free = match email_key {
+        Some(email) => {
+            trial_usage::Entity::find()
+                .filter(trial_usage::Column::Livemode.eq(livemode))
+                .filter(trial_usage::Column::EmailNormalized.eq(email))
+                .count(db)
+                .await?
+                == 0
+        }
+        None => false,
+    };
+    let now = Utc::now();
+    match existing {
+        Some(row) if Some(row.email_normalized.as_str()) == email_key || email_key.is_none() => {
+            Ok(Imported::AlreadyHeld)
+        }
+        Some(row) if row.email_normalized == placeholder && email_free => {
+            let mut row: trial_usage::ActiveModel = row.into();
+            row.email_normalized = Set(email_key.unwrap_or(placeholder).to_owned());
+            row.updated_at = Set(now);
+            row.update(db).await?;
+            Ok(Imported::EmailLearned)
+        }
+        Some(_) => Ok(Imported::HeldUnderOtherEmail),
+        None => {
+            let key = email_key.filter(|_| email_free).unwrap_or(placeholder);
+            trial_usage::ActiveModel {
+                livemode: Set(livemode),
+                user_id: Set(user.to_owned()),
+                email_normalized: Set(key.to_owned()),
+                state: Set(TrialState::Confirmed),
+                checkout_session_id: Set(None),
+                subscription_id: Set(None),
+                reserved_at: Set(used_at),
+                reservation_expires_at: Set(None),
+                confirmed_at: Set(Some(used_at)),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .insert(db)
+            .await?;
+            Ok(Imported::Added)
+        }
+    }
+}

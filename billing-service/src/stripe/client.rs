@@ -9,6 +9,7 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod};
 
+use super::keys::UserKeys;
 use crate::config::StripeSettings;
 
 /// Why a Stripe call failed, by what the caller should do about it.
@@ -41,6 +42,7 @@ pub enum StripeCallError {
 #[derive(Clone)]
 pub struct StripeApi {
     client: stripe::Client,
+    keys: UserKeys,
 }
 
 impl StripeApi {
@@ -57,7 +59,12 @@ impl StripeApi {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|err| StripeCallError::Unreachable(err.to_string()))?;
-        Ok(Some(Self { client }))
+        Ok(Some(Self { client, keys: settings.user_keys.clone() }))
+    }
+
+    /// The metadata keys that name a customer's user.
+    pub fn user_keys(&self) -> &UserKeys {
+        &self.keys
     }
 
     /// `GET /v1{path}` as JSON.

@@ -8,7 +8,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::objects::{CheckoutSession, Customer, Price, Product, StripeObject, Subscription, id_of};
+use super::{
+    keys::UserKeys,
+    objects::{CheckoutSession, Customer, Price, Product, StripeObject, Subscription, id_of},
+};
 
 /// An event kind billing acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -204,15 +207,15 @@ impl StripeEvent {
     }
 
     /// What billing must look at; `None` for kinds it does not act on, and for an invoice
-    /// that belongs to no subscription.
-    pub fn target(&self) -> Option<Target> {
+    /// that belongs to no subscription. `keys` name a deleted customer's user.
+    pub fn target(&self, keys: &UserKeys) -> Option<Target> {
         use EventKind as K;
         let own_id = || self.object_id().unwrap_or_default();
         Some(match self.kind? {
             K::CheckoutSessionCompleted | K::CheckoutSessionExpired => Target::CheckoutSession(own_id()),
             K::CustomerCreated | K::CustomerUpdated => Target::Customer(own_id()),
             K::CustomerDeleted => {
-                let mut customer = Customer::from_json(&self.object);
+                let mut customer = Customer::from_json(&self.object, keys);
                 customer.deleted = true;
                 Target::DeletedCustomer(customer)
             }
@@ -241,11 +244,11 @@ impl StripeEvent {
 impl StripeEvent {
     /// The event's own object standing in for `target` (as of the event), for when
     /// Stripe cannot be asked; `None` when it cannot stand in (an invoice is not its
-    /// subscription).
-    pub fn payload_object(&self, target: &Target) -> Option<StripeObject> {
+    /// subscription). `keys` name a customer's user.
+    pub fn payload_object(&self, target: &Target, keys: &UserKeys) -> Option<StripeObject> {
         let payload = &self.object;
         Some(match target {
-            Target::Customer(_) => StripeObject::Customer(Customer::from_json(payload)),
+            Target::Customer(_) => StripeObject::Customer(Customer::from_json(payload, keys)),
             Target::DeletedCustomer(customer) => StripeObject::Customer(customer.clone()),
             Target::Subscription { payload_usable: true, .. } => {
                 StripeObject::Subscription(Subscription::from_json(payload))

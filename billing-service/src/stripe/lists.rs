@@ -106,7 +106,10 @@ impl StripeApi {
             }
             Listing::Customers => {
                 let path = created.map_or_else(|| "/customers".to_owned(), |c| format!("/customers?{c}"));
-                wrap(self.page(&path, after, |c| Some(Customer::from_json(c))).await?, StripeObject::Customer)
+                wrap(
+                    self.page(&path, after, |c| Some(Customer::from_json(c, self.user_keys()))).await?,
+                    StripeObject::Customer,
+                )
             }
             Listing::Subscriptions => {
                 let path = match created {

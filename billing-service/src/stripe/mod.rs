@@ -4,6 +4,7 @@
 pub mod checkout;
 pub mod client;
 pub mod event;
+pub mod keys;
 pub mod lists;
 pub mod objects;
 pub mod resources;

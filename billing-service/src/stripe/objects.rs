@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 pub use super::checkout::{CheckoutSession, SessionStatus};
+use super::keys::{PRIMARY, UserKeys};
 
 /// The id in a field that holds either an id or an expanded object.
 pub fn id_of(value: &Value) -> Option<String> {
@@ -44,8 +45,11 @@ pub struct Customer {
     pub email: Option<String>,
     /// Name.
     pub name: Option<String>,
-    /// `metadata.user_id`.
+    /// The user its metadata names under the first of the link keys set.
     pub user_id: Option<String>,
+    /// That key, when it is not billing's own `user_id`: the link is copied to
+    /// `metadata.user_id` at Stripe, so that both apps agree during a dual run.
+    pub linked_by: Option<String>,
     /// All metadata.
     pub metadata: Value,
     /// Stripe `created`.
@@ -53,15 +57,20 @@ pub struct Customer {
 }
 
 impl Customer {
-    /// From Stripe's JSON.
-    pub fn from_json(object: &Value) -> Self {
+    /// From Stripe's JSON, its user named by the first of `keys` set in its metadata.
+    pub fn from_json(object: &Value, keys: &UserKeys) -> Self {
+        let (user_id, linked_by) = match keys.user_of(&object["metadata"]) {
+            Some((user, key)) => (Some(user), (key != PRIMARY).then(|| key.to_owned())),
+            None => (None, None),
+        };
         Self {
             id: id_of(&object["id"]).unwrap_or_default(),
             livemode: object["livemode"] == true,
             deleted: object["deleted"] == true,
             email: text(&object["email"]),
             name: text(&object["name"]),
-            user_id: metadata_user(object),
+            user_id,
+            linked_by,
             metadata: object["metadata"].clone(),
             created: timestamp(&object["created"]),
         }

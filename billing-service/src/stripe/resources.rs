@@ -13,7 +13,7 @@ pub type Form = Vec<(String, String)>;
 impl StripeApi {
     /// `GET /customers/{id}`.
     pub async fn customer(&self, id: &str) -> Result<Customer> {
-        Ok(Customer::from_json(&self.get(&format!("/customers/{id}")).await?))
+        Ok(Customer::from_json(&self.get(&format!("/customers/{id}")).await?, self.user_keys()))
     }
 
     /// `GET /subscriptions/{id}`.
@@ -62,7 +62,8 @@ impl StripeApi {
 
     /// `POST /customers`.
     pub async fn create_customer(&self, form: &Form, idempotency_key: &str) -> Result<Customer> {
-        let customer = Customer::from_json(&self.post("/customers", form, idempotency_key).await?);
+        let customer =
+            Customer::from_json(&self.post("/customers", form, idempotency_key).await?, self.user_keys());
         if customer.id.is_empty() {
             return Err(StripeCallError::Unreachable("Stripe returned a customer without id".to_owned()));
         }
@@ -73,7 +74,7 @@ impl StripeApi {
     pub async fn set_customer_user(&self, id: &str, user: &str) -> Result<Customer> {
         let form = vec![("metadata[user_id]".to_owned(), user.to_owned())];
         let key = format!("caixa-link-{id}-{user}");
-        Ok(Customer::from_json(&self.post(&format!("/customers/{id}"), &form, &key).await?))
+        Ok(Customer::from_json(&self.post(&format!("/customers/{id}"), &form, &key).await?, self.user_keys()))
     }
 
     /// The users named by the `client_reference_id` of the customer's completed

@@ -4,6 +4,7 @@
 
 pub mod certs;
 pub mod convergence;
+pub mod djstripe;
 pub mod metrics;
 pub mod otlp;
 pub mod stripe;
@@ -73,10 +74,12 @@ fn env_for(db: &TestDatabase, extra: &[(&str, &str)]) -> Env {
 }
 
 /// The billing binary's subcommands.
-pub const BILLING_COMMANDS: [&str; 10] = [
+pub const BILLING_COMMANDS: [&str; 12] = [
     "sync-stripe",
     "fix-customer-links",
     "trial-status",
+    "trial-import",
+    "compare-access",
     "register-stripe-webhook",
     "webhooks",
     "events",
@@ -184,10 +187,22 @@ pub async fn billing_command(
     stripe: &stripe::StripeEmulator,
     args: &[&str],
 ) -> (Option<i32>, String, String) {
+    billing_command_with(program, db, stripe, args, &[]).await
+}
+
+/// [`billing_command`] with `extra` settings in its environment.
+pub async fn billing_command_with(
+    program: impl AsRef<std::ffi::OsStr>,
+    db: &TestDatabase,
+    stripe: &stripe::StripeEmulator,
+    args: &[&str],
+    extra: &[(&str, String)],
+) -> (Option<i32>, String, String) {
     let output = tokio::process::Command::new(program)
         .args(args)
         .env_clear()
         .envs(stripe.billing_env())
+        .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
         .env("DATABASE_URL", &db.url)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(true)

@@ -23,7 +23,11 @@ fn every_kind_round_trips_through_its_name_and_names_are_unique() {
 fn every_kind_has_a_target() {
     for kind in EventKind::ALL {
         let object = json!({ "id": "x_1", "object": "x", "customer": "cus_1", "subscription": "sub_1" });
-        assert!(event(kind.name(), object).target().is_some(), "{} has no target", kind.name());
+        assert!(
+            event(kind.name(), object).target(&UserKeys::default()).is_some(),
+            "{} has no target",
+            kind.name()
+        );
     }
 }
 
@@ -37,14 +41,17 @@ fn the_envelope_is_read_once() {
     assert_eq!(e.created.map(|t| t.timestamp()), Some(1_700_000_000));
     assert_eq!(e.api_version.as_deref(), Some("2026-09-30.endive"));
     assert_eq!((e.object_id().as_deref(), e.customer().as_deref()), (Some("sub_9"), Some("cus_9")));
-    assert_eq!(e.target(), Some(Target::Subscription { id: "sub_9".into(), payload_usable: true }));
+    assert_eq!(
+        e.target(&UserKeys::default()),
+        Some(Target::Subscription { id: "sub_9".into(), payload_usable: true })
+    );
 }
 
 #[test]
 fn a_customer_routes_by_its_own_id() {
     let e = event("customer.updated", json!({ "id": "cus_7", "object": "customer" }));
     assert_eq!(e.customer().as_deref(), Some("cus_7"));
-    assert_eq!(e.target(), Some(Target::Customer("cus_7".into())));
+    assert_eq!(e.target(&UserKeys::default()), Some(Target::Customer("cus_7".into())));
 }
 
 #[test]
@@ -53,7 +60,7 @@ fn invoices_refetch_their_subscription_in_either_api_shape() {
                           "parent": { "subscription_details": { "subscription": "sub_new" } } });
     let older = json!({ "id": "in_2", "object": "invoice", "customer": "cus_1", "subscription": "sub_old" });
     let none = json!({ "id": "in_3", "object": "invoice", "customer": "cus_1" });
-    let target = |o| event("invoice.paid", o).target();
+    let target = |o| event("invoice.paid", o).target(&UserKeys::default());
     assert_eq!(target(current), Some(Target::Subscription { id: "sub_new".into(), payload_usable: false }));
     assert_eq!(target(older), Some(Target::Subscription { id: "sub_old".into(), payload_usable: false }));
     assert_eq!(target(none), None, "an invoice of no subscription changes no access");
@@ -62,7 +69,7 @@ fn invoices_refetch_their_subscription_in_either_api_shape() {
 #[test]
 fn a_deleted_customer_is_taken_from_the_payload() {
     let e = event("customer.deleted", json!({ "id": "cus_5", "object": "customer", "livemode": false }));
-    match e.target() {
+    match e.target(&UserKeys::default()) {
         Some(Target::DeletedCustomer(c)) => assert!(c.deleted && c.id == "cus_5"),
         other => panic!("{other:?}"),
     }
@@ -71,7 +78,7 @@ fn a_deleted_customer_is_taken_from_the_payload() {
 #[test]
 fn kinds_billing_does_not_act_on_have_no_target() {
     let e = event("radar.early_fraud_warning.created", json!({ "id": "issfr_1" }));
-    assert_eq!((e.kind, e.target()), (None, None));
+    assert_eq!((e.kind, e.target(&UserKeys::default())), (None, None));
     assert_eq!(e.type_name, "radar.early_fraud_warning.created");
 }
 
