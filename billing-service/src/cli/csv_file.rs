@@ -17,7 +17,7 @@ pub struct Row {
 }
 
 /// Reads `path` (given as `flag`), whose header must name every one of `columns` (in any
-/// order; other columns are ignored). `optional` columns may be absent or empty.
+/// order; other columns are ignored). Values of `optional` columns may be empty.
 pub fn read(flag: &str, path: &Path, columns: &[&str], optional: &[&str]) -> Result<Vec<Row>, CommandError> {
     let bad = |what: String| CommandError::Usage(format!("{flag} {}: {what}", path.display()));
     let bytes = std::fs::read(path).map_err(|err| bad(err.to_string()))?;
@@ -35,8 +35,7 @@ pub fn read(flag: &str, path: &Path, columns: &[&str], optional: &[&str]) -> Res
     let mut at = Vec::with_capacity(columns.len());
     for column in columns {
         match header.iter().position(|name| name.eq_ignore_ascii_case(column)) {
-            Some(index) => at.push(Some(index)),
-            None if optional.contains(column) => at.push(None),
+            Some(index) => at.push(index),
             None => {
                 return Err(bad(format!(
                     "line 1: the header has no column {column:?} (expected {})",
@@ -54,7 +53,7 @@ pub fn read(flag: &str, path: &Path, columns: &[&str], optional: &[&str]) -> Res
         }
         let mut values = Vec::with_capacity(columns.len());
         for (column, index) in columns.iter().zip(&at) {
-            let value = index.and_then(|i| record.get(i)).unwrap_or_default();
+            let value = record.get(*index).unwrap_or_default();
             if value.is_empty() && !optional.contains(column) {
                 return Err(bad(format!("line {line}: {column} is empty")));
             }
@@ -74,6 +73,17 @@ fn describe(err: &csv::Error, line_at: &dyn Fn(Option<&csv::Position>) -> u64) -
         }
         _ => err.to_string(),
     }
+}
+
+/// Refuses the file at `path` when a value of column `index` is not a user id by the rules
+/// every service shares.
+pub fn check_users(flag: &str, path: &Path, rows: &[Row], index: usize) -> Result<(), CommandError> {
+    for row in rows {
+        if let Err(err) = caixa_policy::input::user_id(&row.values[index]) {
+            return Err(CommandError::Usage(format!("{flag} {}: line {}: {err}", path.display(), row.line)));
+        }
+    }
+    Ok(())
 }
 
 /// The first value that appears twice among `rows`' column `index`, with both lines.

@@ -63,6 +63,7 @@ async fn file_plan(
     path: &Path,
 ) -> Result<LinkPlan, CommandError> {
     let rows = csv_file::read("--links", path, &["customer_id", "user_id"], &[])?;
+    csv_file::check_users("--links", path, &rows, 1)?;
     if let Some((customer, first, again)) = csv_file::duplicate(&rows, 0) {
         return Err(CommandError::Usage(format!(
             "--links {}: line {again}: customer {customer} is already linked on line {first}",

@@ -48,6 +48,7 @@ pub struct CompareArgs {
 /// Reads the trial history whole; any bad line refuses it.
 pub fn read_trials(path: &std::path::Path) -> Result<Vec<PastTrial>, CommandError> {
     let rows = csv_file::read("--csv", path, &["user_id", "email", "used_at"], &["email", "used_at"])?;
+    csv_file::check_users("--csv", path, &rows, 0)?;
     let bad = |line: u64, what: String| {
         CommandError::Usage(format!("--csv {}: line {line}: {what}", path.display()))
     };
@@ -122,6 +123,7 @@ pub fn print_import(report: &ImportReport, rows: usize, dry_run: bool, output: O
 
 fn read_answers(path: &std::path::Path) -> Result<BTreeMap<String, bool>, CommandError> {
     let rows = csv_file::read("--users", path, &["user_id", "has_active_subscription"], &[])?;
+    csv_file::check_users("--users", path, &rows, 0)?;
     if let Some((user, first, again)) = csv_file::duplicate(&rows, 0) {
         return Err(CommandError::Usage(format!(
             "--users {}: line {again}: user {user} is listed again (first on line {first})",

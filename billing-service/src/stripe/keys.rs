@@ -60,7 +60,7 @@ impl UserKeys {
                 Value::Number(number) => number.to_string(),
                 _ => return None,
             };
-            (!value.is_empty()).then(|| (value, key.as_str()))
+            (!value.is_empty()).then_some((value, key.as_str()))
         })
     }
 }

@@ -179,8 +179,9 @@ impl Made {
         }
         // The app's table misses some trials Stripe has (the seed's "trial not tracked"),
         // holds every deleted customer's, and one Stripe never started (a lapsed session).
-        made.app_trial =
-            (made.stripe_trial && index % 3 != 0) || shape == Shape::DeletedWithTrial || index % 11 == 0;
+        made.app_trial = (made.stripe_trial && !index.is_multiple_of(3))
+            || shape == Shape::DeletedWithTrial
+            || index.is_multiple_of(11);
         made
     }
 

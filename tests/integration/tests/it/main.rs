@@ -16,6 +16,7 @@ mod entitlement_limits;
 mod flow;
 mod guard;
 mod health;
+mod imports;
 mod inbox;
 mod leaks;
 mod lifecycle;
