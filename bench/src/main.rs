@@ -3,6 +3,10 @@
 //! `sync-stripe` into PostgreSQL: objects per second and peak RSS; with `stripe-latency`
 //! every API call takes as long as Stripe's from afar.
 //!
+//! `cargo run --release -p caixa-bench -- takeover [CUSTOMERS] [stripe-latency]` builds an
+//! account as dj-stripe leaves one (default 10,000 customers) and times its takeover:
+//! sync, trial history, link file, shadow comparison (docs/migrating-from-dj-stripe.md).
+//!
 //! `cargo run --release -p caixa-bench -- convergence [USERS]` runs the convergence
 //! scenario (default 5,000 users) and reports how long access takes to equal Stripe's.
 //!
@@ -28,6 +32,7 @@ mod replica;
 mod seed;
 mod server;
 mod sync;
+mod takeover;
 mod unary;
 
 use std::{
@@ -59,15 +64,19 @@ fn main() -> anyhow::Result<ExitCode> {
             runtime.block_on(convergence())?;
             return Ok(ExitCode::SUCCESS);
         }
-        Some("sync") => {
+        Some(step @ ("sync" | "takeover")) => {
             let customers: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(10_000);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let stripe_latency = match std::env::args().nth(3).as_deref() {
                 None => false,
                 Some("stripe-latency") => true,
-                Some(other) => anyhow::bail!("unknown sync option {other:?} (expected stripe-latency)"),
+                Some(other) => anyhow::bail!("unknown {step} option {other:?} (expected stripe-latency)"),
             };
-            runtime.block_on(sync::run(customers, stripe_latency, (BILLING_ROLE, "1".to_owned())))?;
+            let role = (BILLING_ROLE, "1".to_owned());
+            match step {
+                "sync" => runtime.block_on(sync::run(customers, stripe_latency, role))?,
+                _ => runtime.block_on(takeover::run(customers, stripe_latency, role))?,
+            }
             return Ok(ExitCode::SUCCESS);
         }
         _ => {}

@@ -14,7 +14,7 @@ use crate::server::status_kib;
 
 /// Stripe's API latency from afar, as the propagation step has it: 100 ms plus up to
 /// 300 ms (p50 about 140 ms, p99 about 390 ms a call).
-const STRIPE_LATENCY_MS: (&str, &str) = ("100", "300");
+pub(crate) const STRIPE_LATENCY_MS: (&str, &str) = ("100", "300");
 
 /// Seeds `customers` customers and syncs them, with Stripe's latency on every call when
 /// `stripe_latency`; prints a Markdown table.
