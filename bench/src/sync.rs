@@ -14,7 +14,14 @@ use crate::server::status_kib;
 
 /// Stripe's API latency from afar, as the propagation step has it: 100 ms plus up to
 /// 300 ms (p50 about 140 ms, p99 about 390 ms a call).
-pub(crate) const STRIPE_LATENCY_MS: (&str, &str) = ("100", "300");
+const STRIPE_LATENCY_MS: (&str, &str) = ("100", "300");
+
+/// Gives every call to the emulator Stripe's latency from afar.
+pub(crate) async fn far_away(stripe: &StripeEmulator) {
+    let (fixed, jitter) = STRIPE_LATENCY_MS;
+    stripe.post("/_emulator/latency", &[("fixed_ms", fixed), ("jitter_ms", jitter)]).await;
+    println!("the emulator's API now answers in {fixed} ms plus up to {jitter} ms");
+}
 
 /// Seeds `customers` customers and syncs them, with Stripe's latency on every call when
 /// `stripe_latency`; prints a Markdown table.
@@ -28,9 +35,7 @@ pub async fn run(
     stripe.seed_account(customers).await;
     println!("seeded {customers} customers in the emulator in {:.1} s", seeding.elapsed().as_secs_f64());
     if stripe_latency {
-        let (fixed, jitter) = STRIPE_LATENCY_MS;
-        stripe.post("/_emulator/latency", &[("fixed_ms", fixed), ("jitter_ms", jitter)]).await;
-        println!("the emulator's API now answers in {fixed} ms plus up to {jitter} ms");
+        far_away(&stripe).await;
     }
     let db = TestDatabase::migrated(Backend::Postgres).await;
     let mut env = stripe.billing_env();

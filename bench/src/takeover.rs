@@ -12,7 +12,7 @@ use caixa_integration_tests::{
 };
 use caixa_test_support::database::{Backend, TestDatabase};
 
-use crate::sync::STRIPE_LATENCY_MS;
+use crate::sync::far_away;
 
 /// Builds the account, runs the takeover and a second sync; prints a Markdown table.
 pub async fn run(
@@ -31,9 +31,7 @@ pub async fn run(
         building.elapsed().as_secs_f64()
     );
     if stripe_latency {
-        let (fixed, jitter) = STRIPE_LATENCY_MS;
-        stripe.post("/_emulator/latency", &[("fixed_ms", fixed), ("jitter_ms", jitter)]).await;
-        println!("the emulator's API now answers in {fixed} ms plus up to {jitter} ms");
+        far_away(&stripe).await;
     }
     let db = TestDatabase::migrated(Backend::Postgres).await;
     let dir = tempfile::tempdir()?;
