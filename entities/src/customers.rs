@@ -11,7 +11,7 @@ pub struct Model {
     pub id: String,
     /// Stripe's livemode flag.
     pub livemode: bool,
-    /// The application's user, once linked (unique per mode); cleared when the customer
+    /// The application's user, once linked (a user may have several); cleared when the customer
     /// is deleted or linked to another user.
     pub user_id: Option<String>,
     /// The user it was linked to before it was deleted or re-linked (history).

@@ -12,7 +12,10 @@ use sea_orm::{DatabaseConnection, EntityTrait};
 
 use crate::lifecycle::{Setup, checkout, replay_first_checkout, settled, setup, status};
 
-on_both_backends!(a_user_keeps_every_customer_and_checks_out_with_the_one_that_grants);
+on_both_backends!(
+    a_user_keeps_every_customer_and_checks_out_with_the_one_that_grants,
+    a_customer_dj_stripe_linked_is_linked_by_its_webhook_and_the_link_copied
+);
 
 async fn user_of(conn: &DatabaseConnection, id: &str) -> Option<String> {
     customers::Entity::find_by_id(id.to_owned()).one(conn).await.unwrap().and_then(|c| c.user_id)
@@ -68,5 +71,30 @@ async fn a_user_keeps_every_customer_and_checks_out_with_the_one_that_grants(bac
     let session = stripe.get(&format!("/v1/checkout/sessions/{}", next.session_id)).await;
     assert_eq!(session["customer"].as_str(), Some(b.as_str()), "{session}");
     assert!(!next.trial_applied);
+    billing.running.stop().await.unwrap();
+}
+
+async fn a_customer_dj_stripe_linked_is_linked_by_its_webhook_and_the_link_copied(backend: Backend) {
+    // Arrange
+    let Setup { db: _db, conn, stripe, billing, mut client } = setup(backend, &[]).await;
+
+    // Act: the old app makes a customer for its user 77, as dj-stripe does.
+    let made = stripe
+        .post("/v1/customers", &[("email", "u77@example.com"), ("metadata[djstripe_subscriber]", "77")])
+        .await;
+    let id = made["id"].as_str().unwrap().to_owned();
+    wait_until("the copy reached Stripe", Duration::from_secs(15), || async {
+        stripe.get(&format!("/v1/customers/{id}")).await["metadata"]["user_id"] == "77"
+    })
+    .await;
+    settled(&conn).await;
+
+    // Assert: linked by its webhook, the link copied to metadata.user_id at Stripe, and
+    // the copy's own event changed nothing.
+    assert_eq!(user_of(&conn, &id).await.as_deref(), Some("77"));
+    let at_stripe = stripe.get(&format!("/v1/customers/{id}")).await;
+    assert_eq!(at_stripe["metadata"]["djstripe_subscriber"], "77", "the old app's key is kept");
+    let gil = status(&mut client, "77").await;
+    assert_eq!((gil.customer_id.as_str(), gil.revision), (id.as_str(), 0), "no subscription: no revision");
     billing.running.stop().await.unwrap();
 }
