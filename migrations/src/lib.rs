@@ -1,8 +1,9 @@
 //! Schema migrations. They are frozen history: they never depend on the entities crate,
 //! so changing an entity can never rewrite a migration that has already run somewhere.
 
-pub use sea_orm_migration::prelude::*;
+pub use sea_orm_migration::{MigrationStatus, prelude::*};
 
+pub mod cli;
 mod cols;
 mod m20261127_000001_catalogue;
 mod m20261127_000002_subscriptions;

@@ -21,6 +21,7 @@ mod inbox;
 mod leaks;
 mod lifecycle;
 mod links;
+mod migrate_cli;
 mod migrations;
 mod reconcile;
 mod reflection;
