@@ -24,18 +24,21 @@ impl Billing {
     ) -> Result<CreateCheckoutSessionResponse, ApiError> {
         let stripe = self.stripe()?;
         self.check_price(stripe, &request.price_id).await?;
-        let _held = self.locks.lock(&request.user_id).await;
-        match self.open_session(stripe, &request).await {
+        let held = self.locks.lock(&self.db, &request.user_id).await?;
+        let opened = match self.open_session(stripe, &request).await {
             // The customer may have been deleted at Stripe without billing hearing of it
             // yet: learn it now, and open the session for a new customer.
             Err(ApiError::NotFound(reason)) => {
-                match self.forget_deleted_customer(stripe, &request.user_id).await? {
-                    true => self.open_session(stripe, &request).await,
-                    false => Err(ApiError::NotFound(reason)),
+                match self.forget_deleted_customer(stripe, &request.user_id).await {
+                    Ok(true) => self.open_session(stripe, &request).await,
+                    Ok(false) => Err(ApiError::NotFound(reason)),
+                    Err(err) => Err(err),
                 }
             }
             other => other,
-        }
+        };
+        held.release().await;
+        opened
     }
 
     /// Whether the user's linked customer turned out deleted at Stripe (and is now stored

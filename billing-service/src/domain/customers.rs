@@ -8,7 +8,7 @@ use std::{
 use caixa_entities::customers as rows;
 use caixa_policy::Policy;
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
 
 use super::apply::{Fetched, StripeObject, apply};
 use crate::{
@@ -17,24 +17,63 @@ use crate::{
     stripe::StripeApi,
 };
 
-/// One lock per user, so concurrent checkouts of a user in this process queue up: each
-/// finds the customer the previous one made, and closes the session it opened. Across
-/// replicas, Stripe's idempotency key (derived from the user) returns the same customer.
+/// One lock per user, so concurrent checkouts of a user queue up: each finds the
+/// customer the previous one made, and closes the session it opened. In this process an
+/// in-memory lock; across replicas on PostgreSQL, a transaction-scoped advisory lock on
+/// the user, held until the checkout is done. (SQLite has one process.)
 #[derive(Clone, Default)]
 pub struct UserLocks {
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
+/// A user's checkout lock; [`Held::release`] gives it back.
+pub struct Held {
+    _local: tokio::sync::OwnedMutexGuard<()>,
+    shared: Option<DatabaseTransaction>,
+}
+
+impl Held {
+    /// Gives the lock back now.
+    pub async fn release(mut self) {
+        if let Some(txn) = self.shared.take()
+            && let Err(err) = txn.rollback().await
+        {
+            tracing::warn!(error = %err, "releasing a checkout lock failed; it ends with its connection");
+        }
+    }
+}
+
+impl Drop for Held {
+    /// A checkout abandoned midway (its caller went away) still gives the lock back,
+    /// instead of leaving it on a pooled connection until that is used again.
+    fn drop(&mut self) {
+        if let Some(txn) = self.shared.take()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { drop(txn.rollback().await) });
+        }
+    }
+}
+
 impl UserLocks {
-    /// Waits for the user's lock; held until the guard is dropped.
-    pub async fn lock(&self, user: &str) -> tokio::sync::OwnedMutexGuard<()> {
+    /// Waits for the user's lock, in this process and then in the database.
+    pub async fn lock(&self, db: &DatabaseConnection, user: &str) -> Result<Held, StoreError> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             // Forget locks nobody holds, so the map does not grow with every user ever seen.
             locks.retain(|_, lock| Arc::strong_count(lock) > 1);
             locks.entry(user.to_owned()).or_default().clone()
         };
-        lock.lock_owned().await
+        let local = lock.lock_owned().await;
+        let shared = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                let txn = db.begin().await?;
+                customers::lock_user(&txn, user).await?;
+                Some(txn)
+            }
+            _ => None,
+        };
+        Ok(Held { _local: local, shared })
     }
 }
 

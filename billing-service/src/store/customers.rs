@@ -165,3 +165,11 @@ pub async fn all_linked(db: &impl ConnectionTrait, livemode: bool) -> Result<Vec
         .all(db)
         .await?)
 }
+
+/// Takes the user's checkout lock for the rest of `txn` (PostgreSQL's advisory lock on a
+/// hash of the user), waiting while another replica holds it.
+pub async fn lock_user(txn: &impl ConnectionTrait, user: &str) -> Result<(), StoreError> {
+    let sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
+    txn.execute_raw(statement(txn, sql, vec![format!("caixa-checkout:{user}").into()])).await?;
+    Ok(())
+}

@@ -27,6 +27,7 @@ mod reconcile;
 mod reflection;
 mod reliability;
 mod replica;
+mod replica_checkout;
 mod replica_random;
 mod revisions;
 mod sync;
