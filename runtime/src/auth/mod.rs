@@ -130,6 +130,14 @@ impl AuthSettings {
                  set ALLOW_UNAUTHENTICATED=true to run without it",
             ));
         }
+        // The files are read now, so a missing or broken one stops start-up as bad
+        // settings (exit 2) before any port is bound.
+        Gate::load(&settings).map_err(|err| match err {
+            AuthError::Tokens { path, reason } => {
+                ConfigError::new("CALLER_TOKENS_FILE", format!("{}: {reason}", path.display()))
+            }
+            AuthError::Tls(err) => ConfigError::new("GRPC_TLS_CERT_FILE", err.to_string()),
+        })?;
         Ok(settings)
     }
 

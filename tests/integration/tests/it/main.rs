@@ -30,6 +30,7 @@ mod replica;
 mod replica_checkout;
 mod replica_random;
 mod revisions;
+mod settings;
 mod sync;
 mod takeover;
 mod traces;
