@@ -198,19 +198,33 @@ pub async fn plan_file(
 /// Writes each link to Stripe (`metadata.user_id`) and applies the customer through the
 /// one apply path, so its subscriptions' access follows.
 pub async fn execute(db: &DatabaseConnection, stripe: &StripeApi, links: &[Link]) -> Result<u64, LinkError> {
-    let mut revisions = 0;
-    for link in links {
-        let customer = match link.rule {
-            Rule::Metadata => stripe.customer(&link.customer).await?,
-            Rule::Checkout | Rule::Email | Rule::File => {
-                stripe.set_customer_user(&link.customer, &link.user).await?
-            }
-        };
-        tracing::info!(customer = %link.customer, user = %link.user, rule = link.rule.name(), "customer linked");
-        revisions += apply(db, &[Fetched::now(StripeObject::Customer(customer))], None).await?.len() as u64;
-    }
-    Ok(revisions)
+    use futures_util::{StreamExt, TryStreamExt};
+    // Each link waits on Stripe's round trip: on PostgreSQL several are in flight (each
+    // its own customer, so their applies do not meet); SQLite has one writer.
+    let in_flight = match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => LINKS_IN_FLIGHT,
+        _ => 1,
+    };
+    futures_util::stream::iter(links)
+        .map(|link| async move {
+            let customer = match link.rule {
+                Rule::Metadata => stripe.customer(&link.customer).await?,
+                Rule::Checkout | Rule::Email | Rule::File => {
+                    stripe.set_customer_user(&link.customer, &link.user).await?
+                }
+            };
+            tracing::info!(customer = %link.customer, user = %link.user, rule = link.rule.name(), "customer linked");
+            let written = apply(db, &[Fetched::now(StripeObject::Customer(customer))], None).await?;
+            Ok::<u64, LinkError>(written.len() as u64)
+        })
+        .buffer_unordered(in_flight)
+        .try_fold(0, |total, revisions| async move { Ok(total + revisions) })
+        .await
 }
+
+/// Links made at once, and copies to `metadata.user_id` in flight: within Stripe's rate
+/// limits at its usual latency.
+const LINKS_IN_FLIGHT: usize = 8;
 
 /// The `(customer, user)` links among `objects` that another key than `user_id` names
 /// (dj-stripe's `djstripe_subscriber`): [`copy_links`] copies them.
@@ -240,5 +254,5 @@ pub async fn copy_links(stripe: &StripeApi, links: Vec<(String, String)>) -> usi
             }
         }
     });
-    copies.buffer_unordered(8).filter(|copied| std::future::ready(*copied)).count().await
+    copies.buffer_unordered(LINKS_IN_FLIGHT).filter(|copied| std::future::ready(*copied)).count().await
 }
