@@ -1,14 +1,17 @@
 //! The deployment as shipped: the Dockerfile passes hadolint, each kustomize overlay
 //! renders objects that pass Kubernetes' schemas, and the rendered objects keep our rules
-//! (probes, limits, non-root, read-only root, no secret values, auth on in production).
+//! (probes, limits, non-root, read-only root, no secret values, auth on in production,
+//! and what production needs to run as written: `deploy_rules`).
 
 use std::{collections::HashMap, process::Command};
 
 use caixa_test_support::tools::{python_tools, run, workspace_root};
+
+use crate::deploy_rules;
 use serde_json::Value;
 
 /// Kinds from operators whose schemas are not among Kubernetes' own; checked by our rules.
-const CUSTOM_KINDS: [&str; 1] = ["PrometheusRule"];
+const CUSTOM_KINDS: [&str; 3] = ["PrometheusRule", "PodMonitor", "Certificate"];
 
 /// Renders an overlay and validates it against the schemas; returns the objects.
 fn render(overlay: &str) -> Vec<Value> {
@@ -80,7 +83,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     entries.flat_map(|path| if path.is_dir() { walk(&path) } else { vec![path] }).collect()
 }
 
-fn name(object: &Value) -> String {
+pub(crate) fn name(object: &Value) -> String {
     format!(
         "{}/{}",
         object["kind"].as_str().unwrap_or("?"),
@@ -150,7 +153,9 @@ fn the_image_and_both_overlays_pass_their_linters_and_our_rules() {
     let prod_settings = settings(&prod);
     check_workloads(&prod, &prod_settings);
     for deployment in prod.iter().filter(|o| o["kind"] == "Deployment") {
-        assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2, "{}", name(deployment));
+        let replicas =
+            deployment["spec"]["replicas"].as_i64().or_else(|| deploy_rules::min_replicas(&prod, deployment));
+        assert!(replicas.unwrap_or(1) >= 2, "{}", name(deployment));
         assert!(
             deployment["spec"]["template"]["spec"]["affinity"]["podAntiAffinity"].is_object(),
             "{}",
@@ -163,7 +168,7 @@ fn the_image_and_both_overlays_pass_their_linters_and_our_rules() {
     }
     let kinds: Vec<String> = prod.iter().map(name).collect();
     for expected in [
-        "Job/caixa-migrate",
+        "Job/caixa-migrate-0-1-0",
         "HorizontalPodAutoscaler/caixa-entitlement",
         "PodDisruptionBudget/caixa-billing",
         "NetworkPolicy/caixa-default-deny",
@@ -177,9 +182,13 @@ fn the_image_and_both_overlays_pass_their_linters_and_our_rules() {
     assert_eq!(paths.as_array().unwrap().len(), 1);
     assert_eq!(paths[0]["path"], "/stripe/webhook/", "only the webhook path is exposed");
 
-    // The dev overlay: one replica each and its own PostgreSQL.
+    deploy_rules::check_prod(&prod, &prod_settings);
+
+    // The dev overlay: one replica each, its own PostgreSQL, what a local cluster has.
     let dev = render("dev");
     check_workloads(&dev, &settings(&dev));
     assert!(dev.iter().any(|o| name(o) == "Deployment/caixa-postgres"));
-    assert!(dev.iter().filter(|o| o["kind"] == "Deployment").all(|d| d["spec"]["replicas"] == 1));
+    let replicas = |d: &&Value| d["spec"]["replicas"] == 1 || d["spec"]["replicas"].is_null();
+    assert!(dev.iter().filter(|o| o["kind"] == "Deployment").all(|d| replicas(&d)));
+    deploy_rules::check_dev(&dev);
 }

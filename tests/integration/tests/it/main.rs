@@ -9,6 +9,7 @@ mod commands;
 mod convergence;
 mod customers;
 mod deploy;
+mod deploy_rules;
 mod docs;
 mod early;
 mod entitlement;
