@@ -72,6 +72,7 @@ impl Follower {
                 }
                 Lost::Unreachable(reason) => {
                     tracing::warn!(%reason, "billing unreachable; reading the log from the database");
+                    following("database");
                     tokio::select! {
                         () = &mut drained => return Ok(()),
                         () = self.follow_database(RECONNECT) => {}
@@ -99,9 +100,16 @@ impl Follower {
         let mut stream = match SubscriptionEventsClient::new(channel).watch(request).await {
             Ok(response) => response.into_inner(),
             Err(status) if status.code() == Code::OutOfRange => return Lost::Pruned,
+            Err(status) if matches!(status.code(), Code::PermissionDenied | Code::Unauthenticated) => {
+                // Not a network blip: these credentials will never be let in.
+                tracing::error!(code = ?status.code(), message = status.message(),
+                    "billing refuses this service's Watch: check its certificate's first name or its token against billing's CALLER_POLICY");
+                return Lost::Unreachable(status.to_string());
+            }
             Err(status) => return Lost::Unreachable(status.to_string()),
         };
         tracing::info!(after, "following billing's revision log");
+        following("billing");
         loop {
             match stream.message().await {
                 Ok(Some(message)) => match message.event {
@@ -173,4 +181,16 @@ fn apply_span(change: &caixa_proto::billing::v1::EntitlementState) -> tracing::S
     let span = tracing::info_span!("apply revision", revision = change.revision, user_id = %change.user_id);
     trace::continue_from(&span, Some(&change.traceparent));
     span
+}
+
+/// Exports where changes come from now: `caixa_follower_source{source}` is 1 for the one
+/// in use (billing's Watch, or the database fallback) and 0 for the other.
+fn following(source: &'static str) {
+    for each in ["billing", "database"] {
+        metrics::gauge!("caixa_follower_source", "source" => each).set(if each == source {
+            1.0
+        } else {
+            0.0
+        });
+    }
 }

@@ -34,9 +34,16 @@ impl TestCa {
 
     /// A certificate for `dns_name` (its subject alternative name), signed by this CA.
     pub fn leaf(&self, dns_name: &str) -> Leaf {
+        self.leaf_for(&[dns_name])
+    }
+
+    /// A certificate for `dns_names` (its subject alternative names, in order; the first
+    /// also its common name), signed by this CA.
+    pub fn leaf_for(&self, dns_names: &[&str]) -> Leaf {
         let key = KeyPair::generate().expect("leaf key");
-        let mut params = CertificateParams::new(vec![dns_name.to_owned()]).expect("leaf params");
-        params.distinguished_name.push(DnType::CommonName, dns_name);
+        let names: Vec<String> = dns_names.iter().map(|n| (*n).to_owned()).collect();
+        let mut params = CertificateParams::new(names).expect("leaf params");
+        params.distinguished_name.push(DnType::CommonName, dns_names[0]);
         let cert = params.signed_by(&key, &self.issuer).expect("leaf");
         Leaf { cert: cert.pem(), key: key.serialize_pem() }
     }

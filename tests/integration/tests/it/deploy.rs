@@ -14,7 +14,7 @@ use serde_json::Value;
 const CUSTOM_KINDS: [&str; 3] = ["PrometheusRule", "PodMonitor", "Certificate"];
 
 /// Renders an overlay and validates it against the schemas; returns the objects.
-fn render(overlay: &str) -> Vec<Value> {
+pub(crate) fn render(overlay: &str) -> Vec<Value> {
     let (bin, root) = (python_tools(), workspace_root());
     let yaml = run(
         Command::new(bin.join("kubectl")).args(["kustomize"]).arg(root.join("k8s/overlays").join(overlay)),

@@ -24,6 +24,7 @@ mod lifecycle;
 mod links;
 mod migrate_cli;
 mod migrations;
+mod overlay;
 mod reconcile;
 mod reflection;
 mod reliability;
