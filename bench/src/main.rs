@@ -7,6 +7,10 @@
 //! account as dj-stripe leaves one (default 10,000 customers) and times its takeover:
 //! sync, trial history, link file, shadow comparison (docs/migrating-from-dj-stripe.md).
 //!
+//! `cargo run --release -p caixa-bench -- rolling [USERS]` restarts two billing and two
+//! entitlement processes in turn under a caller and new subscribers (default 200 users
+//! first) and reports the longest CheckAccess the caller saw.
+//!
 //! `cargo run --release -p caixa-bench -- convergence [USERS]` runs the convergence
 //! scenario (default 5,000 users) and reports how long access takes to equal Stripe's.
 //!
@@ -29,6 +33,7 @@ mod load;
 mod overload;
 mod propagation;
 mod replica;
+mod rolling;
 mod seed;
 mod server;
 mod sync;
@@ -62,6 +67,12 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("convergence") => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(convergence())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some("rolling") => {
+            let users: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(200);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(rolling::step(users, (BILLING_ROLE, "1".to_owned())))?;
             return Ok(ExitCode::SUCCESS);
         }
         Some(step @ ("sync" | "takeover")) => {

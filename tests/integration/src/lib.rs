@@ -7,6 +7,7 @@ pub mod convergence;
 pub mod djstripe;
 pub mod metrics;
 pub mod otlp;
+pub mod rolling;
 pub mod stripe;
 pub mod truth;
 

@@ -32,6 +32,7 @@ mod replica;
 mod replica_checkout;
 mod replica_random;
 mod revisions;
+mod rolling;
 mod settings;
 mod sync;
 mod takeover;
