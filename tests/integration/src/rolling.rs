@@ -6,7 +6,7 @@
 //! Stripe, is the outcome.
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc,
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -81,10 +81,10 @@ struct Slot {
 }
 
 impl Slot {
-    async fn start(program: &PathBuf, env: Vec<(&'static str, String)>, listening: &'static str) -> Self {
+    async fn start(program: &Path, env: Vec<(&'static str, String)>, listening: &'static str) -> Self {
         let process = ServiceProcess::spawn(&program.to_string_lossy(), &env);
         process.wait_for_log(listening, Duration::from_secs(30)).await;
-        Self { program: program.clone(), env, listening, process }
+        Self { program: program.to_owned(), env, listening, process }
     }
 
     /// SIGTERM, wait for the drain, start anew on the same ports.
