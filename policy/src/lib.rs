@@ -162,15 +162,27 @@ impl Policy {
         let ended = s.ended_at().is_some_and(|t| t <= now);
         let (reason, until) = match s.status() {
             _ if ended => (AccessReason::Canceled, None),
-            SubscriptionStatus::Trialing => match s.trial_end() {
-                Some(end) if now < end => (AccessReason::Trialing, Some(end)),
-                // Stripe's word on the first payment may be minutes behind the clock.
-                Some(end) if now < end.saturating_add(self.trial_end_grace_seconds) => {
-                    (AccessReason::TrialEnding, Some(end.saturating_add(self.trial_end_grace_seconds)))
+            // A scheduled cancellation ends access at its time, whatever the status says
+            // (Stripe's word on it may be late).
+            _ if s.cancel_at().is_some_and(|t| t <= now) => (AccessReason::Canceled, None),
+            SubscriptionStatus::Trialing => {
+                // A trial set to cancel (at a time, or at its end) stops then: no grace
+                // waits for a first payment that will not come.
+                let stops = s.cancel_at().or_else(|| s.trial_end().filter(|_| s.cancel_at_period_end()));
+                let grace_end = |end: i64| end.saturating_add(self.trial_end_grace_seconds);
+                match s.trial_end() {
+                    Some(end) if now < end => {
+                        (AccessReason::Trialing, Some(stops.map_or(end, |t| t.min(end))))
+                    }
+                    // Stripe's word on the first payment may be minutes behind the clock.
+                    Some(end) if stops.is_none_or(|t| t > end) && now < grace_end(end) => (
+                        AccessReason::TrialEnding,
+                        Some(stops.map_or(grace_end(end), |t| t.min(grace_end(end)))),
+                    ),
+                    // A trial that ended without news from Stripe has ended.
+                    _ => (AccessReason::Canceled, None),
                 }
-                // A trial that ended without news from Stripe has ended.
-                _ => (AccessReason::Canceled, None),
-            },
+            }
             SubscriptionStatus::Active if s.cancel_at_period_end() => {
                 match s.current_period_end().or(s.cancel_at()) {
                     Some(end) if now < end => (AccessReason::Canceling, Some(end)),

@@ -54,6 +54,48 @@ fn cancel_at_without_period_end_flag_ends_access_at_cancel_at() {
 }
 
 #[test]
+fn a_trial_with_cancel_at_ends_then_before_at_and_after_its_trial_end() {
+    let grace_end = NOW - 60 + 3_600;
+    // (trial end, cancel_at) → the answer now.
+    let cases = [
+        ((NOW + DAY, NOW + 3_600), (true, Trialing, Some(NOW + 3_600))),
+        ((NOW + DAY, NOW - 1), (false, Canceled, None)),
+        ((NOW + DAY, NOW), (false, Canceled, None)),
+        ((NOW + DAY, NOW + DAY), (true, Trialing, Some(NOW + DAY))),
+        ((NOW + DAY, NOW + 2 * DAY), (true, Trialing, Some(NOW + DAY))),
+        // Its trial just ended: the grace holds only when cancel_at lies beyond the trial.
+        ((NOW - 60, NOW - 60), (false, Canceled, None)),
+        ((NOW - 60, NOW + 60), (true, TrialEnding, Some(NOW + 60))),
+        ((NOW - 60, NOW + DAY), (true, TrialEnding, Some(grace_end))),
+    ];
+    for ((trial_end, cancel_at), expected) in cases {
+        let mut trial = sub("trialing");
+        (trial.trial_end, trial.cancel_at) = (Some(trial_end), Some(cancel_at));
+        assert_eq!(check(vec![trial], None), expected, "trial end {trial_end}, cancel_at {cancel_at}");
+    }
+}
+
+#[test]
+fn a_trial_set_to_cancel_at_its_end_gets_no_grace() {
+    let mut trial = sub("trialing");
+    trial.cancel_at_period_end = true;
+    trial.trial_end = Some(NOW + DAY);
+    assert_eq!(check(vec![trial.clone()], None), (true, Trialing, Some(NOW + DAY)));
+    trial.trial_end = Some(NOW - 60);
+    assert_eq!(check(vec![trial], None), (false, Canceled, None), "no grace after a trial set to end");
+}
+
+#[test]
+fn a_passed_cancel_at_ends_access_in_every_status() {
+    for status in ["active", "trialing", "past_due"] {
+        let mut scheduled = sub(status);
+        (scheduled.trial_end, scheduled.past_due_since) = (Some(NOW + DAY), Some(NOW - 60));
+        scheduled.cancel_at = Some(NOW - 1);
+        assert_eq!(check(vec![scheduled], None), (false, Canceled, None), "{status}");
+    }
+}
+
+#[test]
 fn active_and_canceling() {
     assert_eq!(check(vec![sub("active")], None), (true, Active, Some(NOW + 20 * DAY)));
     let mut canceling = sub("active");

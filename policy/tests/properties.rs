@@ -51,12 +51,16 @@ prop_compose! {
 
 /// The policy table of docs/api.md, row by row: whether one subscription grants access.
 fn table_grants(s: &Subscription, policy: &Policy, now: i64) -> bool {
-    if s.ended_at.is_some_and(|t| t <= now) {
+    if s.ended_at.is_some_and(|t| t <= now) || s.cancel_at.is_some_and(|t| t <= now) {
         return false;
     }
     match s.status {
+        // A trial set to cancel (at a time, or at its end) gets no grace after it.
         SubscriptionStatus::Trialing => {
-            s.trial_end.is_some_and(|end| now < end + policy.trial_end_grace_seconds)
+            let stops = s.cancel_at.or(s.trial_end.filter(|_| s.cancel_at_period_end));
+            s.trial_end.is_some_and(|end| {
+                now < end || (stops.is_none_or(|t| t > end) && now < end + policy.trial_end_grace_seconds)
+            })
         }
         SubscriptionStatus::Active if s.cancel_at_period_end => {
             s.current_period_end.or(s.cancel_at).is_some_and(|end| now < end)
