@@ -128,18 +128,44 @@ struct Moment {
     as_of: i64,
 }
 
+/// The caller's `grpc-timeout`, by the gRPC spec's grammar (tonic keeps its parser to
+/// itself): one to eight digits and a unit among `H M S m u n`; anything else is no
+/// deadline.
 fn deadline(metadata: &MetadataMap) -> Option<Duration> {
-    let raw = metadata.get("grpc-timeout")?.to_str().ok()?;
-    let (value, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    let value: u64 = value.parse().ok()?;
+    parse_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
+}
+
+fn parse_timeout(raw: &str) -> Option<Duration> {
+    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = digits.parse().ok()?;
     Some(match unit {
-        "H" => Duration::from_secs(value * 3600),
-        "M" => Duration::from_secs(value * 60),
+        "H" => Duration::from_secs(value.checked_mul(3600)?),
+        "M" => Duration::from_secs(value.checked_mul(60)?),
         "S" => Duration::from_secs(value),
         "m" => Duration::from_millis(value),
         "u" => Duration::from_micros(value),
-        _ => Duration::from_nanos(value),
+        "n" => Duration::from_nanos(value),
+        _ => return None,
     })
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_follows_the_spec_and_refuses_the_rest() {
+        assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_timeout("99999999H"), Some(Duration::from_secs(99_999_999 * 3600)));
+        assert_eq!(parse_timeout("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "m", "5", "5x", "-5m", "+5m", "123456789m", "5 m", "5mm"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
+    }
 }
 
 #[tonic::async_trait]
