@@ -42,6 +42,19 @@ pub fn user_id(raw: &str) -> Result<&str, InvalidInput> {
     Ok(id)
 }
 
+/// Longest part of a caller's value that an error message repeats, in characters.
+pub const SHOWN_CHARS: usize = 40;
+
+/// `raw` as an error message may repeat it: quoted and escaped, and cut to
+/// [`SHOWN_CHARS`] characters with its full length said, so a huge or hostile value never
+/// comes back whole.
+pub fn shown(raw: &str) -> String {
+    match raw.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{raw:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &raw[..cut], raw.len()),
+    }
+}
+
 /// A feature key as checks name it: empty (the paid app itself) or lowercase letters,
 /// digits and `_ - . :`, at most [`MAX_FEATURE_BYTES`].
 pub fn feature(raw: &str) -> Result<&str, InvalidInput> {
@@ -52,8 +65,26 @@ pub fn feature(raw: &str) -> Result<&str, InvalidInput> {
     } else {
         Err(invalid(
             "feature",
-            format!("{raw:?} must be lowercase letters, digits, _ - . : (at most {MAX_FEATURE_BYTES})"),
+            format!(
+                "{} must be lowercase letters, digits, _ - . : (at most {MAX_FEATURE_BYTES})",
+                shown(raw)
+            ),
         ))
+    }
+}
+
+#[cfg(test)]
+mod shown_tests {
+    use super::*;
+
+    #[test]
+    fn a_value_is_repeated_quoted_and_cut() {
+        assert_eq!(shown("ana@example.com"), "\"ana@example.com\"");
+        let long = "x".repeat(65_536);
+        let message = shown(&long);
+        assert!(message.len() < 80 && message.ends_with("(65536 bytes)"), "{message}");
+        assert_eq!(shown("<script>\n"), "\"<script>\\n\"");
+        assert_eq!(shown(&"é".repeat(50)), format!("{:?}… (100 bytes)", "é".repeat(40)), "cut on characters");
     }
 }
 

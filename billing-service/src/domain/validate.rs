@@ -1,5 +1,6 @@
 //! Input checks that name the field at fault.
 
+use caixa_policy::input::shown;
 use url::Url;
 
 use crate::error::ApiError;
@@ -32,7 +33,7 @@ pub fn email(raw: &str) -> Result<&str, ApiError> {
         return Err(invalid("email", "is required"));
     }
     if !valid {
-        return Err(invalid("email", format!("{email:?} is not an email address")));
+        return Err(invalid("email", format!("{} is not an email address", shown(email))));
     }
     Ok(email)
 }
@@ -42,14 +43,14 @@ pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<Strin
     let Some(raw) = raw else { return Ok(default.to_string()) };
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(raw.to_owned()),
-        _ => Err(invalid(field, format!("{raw:?} is not an absolute http(s) URL"))),
+        _ => Err(invalid(field, format!("{} is not an absolute http(s) URL", shown(raw)))),
     }
 }
 
 /// A Stripe price id.
 pub fn price_id(raw: &str) -> Result<&str, ApiError> {
     if !raw.starts_with("price_") || raw.len() > 255 {
-        return Err(invalid("price_id", format!("{raw:?} is not a Stripe price id (price_...)")));
+        return Err(invalid("price_id", format!("{} is not a Stripe price id (price_...)", shown(raw))));
     }
     Ok(raw)
 }
@@ -57,7 +58,7 @@ pub fn price_id(raw: &str) -> Result<&str, ApiError> {
 /// A Stripe Checkout Session id.
 pub fn session_id(raw: &str) -> Result<&str, ApiError> {
     if !raw.starts_with("cs_") || raw.len() > 255 {
-        return Err(invalid("session_id", format!("{raw:?} is not a Checkout Session id (cs_...)")));
+        return Err(invalid("session_id", format!("{} is not a Checkout Session id (cs_...)", shown(raw))));
     }
     Ok(raw)
 }

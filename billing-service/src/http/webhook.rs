@@ -69,7 +69,7 @@ pub async fn receive(
         };
     }
     let Some(endpoint) = endpoint else {
-        return (StatusCode::NOT_FOUND, format!("no webhook endpoint {id}"));
+        return (StatusCode::NOT_FOUND, "no such webhook endpoint".to_owned());
     };
     if let Err(err) = verify(&endpoint) {
         return reject(err);
