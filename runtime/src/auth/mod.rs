@@ -130,6 +130,9 @@ impl AuthSettings {
                  set ALLOW_UNAUTHENTICATED=true to run without it",
             ));
         }
+        if live_mode && settings.authenticates() {
+            settings.check_live(env)?;
+        }
         // The files are read now, so a missing or broken one stops start-up as bad
         // settings (exit 2) before any port is bound.
         Gate::load(&settings).map_err(|err| match err {
@@ -139,6 +142,26 @@ impl AuthSettings {
             AuthError::Tls(err) => ConfigError::new("GRPC_TLS_CERT_FILE", err.to_string()),
         })?;
         Ok(settings)
+    }
+
+    /// Live mode with authentication denies by default: a policy must say who may call
+    /// what, and a bearer token must not cross the network in plaintext unless asked for.
+    fn check_live(&self, env: &Env) -> Result<(), ConfigError> {
+        if self.policy.is_none() {
+            return Err(ConfigError::new(
+                "CALLER_POLICY",
+                "live mode with caller authentication needs a policy (CALLER_POLICY or CALLER_POLICY_FILE): \
+                 without one every authenticated caller could call every method",
+            ));
+        }
+        if self.tokens_file.is_some() && self.tls.is_none() && !env.bool("ALLOW_PLAINTEXT_TOKENS", false)? {
+            return Err(ConfigError::new(
+                "ALLOW_PLAINTEXT_TOKENS",
+                "live mode sends bearer tokens only over TLS: set GRPC_TLS_CERT_FILE and GRPC_TLS_KEY_FILE, \
+                 or ALLOW_PLAINTEXT_TOKENS=true behind a mesh that encrypts",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether callers must prove who they are.
