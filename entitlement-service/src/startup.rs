@@ -119,7 +119,7 @@ impl Application {
             });
         }
         let follower = Follower {
-            cache,
+            cache: cache.clone(),
             db: self.db.clone(),
             billing: Endpoint::from(self.settings.billing_url.clone())
                 .connect_timeout(Duration::from_secs(2)),
@@ -139,6 +139,23 @@ impl Application {
             }
             ready.set_serving(true).await;
             follower.run(drain).await
+        });
+        // A state that can no longer be trusted takes the service out of rotation.
+        let (watched, out) = (cache.clone(), health.clone());
+        let drain = supervisor.drain_signal().wait();
+        supervisor.spawn(async move {
+            tokio::select! {
+                () = drain => {}
+                () = async {
+                    while watched.usable() {
+                        tokio::time::sleep(READINESS_INTERVAL).await;
+                    }
+                } => {
+                    tracing::error!("the in-memory state is poisoned: NOT_SERVING until restarted");
+                    out.set_serving(false).await;
+                }
+            }
+            Ok(())
         });
         let http_addr = http_addr.map(|a| a.to_string()).unwrap_or_default();
         tracing::info!(%grpc_addr, %http_addr, billing_url = %self.settings.billing_url, "entitlement service listening");

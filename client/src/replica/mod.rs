@@ -212,9 +212,11 @@ impl Shared {
     }
 
     fn apply(&self, state: &EntitlementState) {
-        if let Ok(mut users) = self.users.write() {
-            users.apply(state);
-        }
+        // A poisoned table answers nothing from then on (every read fails); its revision
+        // must not claim changes it never took.
+        let Ok(mut users) = self.users.write() else { return };
+        users.apply(state);
+        drop(users);
         self.revision.fetch_max(state.revision, Ordering::AcqRel);
     }
 }

@@ -26,6 +26,10 @@ pub struct Change {
     pub changed_at: i64,
 }
 
+/// The in-memory state cannot be trusted: a writer panicked mid-change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unusable;
+
 /// The cache.
 pub struct Cache {
     users: RwLock<Users>,
@@ -71,10 +75,14 @@ impl Cache {
     pub fn apply(&self, entry: Entry, changed_at: i64) {
         let revision = entry.revision;
         let entry = Arc::new(entry);
-        let (newer, held) = match self.users.write() {
-            Ok(mut users) => (users.upsert(entry.clone()), users.len()),
-            Err(_) => (false, 0),
+        let Ok(mut users) = self.users.write() else {
+            // A writer panicked mid-change: nothing held can be trusted, and the revision
+            // must not claim this change. Checks answer UNAVAILABLE from now on.
+            tracing::error!(revision, "the in-memory state is poisoned; this change is not applied");
+            return;
         };
+        let (newer, held) = (users.upsert(entry.clone()), users.len());
+        drop(users);
         if newer {
             metrics::gauge!("caixa_entitlement_users").set(held as f64);
             let _ = self.changes.send(Change { entry, changed_at });
@@ -99,9 +107,14 @@ impl Cache {
         self.as_of.store(now, Ordering::SeqCst);
     }
 
-    /// A user's entry.
-    pub fn get(&self, user_id: &str) -> Option<Arc<Entry>> {
-        self.users.read().ok().and_then(|users| users.get(user_id).cloned())
+    /// A user's entry; `Err` when the state is unusable (a writer panicked mid-change).
+    pub fn get(&self, user_id: &str) -> Result<Option<Arc<Entry>>, Unusable> {
+        Ok(self.users.read().map_err(|_| Unusable)?.get(user_id).cloned())
+    }
+
+    /// Whether the state can be answered from (false once a writer panicked mid-change).
+    pub fn usable(&self) -> bool {
+        !self.users.is_poisoned()
     }
 
     /// Read access to every user at once, for a batch of checks: one lock, no clones.
@@ -149,5 +162,18 @@ impl Cache {
     pub async fn wait_for(&self, revision: u64, within: Duration) -> bool {
         let mut rx = self.revision.subscribe();
         tokio::time::timeout(within, rx.wait_for(|held| *held >= revision)).await.is_ok_and(|r| r.is_ok())
+    }
+}
+
+#[cfg(test)]
+impl Cache {
+    /// Poisons the state as a writer panicking mid-change would.
+    pub(crate) fn poison(self: &Arc<Self>) {
+        let cache = self.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = cache.users.write();
+            panic!("a writer panics mid-change");
+        })
+        .join();
     }
 }

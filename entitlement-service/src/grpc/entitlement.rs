@@ -120,6 +120,12 @@ fn unix_now() -> i64 {
         .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// The answer while the in-memory state cannot be trusted (the service also reports
+/// NOT_SERVING then).
+fn unusable() -> ApiError {
+    ApiError::Unavailable("the in-memory state is unavailable".to_owned())
+}
+
 /// The clock and the cache's freshness, read once per call.
 struct Moment {
     now: i64,
@@ -183,8 +189,9 @@ impl EntitlementService for EntitlementApi {
         self.ensure_fresh(request.consistency.as_ref(), &metadata).await?;
         let at = self.moment();
         // Under the read lock: cloning the entry's `Arc` costs two atomic operations.
-        let users = self.cache.read();
-        let answer = self.answer(users.as_ref().and_then(|u| u.get(user)).map(|e| &**e), feature, &at);
+        // An unusable state answers UNAVAILABLE, never "no subscription".
+        let users = self.cache.read().ok_or_else(unusable)?;
+        let answer = self.answer(users.get(user).map(|e| &**e), feature, &at);
         drop(users);
         answers::record(answer.reason);
         Ok(Response::new(answer))
@@ -222,10 +229,7 @@ impl EntitlementService for EntitlementApi {
         }
         let at = self.moment();
         // One read lock for the whole batch; entries are borrowed, not cloned.
-        let users = self
-            .cache
-            .read()
-            .ok_or_else(|| ApiError::Unavailable("the in-memory state is unavailable".to_owned()))?;
+        let users = self.cache.read().ok_or_else(unusable)?;
         // Every lookup first, then every answer: the lookups' cache misses (a million
         // users do not fit in cache) overlap one another instead of each waiting behind
         // the previous answer's work.
@@ -255,7 +259,7 @@ impl EntitlementService for EntitlementApi {
         caixa_runtime::telemetry::trace::record_user(&user);
         self.ensure_fresh(request.consistency.as_ref(), &metadata).await?;
         let now = unix_now();
-        let entry = self.cache.get(&user);
+        let entry = self.cache.get(&user).map_err(|_| unusable())?;
         let subscriptions = entry.as_deref().map_or(&[][..], Entry::subscriptions);
         let decision = self.policy.decide(subscriptions, None, now);
         let mut features: Vec<String> = subscriptions

@@ -5,3 +5,6 @@ mod entitlement;
 mod watch;
 
 pub use entitlement::EntitlementApi;
+
+#[cfg(test)]
+mod poisoned;

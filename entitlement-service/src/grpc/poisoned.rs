@@ -1,0 +1,58 @@
+//! A state that a panicking writer left poisoned answers UNAVAILABLE on every check,
+//! never "no subscription", and takes no change or revision after it.
+
+use std::{sync::Arc, time::Duration};
+
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_proto::entitlement::v1::{
+    CheckAccessBatchRequest, CheckAccessRequest, GetEntitlementsRequest,
+    entitlement_service_server::EntitlementService,
+};
+use tonic::{Code, Request};
+
+use super::EntitlementApi;
+use crate::domain::{cache::Cache, entry::Entry, users::Users};
+
+fn api(cache: Arc<Cache>) -> EntitlementApi {
+    EntitlementApi {
+        cache,
+        policy: caixa_policy::Policy::default(),
+        staleness_bound: Duration::from_secs(3600),
+        stale_deny_features: Vec::new(),
+        freshness_wait_cap: Duration::from_millis(1),
+        drain: caixa_runtime::grpc::Supervisor::new(Duration::from_secs(1)).drain_signal(),
+    }
+}
+
+#[tokio::test]
+async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
+    // Arrange: a subscriber, then a writer panics mid-change.
+    let cache = Arc::new(Cache::default());
+    let now = chrono::Utc::now().timestamp();
+    cache.load(Users::with_capacity(4), 1, now);
+    let active =
+        SubscriptionState { id: "sub_1".into(), status: "active".into(), ..SubscriptionState::default() };
+    let state = UserState { subscriptions: vec![active] };
+    cache.apply(Entry::new("ana", 2, &state, cache.plans()), now);
+    let api = api(cache.clone());
+    let check = || CheckAccessRequest { user_id: "ana".into(), ..Default::default() };
+    assert!(api.check_access(Request::new(check())).await.unwrap().into_inner().allowed);
+    cache.poison();
+
+    // Act
+    let single = api.check_access(Request::new(check())).await.map(drop);
+    let batch = CheckAccessBatchRequest { checks: vec![check()], ..Default::default() };
+    let batch = api.check_access_batch(Request::new(batch)).await.map(drop);
+    let entitlements = GetEntitlementsRequest { user_id: "ana".into(), ..Default::default() };
+    let entitlements = api.get_entitlements(Request::new(entitlements)).await.map(drop);
+    cache.apply(Entry::new("bia", 3, &state, cache.plans()), now);
+
+    // Assert
+    for (rpc, result) in
+        [("CheckAccess", single), ("CheckAccessBatch", batch), ("GetEntitlements", entitlements)]
+    {
+        assert_eq!(result.map_err(|s| s.code()), Err(Code::Unavailable), "{rpc}");
+    }
+    assert!(!cache.usable());
+    assert_eq!(cache.revision(), 2, "a change not applied is not claimed");
+}
