@@ -158,22 +158,6 @@ fn parse_timeout(raw: &str) -> Option<Duration> {
     })
 }
 
-#[cfg(test)]
-mod timeout_tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_follows_the_spec_and_refuses_the_rest() {
-        assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_timeout("99999999H"), Some(Duration::from_secs(99_999_999 * 3600)));
-        assert_eq!(parse_timeout("7n"), Some(Duration::from_nanos(7)));
-        for bad in ["", "m", "5", "5x", "-5m", "+5m", "123456789m", "5 m", "5mm"] {
-            assert_eq!(parse_timeout(bad), None, "{bad:?}");
-        }
-    }
-}
-
 #[tonic::async_trait]
 impl EntitlementService for EntitlementApi {
     type WatchEntitlementsStream = watch::Changes;
@@ -297,5 +281,21 @@ impl EntitlementService for EntitlementApi {
         let backlog = self.cache.changed_after(after);
         let drained = self.drain.clone().wait();
         Ok(Response::new(watch::changes(backlog, (after, head), self.cache.clone(), live, drained)))
+    }
+}
+
+#[cfg(test)]
+mod timeout_tests {
+    use super::*;
+
+    #[test]
+    fn grpc_timeout_follows_the_spec_and_refuses_the_rest() {
+        assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
+        assert_eq!(parse_timeout("2H"), Some(Duration::from_secs(7200)));
+        assert_eq!(parse_timeout("99999999H"), Some(Duration::from_secs(99_999_999 * 3600)));
+        assert_eq!(parse_timeout("7n"), Some(Duration::from_nanos(7)));
+        for bad in ["", "m", "5", "5x", "-5m", "+5m", "123456789m", "5 m", "5mm"] {
+            assert_eq!(parse_timeout(bad), None, "{bad:?}");
+        }
     }
 }

@@ -41,7 +41,7 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
 
     // Act
     let single = api.check_access(Request::new(check())).await.map(drop);
-    let batch = CheckAccessBatchRequest { checks: vec![check()], ..Default::default() };
+    let batch = CheckAccessBatchRequest { checks: vec![check()] };
     let batch = api.check_access_batch(Request::new(batch)).await.map(drop);
     let entitlements = GetEntitlementsRequest { user_id: "ana".into(), ..Default::default() };
     let entitlements = api.get_entitlements(Request::new(entitlements)).await.map(drop);
