@@ -16,6 +16,9 @@ pub enum ApiError {
     /// The answer cannot be given yet (for example a freshness not reached in time).
     #[error("{0}")]
     Unavailable(String),
+    /// The request asks for what cannot come soon (a revision far beyond the head).
+    #[error("{0}")]
+    OutOfRange(String),
     /// The RPC is part of the contract but not served by this version.
     #[error("{0} is not implemented by this version of the entitlement service")]
     Unimplemented(&'static str),
@@ -32,6 +35,7 @@ impl From<ApiError> for Status {
         let code = match &err {
             ApiError::InvalidArgument { .. } => Code::InvalidArgument,
             ApiError::Unavailable(_) => Code::Unavailable,
+            ApiError::OutOfRange(_) => Code::OutOfRange,
             ApiError::Unimplemented(_) => Code::Unimplemented,
         };
         Status::new(code, err.to_string())

@@ -65,8 +65,17 @@ impl EntitlementApi {
         let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement) else {
             return Ok(());
         };
-        if self.cache.revision() >= wanted {
+        let held = self.cache.revision();
+        if held >= wanted {
             return Ok(());
+        }
+        // A revision no write can have made yet would only hold a slot for the whole
+        // wait: refused at once.
+        if wanted - held > FRESHNESS_AHEAD_LIMIT {
+            return Err(ApiError::OutOfRange(format!(
+                "revision {wanted} is more than {FRESHNESS_AHEAD_LIMIT} beyond the head ({held}); \
+                 ask for a revision billing returned"
+            )));
         }
         let wait = deadline(metadata).map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
         if Box::pin(self.cache.wait_for(wanted, wait)).await {
@@ -119,6 +128,10 @@ fn unix_now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
 }
+
+/// How far beyond the revision held a freshness request may ask: further than any
+/// burst of writes between a billing answer and this copy catching up.
+pub const FRESHNESS_AHEAD_LIMIT: u64 = 100_000;
 
 /// The answer while the in-memory state cannot be trusted (the service also reports
 /// NOT_SERVING then).

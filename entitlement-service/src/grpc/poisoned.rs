@@ -1,5 +1,6 @@
 //! A state that a panicking writer left poisoned answers UNAVAILABLE on every check,
-//! never "no subscription", and takes no change or revision after it.
+//! never "no subscription", and takes no change or revision after it; a freshness far
+//! beyond the head is refused instead of waited for.
 
 use std::{sync::Arc, time::Duration};
 
@@ -55,4 +56,21 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
     }
     assert!(!cache.usable());
     assert_eq!(cache.revision(), 2, "a change not applied is not claimed");
+}
+
+#[tokio::test]
+async fn a_revision_far_beyond_the_head_is_refused_at_once() {
+    use caixa_proto::entitlement::v1::{Consistency, consistency::Requirement};
+    let cache = Arc::new(Cache::default());
+    cache.load(Users::with_capacity(4), 7, chrono::Utc::now().timestamp());
+    let api = api(cache);
+    let asking = |revision| CheckAccessRequest {
+        user_id: "ana".into(),
+        consistency: Some(Consistency { requirement: Some(Requirement::AtLeastAsFresh(revision)) }),
+        ..Default::default()
+    };
+    let far = api.check_access(Request::new(asking(7 + super::entitlement::FRESHNESS_AHEAD_LIMIT + 1))).await;
+    assert_eq!(far.map(drop).map_err(|s| s.code()), Err(Code::OutOfRange));
+    let near = api.check_access(Request::new(asking(8))).await;
+    assert_eq!(near.map(drop).map_err(|s| s.code()), Err(Code::Unavailable), "a near revision is waited for");
 }
