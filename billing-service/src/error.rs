@@ -15,13 +15,12 @@ pub enum ApiError {
         /// What is wrong with it.
         reason: String,
     },
-    /// Stripe refused a parameter; `param` is Stripe's name for it.
-    #[error("Stripe refused {param}: {message}")]
+    /// Stripe refused a parameter; `param` is Stripe's name for it (its wording is
+    /// logged, never answered).
+    #[error("{param}: refused by Stripe")]
     StripeInvalid {
         /// Stripe's parameter name.
         param: String,
-        /// Stripe's message.
-        message: String,
     },
     /// The thing asked about does not exist.
     #[error("{0}")]
@@ -79,18 +78,28 @@ pub fn dependency_status(what: &str, cause: &str) -> Status {
 }
 
 impl From<StripeCallError> for ApiError {
+    /// Stripe's own wording stays in the log: a caller gets a fixed message naming at most
+    /// Stripe's parameter, so nothing Stripe says (about keys, accounts, other objects)
+    /// reaches it.
     fn from(err: StripeCallError) -> Self {
         match err {
             StripeCallError::NotConfigured(_) => Self::FailedPrecondition(err.to_string()),
             StripeCallError::Unreachable(_) => Self::Dependency { what: "Stripe", cause: err.to_string() },
-            StripeCallError::NotFound(message) => Self::NotFound(message),
-            StripeCallError::Rejected { status: 402, message, .. } => Self::FailedPrecondition(message),
-            StripeCallError::Rejected { param: Some(param), message, kind, .. }
-                if kind.contains("invalid") =>
-            {
-                Self::StripeInvalid { param, message }
+            StripeCallError::NotFound(message) => {
+                tracing::warn!(stripe_message = %message, "Stripe has no such object");
+                Self::NotFound("Stripe has no such object".to_owned())
             }
-            StripeCallError::Rejected { message, .. } => Self::FailedPrecondition(message),
+            StripeCallError::Rejected { status, kind, param, message } => {
+                tracing::warn!(status, %kind, ?param, stripe_message = %message, "Stripe refused the request");
+                match (status, param) {
+                    (402, _) => Self::FailedPrecondition("Stripe declined the payment".to_owned()),
+                    (401 | 403, _) => {
+                        Self::FailedPrecondition("Stripe refused billing's credentials".to_owned())
+                    }
+                    (_, Some(param)) if kind.contains("invalid") => Self::StripeInvalid { param },
+                    (status, _) => Self::FailedPrecondition(format!("Stripe refused the request ({status})")),
+                }
+            }
         }
     }
 }
@@ -128,5 +137,43 @@ impl From<ApplyError> for ApiError {
             ApplyError::Store(store) => store.into(),
             other => Self::Dependency { what: "applying Stripe's data", cause: other.to_string() },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stripe_s_wording_never_reaches_the_caller() {
+        let said = "No such customer: 'cus_x'; a similar object exists in live mode, but a test mode key was used (sk_test_...abcd)";
+        let rejected = |status: u16, param: Option<&str>, kind: &str| StripeCallError::Rejected {
+            status,
+            kind: kind.to_owned(),
+            param: param.map(str::to_owned),
+            message: said.to_owned(),
+        };
+        let cases = [
+            (rejected(400, Some("line_items[0][price]"), "invalid_request_error"), Code::InvalidArgument),
+            (rejected(401, None, "invalid_request_error"), Code::FailedPrecondition),
+            (rejected(402, None, "card_error"), Code::FailedPrecondition),
+            (rejected(409, None, "idempotency_error"), Code::FailedPrecondition),
+            (StripeCallError::NotFound(said.to_owned()), Code::NotFound),
+        ];
+        for (err, code) in cases {
+            let status = Status::from(ApiError::from(err));
+            assert_eq!(status.code(), code, "{}", status.message());
+            assert!(
+                !status.message().contains("No such") && !status.message().contains("sk_"),
+                "{}",
+                status.message()
+            );
+        }
+        let named = Status::from(ApiError::from(rejected(
+            400,
+            Some("line_items[0][price]"),
+            "invalid_request_error",
+        )));
+        assert_eq!(named.message(), "line_items[0][price]: refused by Stripe");
     }
 }

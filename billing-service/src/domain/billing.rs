@@ -1,7 +1,7 @@
 //! The billing API's work: checkout with one trial per user, syncing a finished checkout,
 //! the customer portal, and a user's status computed now.
 
-use caixa_policy::{Decision, Policy};
+use caixa_policy::{Decision, Policy, input::shown};
 use caixa_proto::billing::v1::{
     GetSubscriptionStatusResponse, SubscriptionSnapshot, SyncCheckoutSessionResponse,
 };
@@ -78,20 +78,22 @@ impl Billing {
             Some(price) => price,
             None => {
                 let price = stripe.price(price_id).await.map_err(|err| match err {
-                    StripeCallError::NotFound(_) => invalid(format!("no price {price_id} in Stripe")),
+                    StripeCallError::NotFound(_) => {
+                        invalid(format!("no price {} in Stripe", shown(price_id)))
+                    }
                     other => other.into(),
                 })?;
                 apply(&self.db, &[Fetched::now(StripeObject::Price(price))], None).await?;
                 catalogue::price(&self.db, price_id)
                     .await?
-                    .ok_or_else(|| invalid(format!("no price {price_id}")))?
+                    .ok_or_else(|| invalid(format!("no price {}", shown(price_id))))?
             }
         };
         if price.livemode != self.settings.live_mode {
-            return Err(invalid(format!("{price_id} belongs to the other mode (test vs live)")));
+            return Err(invalid(format!("{} belongs to the other mode (test vs live)", shown(price_id))));
         }
         if !price.active {
-            return Err(invalid(format!("{price_id} is not active")));
+            return Err(invalid(format!("{} is not active", shown(price_id))));
         }
         if price.recurring_interval.is_none() {
             return Err(invalid(format!("{price_id} is not a recurring price")));
