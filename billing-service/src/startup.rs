@@ -163,6 +163,7 @@ impl Application {
                 self.settings.webhook.endpoints_refresh,
             )),
             wakeup,
+            slots: Arc::new(tokio::sync::Semaphore::new(self.settings.webhook.max_concurrent)),
         };
         let http = crate::http::router(health.clone(), webhook, caixa_runtime::metrics::prometheus());
         let drained = supervisor.drain_signal().wait();

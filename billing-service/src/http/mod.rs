@@ -15,7 +15,7 @@ use axum::{
 };
 use caixa_runtime::grpc::HealthState;
 use metrics_exporter_prometheus::PrometheusHandle;
-use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
+use tower::ServiceBuilder;
 
 /// The bridge's routes.
 pub fn router(
@@ -24,12 +24,10 @@ pub fn router(
     metrics: Option<PrometheusHandle>,
 ) -> Router {
     let limit = webhook.settings.max_body_bytes;
-    // Outermost first: overload answers at once, a slow body or store ends at the timeout.
+    // A slow body or store ends at the timeout. The delivery slots guard storage only
+    // (`webhook::receive`), so bodies an attacker sends slowly never hold one.
     let guard = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(overloaded_or_slow))
-        .load_shed()
-        // One limit for both routes (a per-route limit would double it).
-        .layer(GlobalConcurrencyLimitLayer::new(webhook.settings.max_concurrent))
         .timeout(webhook.settings.request_timeout);
     let webhooks = Router::new()
         .route("/stripe/webhook/{id}", post(webhook::receive))
@@ -40,13 +38,9 @@ pub fn router(
     caixa_runtime::http::probes(health, metrics).merge(webhooks)
 }
 
-/// 503 when the delivery limit is reached, 408 when a delivery took too long; Stripe
-/// retries both.
+/// 408 when a delivery took too long; Stripe retries it.
 async fn overloaded_or_slow(err: BoxError) -> (StatusCode, &'static str) {
-    if err.is::<tower::load_shed::error::Overloaded>() {
-        metrics::counter!("caixa_webhook_rejected_total", "reason" => "overloaded").increment(1);
-        (StatusCode::SERVICE_UNAVAILABLE, "too many deliveries in progress; retry")
-    } else if err.is::<tower::timeout::error::Elapsed>() {
+    if err.is::<tower::timeout::error::Elapsed>() {
         metrics::counter!("caixa_webhook_rejected_total", "reason" => "timeout").increment(1);
         (StatusCode::REQUEST_TIMEOUT, "the delivery took too long; retry")
     } else {

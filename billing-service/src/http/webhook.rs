@@ -10,7 +10,7 @@ use axum::{
 };
 use chrono::Utc;
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tracing::Instrument;
 
 use super::{
@@ -41,6 +41,9 @@ pub struct WebhookState {
     pub endpoints: Arc<EndpointCache>,
     /// Wakes the inbox worker.
     pub wakeup: Arc<Notify>,
+    /// Deliveries being stored at once (`WEBHOOK_MAX_CONCURRENT`): taken once the body is
+    /// read and its signature verified, so only Stripe's deliveries can hold one.
+    pub slots: Arc<Semaphore>,
 }
 
 /// Handles one delivery.
@@ -100,6 +103,10 @@ pub async fn receive(
 
 /// Stores a verified event in the inbox; its row keeps the delivery's trace context.
 async fn store(state: &WebhookState, new: NewEvent, event_id: &str, kind: &str) -> (StatusCode, String) {
+    let Ok(_slot) = state.slots.try_acquire() else {
+        metrics::counter!("caixa_webhook_rejected_total", "reason" => "overloaded").increment(1);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many deliveries in progress; retry".to_owned());
+    };
     match state.committer.store(new).await {
         Ok(fresh) => {
             let result = if fresh { "stored" } else { "duplicate" };

@@ -1,6 +1,7 @@
 //! The webhook bridge under hostile clients: a request head trickled a byte at a time,
-//! a body that never finishes, an oversized head, and more deliveries at once than
-//! allowed. Each is cut off or refused by the server itself.
+//! bodies that never finish, an oversized head. Each is cut off or refused by the server
+//! itself, and a slow body never holds a delivery slot: Stripe's signed delivery goes
+//! through while unsigned ones trickle.
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -11,10 +12,14 @@ use tokio::{
     net::TcpStream,
 };
 
+const SECRET: &str = "whsec_bridge_limits";
+
 const LIMITS: &[(&str, &str)] = &[
     ("HTTP_HEADER_TIMEOUT_SECONDS", "1"),
-    ("WEBHOOK_REQUEST_TIMEOUT_SECONDS", "1"),
+    ("WEBHOOK_REQUEST_TIMEOUT_SECONDS", "2"),
     ("WEBHOOK_MAX_CONCURRENT", "1"),
+    ("STRIPE_WEBHOOK_SECRET", SECRET),
+    ("INBOX_WORKER", "false"),
 ];
 
 const PATH: &str = "/stripe/webhook/00000000-0000-0000-0000-000000000000";
@@ -64,15 +69,26 @@ async fn slow_or_oversized_requests_are_cut_off_and_excess_deliveries_refused() 
     assert!(read.is_ok(), "a trickled head kept its connection");
     assert!(!String::from_utf8_lossy(&received).contains("200 OK"));
 
-    // A body that never finishes holds the one delivery slot: another delivery is
-    // refused at once with 503, and the slow one ends with 408.
-    let mut slow = started_body(addr).await;
+    // Bodies that never finish hold no delivery slot: with one slot, a signed delivery is
+    // stored while they trickle, and each slow one ends with 408.
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        slow.push(started_body(addr).await);
+    }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut second = started_body(addr).await;
-    let refused = answer(&mut second).await;
-    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
-    let timed_out = answer(&mut slow).await;
-    assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    let body = serde_json::json!({
+        "id": "evt_limits", "object": "event", "type": "customer.created", "livemode": false,
+        "created": chrono::Utc::now().timestamp(), "api_version": "2026-09-30.endive",
+        "data": { "object": { "id": "cus_1", "object": "customer", "livemode": false } },
+    })
+    .to_string();
+    let signature = stripe_emulator::sign(SECRET, chrono::Utc::now().timestamp(), &body);
+    let (code, stored) = crate::webhooks::deliver(addr, PATH, &body, Some(signature)).await;
+    assert_eq!((code, stored.as_str()), (200, "stored"), "a signed delivery while slow bodies are open");
+    for mut stream in slow {
+        let timed_out = answer(&mut stream).await;
+        assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+    }
 
     // A head larger than the limit gets 431.
     let mut big = TcpStream::connect(addr).await.unwrap();
