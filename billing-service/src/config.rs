@@ -27,10 +27,24 @@ pub struct Settings {
     pub inbox: InboxSettings,
     /// `WATCH_HEARTBEAT_SECONDS`: how often an idle Watch stream sends a heartbeat.
     pub watch_heartbeat: Duration,
+    /// How much the gRPC API takes at once.
+    pub grpc_limits: GrpcLimits,
     /// `REVISION_RETENTION_HOURS`: how long the revision log keeps a change.
     pub revision_retention: Duration,
     /// How billing catches up with what webhooks missed.
     pub reconcile: ReconcileSettings,
+}
+
+/// What the gRPC API takes at once before it refuses (RESOURCE_EXHAUSTED).
+#[derive(Clone, Copy, Debug)]
+pub struct GrpcLimits {
+    /// `MAX_CONCURRENT_REQUESTS`: calls in progress on one connection.
+    pub per_connection: usize,
+    /// `MAX_IN_FLIGHT`: calls in progress on the whole service.
+    pub in_flight: usize,
+    /// `MAX_WATCH_STREAMS`: `SubscriptionEvents.Watch` streams open at once (each follower
+    /// holds one; each polls the database while idle).
+    pub watch_streams: usize,
 }
 
 /// Continuous reconciliation with Stripe.
@@ -142,6 +156,11 @@ impl Settings {
                 poll: Duration::from_millis(env.parse_or("INBOX_POLL_MS", 1000)?),
             },
             watch_heartbeat: env.seconds("WATCH_HEARTBEAT_SECONDS", Duration::from_secs(5))?,
+            grpc_limits: GrpcLimits {
+                per_connection: env.parse_or::<usize>("MAX_CONCURRENT_REQUESTS", 64)?.max(1),
+                in_flight: env.parse_or::<usize>("MAX_IN_FLIGHT", 256)?.max(1),
+                watch_streams: env.parse_or::<usize>("MAX_WATCH_STREAMS", 64)?.max(1),
+            },
             reconcile: ReconcileSettings {
                 interval: env.seconds("RECONCILE_INTERVAL_SECONDS", Duration::from_secs(300))?,
                 sweep: env.seconds("RECONCILE_SWEEP_SECONDS", Duration::from_secs(3600))?,

@@ -103,7 +103,8 @@ impl Application {
         let live = self.settings.stripe.live_mode;
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         let heartbeat = self.settings.watch_heartbeat;
-        let watch = WatchApi::new(self.db.clone(), feed.clone(), live, heartbeat, supervisor.drain_signal());
+        let watch = WatchApi::new(self.db.clone(), feed.clone(), live, heartbeat, supervisor.drain_signal())
+            .with_stream_limit(self.settings.grpc_limits.watch_streams);
         let intake = Intake::new(self.stripe.clone(), self.settings.stripe.user_keys.clone());
         let routes = routes
             .add_service(BillingServiceServer::new(BillingApi::new(Billing {
@@ -118,7 +119,10 @@ impl Application {
             })))
             .add_service(SubscriptionEventsServer::new(watch));
 
-        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), Limits::default());
+        let limits = self.settings.grpc_limits;
+        let limits =
+            Limits { per_connection: Some(limits.per_connection), in_flight: Some(limits.in_flight) };
+        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), limits);
         if let Some(listener) = self.health_listener {
             supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
         }

@@ -1,6 +1,6 @@
 //! `caixa.billing.v1.SubscriptionEvents.Watch`: the revision log as a resumable stream.
 
-use std::{pin::Pin, time::Duration};
+use std::{pin::Pin, sync::Arc, time::Duration};
 
 use caixa_proto::billing::v1::{
     Heartbeat, WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents,
@@ -8,7 +8,7 @@ use caixa_proto::billing::v1::{
 };
 use caixa_runtime::{auth::Caller, grpc::DrainSignal};
 use sea_orm::DatabaseConnection;
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
@@ -30,6 +30,7 @@ pub struct WatchApi {
     livemode: bool,
     heartbeat: Duration,
     drain: DrainSignal,
+    streams: Arc<Semaphore>,
 }
 
 impl WatchApi {
@@ -42,7 +43,20 @@ impl WatchApi {
         heartbeat: Duration,
         drain: DrainSignal,
     ) -> Self {
-        Self { db, feed, livemode, heartbeat, drain }
+        Self {
+            db,
+            feed,
+            livemode,
+            heartbeat,
+            drain,
+            streams: Arc::new(Semaphore::new(Semaphore::MAX_PERMITS)),
+        }
+    }
+
+    /// At most `streams` open at once; one more is refused with RESOURCE_EXHAUSTED.
+    pub fn with_stream_limit(mut self, streams: usize) -> Self {
+        self.streams = Arc::new(Semaphore::new(streams));
+        self
     }
 }
 
@@ -55,6 +69,12 @@ impl SubscriptionEvents for WatchApi {
         let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
             ApiError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
         })?;
+        let Ok(slot) = self.streams.clone().try_acquire_owned() else {
+            metrics::counter!("caixa_watch_streams_refused_total").increment(1);
+            return Err(Status::resource_exhausted(
+                "too many Watch streams are open (MAX_WATCH_STREAMS); retry later",
+            ));
+        };
         let (_, pruned) = revisions::head(&self.db).await.map_err(ApiError::from)?;
         if after < pruned {
             return Err(ApiError::OutOfRange(format!(
@@ -71,7 +91,12 @@ impl SubscriptionEvents for WatchApi {
         };
         tracing::info!(%caller, after, "watch stream opened");
         metrics::counter!("caixa_watch_streams_opened_total", "caller" => caller).increment(1);
-        tokio::spawn(stream.run(after, self.feed.subscribe(), tx));
+        let feed = self.feed.subscribe();
+        tokio::spawn(async move {
+            // The slot is given back when the stream ends.
+            stream.run(after, feed, tx).await;
+            drop(slot);
+        });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

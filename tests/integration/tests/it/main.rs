@@ -37,4 +37,5 @@ mod settings;
 mod sync;
 mod takeover;
 mod traces;
+mod watch_limits;
 mod webhooks;
