@@ -76,12 +76,18 @@ pub(crate) async fn settled(conn: &DatabaseConnection) {
 /// Delivers the first checkout's `checkout.session.completed` again, as Stripe does late
 /// or an operator replays it, and waits until it is applied.
 pub(crate) async fn replay_first_checkout(conn: &DatabaseConnection) {
-    let completed = stripe_events::Entity::find()
-        .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
-        .one(conn)
-        .await
-        .unwrap()
-        .expect("the first checkout's event was received");
+    let first = || {
+        stripe_events::Entity::find()
+            .filter(stripe_events::Column::EventType.eq("checkout.session.completed"))
+            .one(conn)
+    };
+    // Stripe delivers events concurrently: the checkout's may still be on its way.
+    wait_until("the first checkout's event received", Duration::from_secs(15), || async {
+        first().await.unwrap().is_some()
+    })
+    .await;
+    settled(conn).await;
+    let completed = first().await.unwrap().expect("the first checkout's event was received");
     assert!(billing_service::store::inbox::replay(conn, &completed.id).await.unwrap());
     settled(conn).await;
 }
