@@ -94,6 +94,8 @@ impl Application {
             staleness_bound: self.settings.staleness_bound,
             stale_deny_features: self.settings.stale_deny_features.clone(),
             freshness_wait_cap: self.settings.freshness_wait_cap,
+            // A quarter of the slots at most wait for a revision.
+            waiting: Arc::new(tokio::sync::Semaphore::new((self.settings.max_in_flight / 4).max(1))),
             drain: supervisor.drain_signal(),
         };
         let routes = routes.add_service(EntitlementServiceServer::new(api));

@@ -26,6 +26,7 @@ thread_local! {
         staleness_bound: Duration::from_secs(30),
         stale_deny_features: vec!["reports".to_owned()],
         freshness_wait_cap: Duration::from_millis(1),
+        waiting: Arc::new(tokio::sync::Semaphore::new(4)),
         // Only unary calls are fuzzed: no stream waits on the drain.
         drain: caixa_runtime::grpc::Supervisor::new(Duration::from_secs(1)).drain_signal(),
     };

@@ -39,6 +39,9 @@ pub struct EntitlementApi {
     pub stale_deny_features: Vec<String>,
     /// Longest wait for a requested revision.
     pub freshness_wait_cap: Duration,
+    /// Calls that may wait for a revision at once: a share of the service's slots, so
+    /// callers asking for revisions that have not arrived cannot take them all.
+    pub waiting: Arc<tokio::sync::Semaphore>,
     /// Ends every `WatchEntitlements` stream when the service drains, so that the
     /// drain need not wait out its grace for them.
     pub drain: DrainSignal,
@@ -77,6 +80,11 @@ impl EntitlementApi {
                  ask for a revision billing returned"
             )));
         }
+        let Ok(_waiting) = self.waiting.try_acquire() else {
+            return Err(ApiError::Unavailable(format!(
+                "at revision {held}; too many calls are waiting for newer revisions, so revision {wanted} is not waited for; retry"
+            )));
+        };
         let wait = deadline(metadata).map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
         if Box::pin(self.cache.wait_for(wanted, wait)).await {
             return Ok(());

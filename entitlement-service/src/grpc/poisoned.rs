@@ -21,6 +21,7 @@ fn api(cache: Arc<Cache>) -> EntitlementApi {
         staleness_bound: Duration::from_secs(3600),
         stale_deny_features: Vec::new(),
         freshness_wait_cap: Duration::from_millis(1),
+        waiting: Arc::new(tokio::sync::Semaphore::new(4)),
         drain: caixa_runtime::grpc::Supervisor::new(Duration::from_secs(1)).drain_signal(),
     }
 }
@@ -73,4 +74,45 @@ async fn a_revision_far_beyond_the_head_is_refused_at_once() {
     assert_eq!(far.map(drop).map_err(|s| s.code()), Err(Code::OutOfRange));
     let near = api.check_access(Request::new(asking(8))).await;
     assert_eq!(near.map(drop).map_err(|s| s.code()), Err(Code::Unavailable), "a near revision is waited for");
+}
+
+#[tokio::test]
+async fn only_a_share_of_calls_may_wait_for_a_revision() {
+    use caixa_proto::entitlement::v1::{Consistency, consistency::Requirement};
+    // Arrange: two may wait, each up to a minute, for a revision that does not come.
+    let cache = Arc::new(Cache::default());
+    cache.load(Users::with_capacity(4), 7, chrono::Utc::now().timestamp());
+    let api = Arc::new(EntitlementApi {
+        freshness_wait_cap: Duration::from_secs(60),
+        waiting: Arc::new(tokio::sync::Semaphore::new(2)),
+        ..api(cache.clone())
+    });
+    let asking = || CheckAccessRequest {
+        user_id: "ana".into(),
+        consistency: Some(Consistency { requirement: Some(Requirement::AtLeastAsFresh(9)) }),
+        ..Default::default()
+    };
+
+    // Act: five ask at once; the three that cannot wait answer at once.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..5 {
+        let (api, request) = (api.clone(), asking());
+        calls.spawn(async move {
+            api.check_access(Request::new(request)).await.map(drop).map_err(|s| s.message().to_owned())
+        });
+    }
+    let mut refused = Vec::new();
+    for _ in 0..3 {
+        refused.push(calls.join_next().await.unwrap().unwrap());
+    }
+    // The two waiting get the revision they asked for.
+    cache.apply(Entry::new("bia", 9, &UserState::default(), cache.plans()), chrono::Utc::now().timestamp());
+    let waited: Vec<_> = calls.join_all().await;
+
+    // Assert
+    assert!(
+        refused.iter().all(|r| r.as_ref().is_err_and(|m| m.contains("too many calls are waiting"))),
+        "{refused:?}"
+    );
+    assert_eq!(waited, vec![Ok(()), Ok(())]);
 }
