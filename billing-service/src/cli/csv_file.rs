@@ -86,13 +86,27 @@ pub fn check_users(flag: &str, path: &Path, rows: &[Row], index: usize) -> Resul
     Ok(())
 }
 
-/// The first value that appears twice among `rows`' column `index`, with both lines.
-pub fn duplicate(rows: &[Row], index: usize) -> Option<(String, u64, u64)> {
+/// Refuses the file at `path` when a value of column `index` (a `what`: "user",
+/// "customer") appears on two lines, naming both.
+pub fn refuse_duplicates(
+    flag: &str,
+    path: &Path,
+    rows: &[Row],
+    index: usize,
+    what: &str,
+) -> Result<(), CommandError> {
     let mut seen = std::collections::HashMap::new();
-    rows.iter().find_map(|row| {
+    for row in rows {
         let value = &row.values[index];
-        seen.insert(value.clone(), row.line).map(|first| (value.clone(), first, row.line))
-    })
+        if let Some(first) = seen.insert(value.as_str(), row.line) {
+            return Err(CommandError::Usage(format!(
+                "{flag} {}: line {}: {what} {value} is listed again (first on line {first})",
+                path.display(),
+                row.line
+            )));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -121,7 +135,7 @@ mod tests {
             Row { line: 2, values: vec!["u1".into(), "a@x.com".into(), "2024-01-01".into()] }
         );
         assert_eq!(rows[1], Row { line: 4, values: vec!["u2".into(), "b@x.com".into(), String::new()] });
-        assert_eq!(duplicate(&rows, 0), None);
+        assert!(refuse_duplicates("--csv", f.path(), &rows, 0, "user").is_ok());
     }
 
     #[test]
@@ -139,6 +153,7 @@ mod tests {
         }
         let f = file(b"user_id,email\nu1,a@x.com\nu1,b@x.com\n");
         let rows = read("--csv", f.path(), &["user_id", "email"], &[]).unwrap();
-        assert_eq!(duplicate(&rows, 0), Some(("u1".into(), 2, 3)));
+        let err = message(refuse_duplicates("--csv", f.path(), &rows, 0, "user").map(|()| Vec::new()));
+        assert!(err.ends_with("line 3: user u1 is listed again (first on line 2)"), "{err}");
     }
 }

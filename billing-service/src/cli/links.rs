@@ -64,12 +64,7 @@ async fn file_plan(
 ) -> Result<LinkPlan, CommandError> {
     let rows = csv_file::read("--links", path, &["customer_id", "user_id"], &[])?;
     csv_file::check_users("--links", path, &rows, 1)?;
-    if let Some((customer, first, again)) = csv_file::duplicate(&rows, 0) {
-        return Err(CommandError::Usage(format!(
-            "--links {}: line {again}: customer {customer} is already linked on line {first}",
-            path.display()
-        )));
-    }
+    csv_file::refuse_duplicates("--links", path, &rows, 0, "customer")?;
     if let Some(row) = rows.iter().find(|r| !r.values[0].starts_with("cus_")) {
         return Err(CommandError::Usage(format!(
             "--links {}: line {}: {:?} is not a customer id (cus_...)",

@@ -52,9 +52,7 @@ pub fn read_trials(path: &std::path::Path) -> Result<Vec<PastTrial>, CommandErro
     let bad = |line: u64, what: String| {
         CommandError::Usage(format!("--csv {}: line {line}: {what}", path.display()))
     };
-    if let Some((user, first, again)) = csv_file::duplicate(&rows, 0) {
-        return Err(bad(again, format!("user {user} is listed again (first on line {first})")));
-    }
+    csv_file::refuse_duplicates("--csv", path, &rows, 0, "user")?;
     let now = Utc::now();
     rows.into_iter()
         .map(|row| {
@@ -124,12 +122,7 @@ pub fn print_import(report: &ImportReport, rows: usize, dry_run: bool, output: O
 fn read_answers(path: &std::path::Path) -> Result<BTreeMap<String, bool>, CommandError> {
     let rows = csv_file::read("--users", path, &["user_id", "has_active_subscription"], &[])?;
     csv_file::check_users("--users", path, &rows, 0)?;
-    if let Some((user, first, again)) = csv_file::duplicate(&rows, 0) {
-        return Err(CommandError::Usage(format!(
-            "--users {}: line {again}: user {user} is listed again (first on line {first})",
-            path.display()
-        )));
-    }
+    csv_file::refuse_duplicates("--users", path, &rows, 0, "user")?;
     rows.into_iter()
         .map(|row| {
             let answer = match row.values[1].to_ascii_lowercase().as_str() {
