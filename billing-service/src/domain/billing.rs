@@ -152,7 +152,9 @@ impl Billing {
         let state = subscriptions::user_state(&self.db, user, live).await?;
         let decision: Decision<_> = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
         let subscription: Option<SubscriptionSnapshot> = decision.subscription.map(|s| s.to_proto());
-        let customer = customers::preferred(&self.db, user, live, &self.policy).await?;
+        // The decision at hand picks the customer: no second read of the state.
+        let linked = crate::store::customers::linked(&self.db, user, live).await?;
+        let customer = customers::pick(linked, customers::granting(&decision));
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
         let revision = revisions::of_user(&self.db, user, live).await?;
         Ok(GetSubscriptionStatusResponse {

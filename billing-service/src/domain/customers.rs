@@ -6,7 +6,8 @@ use std::{
 };
 
 use caixa_entities::customers as rows;
-use caixa_policy::Policy;
+use caixa_entities::state::SubscriptionState;
+use caixa_policy::{Decision, Policy};
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
 
@@ -87,16 +88,27 @@ pub async fn preferred(
     livemode: bool,
     policy: &Policy,
 ) -> Result<Option<rows::Model>, StoreError> {
-    let mut linked = customers::linked(db, user, livemode).await?;
-    if linked.len() > 1 {
-        let state = subscriptions::user_state(db, user, livemode).await?;
-        let decision = policy.decide(&state.subscriptions, None, Utc::now().timestamp());
-        let granting = decision.subscription.filter(|_| decision.allowed).map(|s| s.customer_id.as_str());
-        if let Some(at) = linked.iter().position(|c| Some(c.id.as_str()) == granting) {
-            return Ok(Some(linked.swap_remove(at)));
-        }
+    let linked = customers::linked(db, user, livemode).await?;
+    if linked.len() < 2 {
+        return Ok(linked.into_iter().next());
     }
-    Ok(linked.into_iter().next())
+    let state = subscriptions::user_state(db, user, livemode).await?;
+    let decision = policy.decide(&state.subscriptions, None, Utc::now().timestamp());
+    Ok(pick(linked, granting(&decision)))
+}
+
+/// The customer whose subscription grants access in `decision`, if it grants.
+pub fn granting<'a>(decision: &Decision<'a, SubscriptionState>) -> Option<&'a str> {
+    decision.subscription.filter(|_| decision.allowed).map(|s| s.customer_id.as_str())
+}
+
+/// Of a user's `linked` customers (newest created first), the one holding the `granting`
+/// subscription's customer id, else the newest.
+pub fn pick(mut linked: Vec<rows::Model>, granting: Option<&str>) -> Option<rows::Model> {
+    match linked.iter().position(|c| Some(c.id.as_str()) == granting) {
+        Some(at) => Some(linked.swap_remove(at)),
+        None => linked.into_iter().next(),
+    }
 }
 
 /// The user's customer id ([`preferred`]), created at Stripe (with `metadata.user_id`)

@@ -103,9 +103,8 @@ impl Intake {
         };
         let settles = Settles { event_id: &row.id, worker, status, then: None };
         let revisions = apply(db, &objects, Some(settles)).await?;
-        let links = super::links::links_to_copy(objects.iter().map(|fetched| &fetched.object));
-        if let (Some(stripe), false) = (&self.stripe, links.is_empty()) {
-            super::links::copy_links(stripe, links).await;
+        if let Some(stripe) = &self.stripe {
+            super::links::copy_links(stripe, &objects).await;
         }
         Ok(Settled { revisions, ignored })
     }

@@ -226,25 +226,22 @@ pub async fn execute(db: &DatabaseConnection, stripe: &StripeApi, links: &[Link]
 /// limits at its usual latency.
 const LINKS_IN_FLIGHT: usize = 8;
 
-/// The `(customer, user)` links among `objects` that another key than `user_id` names
-/// (dj-stripe's `djstripe_subscriber`): [`copy_links`] copies them.
-pub fn links_to_copy<'a>(objects: impl IntoIterator<Item = &'a StripeObject>) -> Vec<(String, String)> {
-    objects
-        .into_iter()
-        .filter_map(|object| match object {
-            StripeObject::Customer(c) if !c.deleted && c.linked_by.is_some() => {
+/// Copies to `metadata.user_id` at Stripe the link of every customer among `applied`
+/// whose user another key than `user_id` names (dj-stripe's `djstripe_subscriber`), so
+/// that both apps agree during a dual run. Called after an apply by every path that
+/// refetches customers (inbox, sync, reconciliation). Idempotent; a failure is logged and
+/// left to the customer's next event or sync. Returns how many were copied.
+pub async fn copy_links(stripe: &StripeApi, applied: &[Fetched]) -> usize {
+    use futures_util::StreamExt;
+    let links: Vec<(String, String)> = applied
+        .iter()
+        .filter_map(|fetched| match &fetched.object {
+            StripeObject::Customer(c) if !c.deleted && c.named_by_other_key => {
                 c.user_id.clone().map(|user| (c.id.clone(), user))
             }
             _ => None,
         })
-        .collect()
-}
-
-/// Copies each `(customer, user)` link to the customer's `metadata.user_id` at Stripe, so
-/// that both apps agree during a dual run. Idempotent; a failure is logged and left to
-/// the customer's next event or sync. Returns how many were copied.
-pub async fn copy_links(stripe: &StripeApi, links: Vec<(String, String)>) -> usize {
-    use futures_util::StreamExt;
+        .collect();
     let copies = futures_util::stream::iter(links).map(|(customer, user)| async move {
         match stripe.set_customer_user(&customer, &user).await {
             Ok(_) => true,

@@ -225,8 +225,7 @@ impl Reconciler {
         if let Some(head) = apply(&self.db, &objects, None).await?.into_iter().max() {
             self.feed.publish(head);
         }
-        let links = super::links::links_to_copy(objects.iter().map(|fetched| &fetched.object));
-        super::links::copy_links(&self.stripe, links).await;
+        super::links::copy_links(&self.stripe, &objects).await;
         Ok(())
     }
 }

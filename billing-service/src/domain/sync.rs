@@ -227,8 +227,7 @@ impl Syncer {
         for written in futures_util::future::join_all(parts).await {
             revisions += written?.len();
         }
-        let links = super::links::links_to_copy(rest.iter().map(|fetched| &fetched.object));
-        super::links::copy_links(&self.stripe, links).await;
+        super::links::copy_links(&self.stripe, &rest).await;
         Ok(revisions as u64)
     }
 }

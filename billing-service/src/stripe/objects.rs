@@ -47,9 +47,9 @@ pub struct Customer {
     pub name: Option<String>,
     /// The user its metadata names under the first of the link keys set.
     pub user_id: Option<String>,
-    /// That key, when it is not billing's own `user_id`: the link is copied to
-    /// `metadata.user_id` at Stripe, so that both apps agree during a dual run.
-    pub linked_by: Option<String>,
+    /// Whether that key is another than billing's own `user_id`: the link is then copied
+    /// to `metadata.user_id` at Stripe, so that both apps agree during a dual run.
+    pub named_by_other_key: bool,
     /// All metadata.
     pub metadata: Value,
     /// Stripe `created`.
@@ -59,9 +59,9 @@ pub struct Customer {
 impl Customer {
     /// From Stripe's JSON, its user named by the first of `keys` set in its metadata.
     pub fn from_json(object: &Value, keys: &UserKeys) -> Self {
-        let (user_id, linked_by) = match keys.user_of(&object["metadata"]) {
-            Some((user, key)) => (Some(user), (key != PRIMARY).then(|| key.to_owned())),
-            None => (None, None),
+        let (user_id, named_by_other_key) = match keys.user_of(&object["metadata"]) {
+            Some((user, key)) => (Some(user), key != PRIMARY),
+            None => (None, false),
         };
         Self {
             id: id_of(&object["id"]).unwrap_or_default(),
@@ -70,7 +70,7 @@ impl Customer {
             email: text(&object["email"]),
             name: text(&object["name"]),
             user_id,
-            linked_by,
+            named_by_other_key,
             metadata: object["metadata"].clone(),
             created: timestamp(&object["created"]),
         }
