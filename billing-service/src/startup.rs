@@ -11,6 +11,8 @@ use caixa_runtime::{
     config::Env,
     database::{self, DatabaseError},
     grpc::{self, Limits, ServeError, Supervisor},
+    http::HttpLimits,
+    listen::{AtCap, Listener, Port},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
@@ -122,10 +124,9 @@ impl Application {
         let limits = self.settings.grpc_limits;
         let limits =
             Limits { per_connection: Some(limits.per_connection), in_flight: Some(limits.in_flight) };
-        supervisor.spawn_grpc(self.grpc_listener, routes, self.gate.clone(), limits);
-        if let Some(listener) = self.health_listener {
-            supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
-        }
+        let connections = self.settings.common.connections;
+        supervisor.spawn_api(self.grpc_listener, routes, self.gate.clone(), limits, &connections);
+        supervisor.spawn_health_port(self.health_listener, &health, &connections);
         let wakeup = Arc::new(Notify::new());
         if self.settings.inbox.enabled {
             let worker = Worker {
@@ -171,11 +172,14 @@ impl Application {
         };
         let http = crate::http::router(health.clone(), webhook, caixa_runtime::metrics::prometheus());
         let drained = supervisor.drain_signal().wait();
-        let http_listener = self.http_listener;
-        let (max_header_bytes, header_timeout) =
-            (self.settings.webhook.max_header_bytes, self.settings.webhook.header_timeout);
+        let listener = Listener::new(self.http_listener, Port::Api("http"), &connections, AtCap::CloseIdlest);
+        let limits = HttpLimits {
+            max_header_bytes: self.settings.webhook.max_header_bytes,
+            header_timeout: self.settings.webhook.header_timeout,
+            keepalive: connections.keepalive(),
+        };
         supervisor.spawn(async move {
-            crate::http::serve(http_listener, http, max_header_bytes, header_timeout, drained).await?;
+            caixa_runtime::http::serve(listener, http, limits, drained).await?;
             Ok(())
         });
         supervisor.spawn(database::watch_readiness(

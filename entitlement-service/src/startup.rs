@@ -10,6 +10,8 @@ use caixa_runtime::{
     config::Env,
     database::{self, DatabaseError},
     grpc::{self, Limits, ServeError, Supervisor},
+    http::HttpLimits,
+    listen::{AtCap, Listener, Port},
     service::{self, BindError, bind, local_addr},
     shutdown,
 };
@@ -99,24 +101,25 @@ impl Application {
             drain: supervisor.drain_signal(),
         };
         let routes = routes.add_service(EntitlementServiceServer::new(api));
-        supervisor.spawn_grpc(
-            self.grpc_listener,
-            routes,
-            self.gate.clone(),
-            Limits {
-                per_connection: Some(self.settings.max_concurrent_requests),
-                in_flight: Some(self.settings.max_in_flight),
-            },
-        );
-        if let Some(listener) = self.health_listener {
-            supervisor.spawn_grpc(listener, health.routes(), Gate::open(), Limits::default());
-        }
+        let connections = self.settings.common.connections;
+        let limits = Limits {
+            per_connection: Some(self.settings.max_concurrent_requests),
+            in_flight: Some(self.settings.max_in_flight),
+        };
+        supervisor.spawn_api(self.grpc_listener, routes, self.gate.clone(), limits, &connections);
+        supervisor.spawn_health_port(self.health_listener, &health, &connections);
         let http_addr = self.http_listener.as_ref().and_then(|l| l.local_addr().ok());
-        if let Some(listener) = self.http_listener {
+        if let Some(tcp) = self.http_listener {
             let probes = caixa_runtime::http::probes(health.clone(), metrics);
             let drained = supervisor.drain_signal().wait();
+            let listener = Listener::new(tcp, Port::Probe("http"), &connections, AtCap::CloseIdlest);
+            let limits = HttpLimits {
+                max_header_bytes: 16 * 1024,
+                header_timeout: connections.idle,
+                keepalive: connections.keepalive(),
+            };
             supervisor.spawn(async move {
-                axum::serve(listener, probes).with_graceful_shutdown(drained).await?;
+                caixa_runtime::http::serve(listener, probes, limits, drained).await?;
                 Ok(())
             });
         }

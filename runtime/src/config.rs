@@ -131,6 +131,8 @@ pub struct CommonSettings {
     /// `GRPC_HEALTH_ADDR`: a plaintext port serving only gRPC health, for probes that
     /// cannot speak TLS (the kubelet's).
     pub health_addr: Option<SocketAddr>,
+    /// How many connections each port keeps and when an idle one is closed.
+    pub connections: crate::listen::ConnectionSettings,
 }
 
 /// What both services must agree on to give the same answer about a user: parsed here
@@ -199,6 +201,7 @@ impl CommonSettings {
                 .map(|_| env.socket_addr("GRPC_HEALTH_ADDR", ""))
                 .transpose()?,
             access: AccessSettings::from_env(env)?,
+            connections: crate::listen::ConnectionSettings::from_env(env)?,
         })
     }
 }

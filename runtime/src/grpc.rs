@@ -12,14 +12,14 @@ use std::{
 };
 
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
-use tonic::{
-    service::Routes,
-    transport::{Server, server::TcpIncoming},
-};
+use tonic::{service::Routes, transport::Server};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::Instrument;
 
-use crate::auth::{AdmitLayer, Gate};
+use crate::{
+    auth::{AdmitLayer, Gate},
+    listen::{AtCap, ConnectionSettings, Listener, Port},
+};
 
 /// Errors while building or running a server.
 #[derive(Debug, thiserror::Error)]
@@ -138,6 +138,13 @@ pub struct Limits {
     pub in_flight: Option<usize>,
 }
 
+impl Limits {
+    /// For a probe port: checks are never refused; at most 64 Watch streams in all.
+    pub fn probes() -> Self {
+        Self { per_connection: Some(8), in_flight: Some(64) }
+    }
+}
+
 /// Completes once a drain has started.
 #[derive(Clone)]
 pub struct DrainSignal(watch::Receiver<bool>);
@@ -168,20 +175,58 @@ impl Supervisor {
         DrainSignal(self.trigger.subscribe())
     }
 
-    /// Serves `routes` on `listener` until the drain, admitting calls through `gate`
-    /// (and over TLS when it has certificates), within `limits`.
-    pub fn spawn_grpc(&mut self, listener: TcpListener, routes: Routes, gate: Arc<Gate>, limits: Limits) {
+    /// Serves the API `routes` on `tcp` until the drain, admitting calls through `gate`
+    /// (and over TLS when it has certificates), within `limits` and `connections`.
+    pub fn spawn_api(
+        &mut self,
+        tcp: TcpListener,
+        routes: Routes,
+        gate: Arc<Gate>,
+        limits: Limits,
+        connections: &ConnectionSettings,
+    ) {
+        let listener = Listener::new(tcp, Port::Api("grpc"), connections, AtCap::Refuse);
+        self.spawn_grpc(listener, routes, gate, limits, connections.keepalive());
+    }
+
+    /// Serves gRPC health alone, in plaintext and open to all, on `tcp` when given.
+    pub fn spawn_health_port(
+        &mut self,
+        tcp: Option<TcpListener>,
+        health: &HealthState,
+        connections: &ConnectionSettings,
+    ) {
+        if let Some(tcp) = tcp {
+            let listener = Listener::new(tcp, Port::Probe("grpc-health"), connections, AtCap::Refuse);
+            let keepalive = connections.keepalive();
+            self.spawn_grpc(listener, health.routes(), Gate::open(), Limits::probes(), keepalive);
+        }
+    }
+
+    /// Serves `routes` on `listener`. Peers are pinged after `keepalive` without a frame
+    /// and dropped if the answer takes as long again.
+    fn spawn_grpc(
+        &mut self,
+        listener: Listener,
+        routes: Routes,
+        gate: Arc<Gate>,
+        limits: Limits,
+        keepalive: Duration,
+    ) {
         let drained = self.drain_signal().wait();
+        let builder = Server::builder()
+            .http2_keepalive_interval(Some(keepalive))
+            .http2_keepalive_timeout(Some(keepalive));
         let builder = match limits.per_connection {
             // HTTP/2's MAX_CONCURRENT_STREAMS at twice the limit: calls just past it are
             // refused (the caller learns it should back off), and a client with far more
             // to send waits on its side of the connection instead of queueing frames the
             // server would only refuse.
-            Some(limit) => Server::builder()
+            Some(limit) => builder
                 .concurrency_limit_per_connection(limit)
                 .load_shed(true)
                 .max_concurrent_streams(u32::try_from(limit.saturating_mul(2)).ok()),
-            None => Server::builder(),
+            None => builder,
         };
         let server = builder.layer(AdmitLayer::new(gate.clone(), limits.in_flight)).add_routes(routes);
         let gate_tls = gate.tls();
@@ -197,10 +242,7 @@ impl Supervisor {
         self.spawn(async move {
             match gate_tls {
                 Some(tls) => server.serve_with_incoming_shutdown(tls.incoming(listener), drained).await?,
-                None => {
-                    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
-                    server.serve_with_incoming_shutdown(incoming, drained).await?;
-                }
+                None => server.serve_with_incoming_shutdown(listener.incoming(), drained).await?,
             }
             Ok(())
         });

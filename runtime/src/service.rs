@@ -52,6 +52,8 @@ where
         }
     };
     telemetry::init_service(common(&settings).log_format, name);
+    let open_files = crate::listen::raise_open_files_limit();
+    tracing::debug!(?open_files, "open-files limit");
     let outcome = run(settings).await;
     telemetry::trace::shutdown().await;
     match outcome {

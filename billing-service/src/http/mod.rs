@@ -2,12 +2,10 @@
 
 mod commit;
 mod endpoints;
-mod serve;
 pub mod webhook;
 
 pub use commit::Committer;
 pub use endpoints::EndpointCache;
-pub use serve::serve;
 
 use axum::{
     BoxError, Router, error_handling::HandleErrorLayer, extract::DefaultBodyLimit, http::StatusCode,

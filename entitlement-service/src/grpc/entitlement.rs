@@ -85,7 +85,8 @@ impl EntitlementApi {
                 "at revision {held}; too many calls are waiting for newer revisions, so revision {wanted} is not waited for; retry"
             )));
         };
-        let wait = deadline(metadata).map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
+        let wait = caixa_runtime::deadline::from_metadata(metadata)
+            .map_or(self.freshness_wait_cap, |d| d.min(self.freshness_wait_cap));
         if Box::pin(self.cache.wait_for(wanted, wait)).await {
             return Ok(());
         }
@@ -153,30 +154,6 @@ struct Moment {
     stale: bool,
     revision: u64,
     as_of: i64,
-}
-
-/// The caller's `grpc-timeout`, by the gRPC spec's grammar (tonic keeps its parser to
-/// itself): one to eight digits and a unit among `H M S m u n`; anything else is no
-/// deadline.
-fn deadline(metadata: &MetadataMap) -> Option<Duration> {
-    parse_timeout(metadata.get("grpc-timeout")?.to_str().ok()?)
-}
-
-fn parse_timeout(raw: &str) -> Option<Duration> {
-    let (digits, unit) = raw.split_at(raw.len().checked_sub(1)?);
-    if digits.is_empty() || digits.len() > 8 || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let value: u64 = digits.parse().ok()?;
-    Some(match unit {
-        "H" => Duration::from_secs(value.checked_mul(3600)?),
-        "M" => Duration::from_secs(value.checked_mul(60)?),
-        "S" => Duration::from_secs(value),
-        "m" => Duration::from_millis(value),
-        "u" => Duration::from_micros(value),
-        "n" => Duration::from_nanos(value),
-        _ => return None,
-    })
 }
 
 #[tonic::async_trait]
@@ -302,21 +279,5 @@ impl EntitlementService for EntitlementApi {
         let backlog = self.cache.changed_after(after);
         let drained = self.drain.clone().wait();
         Ok(Response::new(watch::changes(backlog, (after, head), self.cache.clone(), live, drained)))
-    }
-}
-
-#[cfg(test)]
-mod timeout_tests {
-    use super::*;
-
-    #[test]
-    fn grpc_timeout_follows_the_spec_and_refuses_the_rest() {
-        assert_eq!(parse_timeout("250m"), Some(Duration::from_millis(250)));
-        assert_eq!(parse_timeout("2H"), Some(Duration::from_secs(7200)));
-        assert_eq!(parse_timeout("99999999H"), Some(Duration::from_secs(99_999_999 * 3600)));
-        assert_eq!(parse_timeout("7n"), Some(Duration::from_nanos(7)));
-        for bad in ["", "m", "5", "5x", "-5m", "+5m", "123456789m", "5 m", "5mm"] {
-            assert_eq!(parse_timeout(bad), None, "{bad:?}");
-        }
     }
 }

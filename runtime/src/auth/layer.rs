@@ -121,7 +121,11 @@ where
             let _entered = this.span.enter();
             std::task::ready!(this.inner.poll(cx))
         };
-        this.permit.take();
+        // A stream keeps its place until its body ends.
+        let output = match this.permit.take() {
+            Some(permit) => output.map(|response| super::held::Held::response(response, permit)),
+            None => output,
+        };
         if let (Some(timer), Ok(response)) = (this.timer.take(), &output) {
             let code = timer.finish(response);
             if !this.span.is_disabled() {
@@ -149,7 +153,7 @@ where
 
     fn call(&mut self, mut req: http::Request<B>) -> Self::Future {
         let permit = match &self.in_flight {
-            Some(limit) if !req.uri().path().starts_with("/grpc.health.v1.Health/") => {
+            Some(limit) if req.uri().path() != "/grpc.health.v1.Health/Check" => {
                 match limit.clone().try_acquire_owned() {
                     Ok(permit) => Some(permit),
                     Err(_) => return Either::Right(ready(Ok(refuse(req.uri().path(), Refusal::Overloaded)))),

@@ -5,6 +5,7 @@
 //! restart.
 
 pub mod client;
+mod held;
 mod layer;
 mod policy;
 pub mod tls;

@@ -13,9 +13,11 @@ use std::{
 
 use rustls::{RootCertStore, ServerConfig, crypto::ring, server::WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, server::TlsStream};
 use tokio_stream::wrappers::ReceiverStream;
+
+use crate::listen::{Guarded, Listener};
 
 /// How long a client may take to finish the TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,17 +112,15 @@ impl ReloadingTls {
     /// time limit, off the accept loop), yielding the established streams.
     pub fn incoming(
         self: Arc<Self>,
-        listener: TcpListener,
-    ) -> ReceiverStream<io::Result<TlsStream<TcpStream>>> {
+        listener: Listener,
+    ) -> ReceiverStream<io::Result<TlsStream<Guarded<TcpStream>>>> {
         let (tx, rx) = tokio::sync::mpsc::channel(64);
         tokio::spawn(async move {
             loop {
-                let accepted = tokio::select! {
+                let (tcp, peer) = tokio::select! {
                     () = tx.closed() => return,
                     accepted = listener.accept() => accepted,
                 };
-                let Ok((tcp, peer)) = accepted else { continue };
-                let _ = tcp.set_nodelay(true);
                 let (acceptor, tx) = (self.acceptor(), tx.clone());
                 tokio::spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {

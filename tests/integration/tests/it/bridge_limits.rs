@@ -3,9 +3,11 @@
 //! itself, and a slow body never holds a delivery slot: Stripe's signed delivery goes
 //! through while unsigned ones trickle.
 
-use std::{net::SocketAddr, time::Duration};
+use std::time::Duration;
 
 use caixa_integration_tests::spawn_billing;
+
+use crate::connections::started_body;
 use caixa_test_support::database::{Backend, TestDatabase};
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -42,15 +44,6 @@ fn trickle(mut writer: tokio::net::tcp::OwnedWriteHalf, bytes: &'static [u8], ev
             tokio::time::sleep(every).await;
         }
     });
-}
-
-async fn started_body(addr: SocketAddr) -> TcpStream {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let head = format!(
-        "POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
-    );
-    stream.write_all(head.as_bytes()).await.unwrap();
-    stream
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@ mod auth;
 mod billing_api;
 mod bridge_limits;
 mod commands;
+mod connections;
 mod convergence;
 mod customers;
 mod deploy;

@@ -1,6 +1,10 @@
 //! The plain HTTP endpoints every service serves beside gRPC: liveness, readiness and
 //! Prometheus metrics.
 
+mod serve;
+
+pub use serve::{HttpLimits, serve};
+
 use axum::{Router, extract::State, http::StatusCode, routing::get};
 use metrics_exporter_prometheus::PrometheusHandle;
 
