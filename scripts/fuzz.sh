@@ -2,7 +2,8 @@
 # Runs every cargo-fuzz target for a bounded number of executions and prints what each
 # did. Usage: scripts/fuzz.sh [RUNS_PER_TARGET] [TARGET...]
 #   RUNS_PER_TARGET  executions per target (default 10000000)
-#   TARGET           signature, event_to_access, entitlement_requests, billing_requests
+#   TARGET           signature, event_to_access, entitlement_requests, billing_requests,
+#                    tokens_file, caller_policy, certificate_identity, grpc_timeout, bridge_http
 # Needs the nightly toolchain; installs cargo-fuzz when missing. The corpus grows in
 # fuzz/corpus/<target> (kept in the repository); crashes land in fuzz/artifacts/.
 set -euo pipefail
@@ -12,7 +13,8 @@ runs=${1:-10000000}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(signature event_to_access entitlement_requests billing_requests)
+    targets=(signature event_to_access entitlement_requests billing_requests
+             tokens_file caller_policy certificate_identity grpc_timeout bridge_http)
 fi
 if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --locked
