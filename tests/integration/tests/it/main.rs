@@ -18,6 +18,7 @@ mod entitlement_limits;
 mod flow;
 mod guard;
 mod health;
+mod hostile_input;
 mod imports;
 mod inbox;
 mod leaks;
