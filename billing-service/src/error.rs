@@ -1,12 +1,14 @@
-//! The errors the API can answer with, and their one mapping to gRPC status codes.
+//! What billing's work can fail with, classified by what the caller can do about it.
+//! The domain returns these; `grpc::status` maps them to gRPC codes, in one place.
 
-use tonic::{Code, Status};
+use crate::{store::StoreError, stripe::StripeCallError};
 
-use crate::{domain::apply::ApplyError, store::StoreError, stripe::StripeCallError};
+/// Any error, kept whole as a source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// An API failure, classified by what the caller can do about it.
+/// A failure of billing's work.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum BillingError {
     /// The request is malformed; `field` names the culprit.
     #[error("{field}: {reason}")]
     InvalidArgument {
@@ -32,59 +34,36 @@ pub enum ApiError {
     /// the caller's to read: it never carries a cause.
     #[error("{0}")]
     Unavailable(String),
-    /// A dependency failed. `what` is answered; `cause` (database, SQL or Stripe
+    /// A dependency failed. `what` is answered; the source (database, SQL or Stripe
     /// transport text) goes only to the log, under the request id the caller is given.
-    #[error("{what} failed: {cause}")]
+    #[error("{what} failed")]
     Dependency {
         /// What failed, in the caller's words ("the database", "Stripe").
         what: &'static str,
         /// Why, for the log.
-        cause: String,
+        #[source]
+        source: BoxError,
     },
     /// A position the caller asked for no longer exists (a pruned revision).
     #[error("{0}")]
     OutOfRange(String),
-    /// The RPC is part of the contract but not served by this version.
-    #[error("{0} is not implemented by this version of the billing service")]
-    Unimplemented(&'static str),
 }
 
-impl From<ApiError> for Status {
-    fn from(err: ApiError) -> Self {
-        if let ApiError::Dependency { what, cause } = &err {
-            return dependency_status(what, cause);
-        }
-        let code = match &err {
-            ApiError::InvalidArgument { .. } | ApiError::StripeInvalid { .. } => Code::InvalidArgument,
-            ApiError::NotFound(_) => Code::NotFound,
-            ApiError::FailedPrecondition(_) => Code::FailedPrecondition,
-            ApiError::Unavailable(_) | ApiError::Dependency { .. } => Code::Unavailable,
-            ApiError::OutOfRange(_) => Code::OutOfRange,
-            ApiError::Unimplemented(_) => Code::Unimplemented,
-        };
-        Status::new(code, err.to_string())
+impl BillingError {
+    /// A failure of `what`, caused by `source`.
+    pub fn dependency(what: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Dependency { what, source: source.into() }
     }
 }
 
-/// UNAVAILABLE with a stable message and a request id; the cause is logged under that id.
-pub fn dependency_status(what: &str, cause: &str) -> Status {
-    let id = uuid::Uuid::new_v4().simple().to_string();
-    tracing::error!(request_id = %id, what, cause, "call failed");
-    let mut status = Status::unavailable(format!("{what} is unavailable; retry (request id {id})"));
-    if let Ok(value) = id.parse() {
-        status.metadata_mut().insert("x-request-id", value);
-    }
-    status
-}
-
-impl From<StripeCallError> for ApiError {
+impl From<StripeCallError> for BillingError {
     /// Stripe's own wording stays in the log: a caller gets a fixed message naming at most
     /// Stripe's parameter, so nothing Stripe says (about keys, accounts, other objects)
     /// reaches it.
     fn from(err: StripeCallError) -> Self {
         match err {
             StripeCallError::NotConfigured(_) => Self::FailedPrecondition(err.to_string()),
-            StripeCallError::Unreachable(_) => Self::Dependency { what: "Stripe", cause: err.to_string() },
+            StripeCallError::Unreachable(_) => Self::dependency("Stripe", err),
             StripeCallError::NotFound(message) => {
                 tracing::warn!(stripe_message = %message, "Stripe has no such object");
                 Self::NotFound("Stripe has no such object".to_owned())
@@ -104,76 +83,20 @@ impl From<StripeCallError> for ApiError {
     }
 }
 
-impl From<caixa_policy::input::InvalidInput> for ApiError {
+impl From<caixa_policy::input::InvalidInput> for BillingError {
     fn from(err: caixa_policy::input::InvalidInput) -> Self {
         Self::InvalidArgument { field: err.field, reason: err.reason }
     }
 }
 
-impl From<StoreError> for ApiError {
+impl From<StoreError> for BillingError {
     fn from(err: StoreError) -> Self {
-        Self::Dependency { what: "the database", cause: err.to_string() }
+        Self::dependency("the database", err)
     }
 }
 
-impl From<sea_orm::DbErr> for ApiError {
+impl From<sea_orm::DbErr> for BillingError {
     fn from(err: sea_orm::DbErr) -> Self {
         StoreError::Db(err).into()
-    }
-}
-
-impl From<crate::domain::sessions::SessionCheckError> for ApiError {
-    fn from(err: crate::domain::sessions::SessionCheckError) -> Self {
-        match err {
-            crate::domain::sessions::SessionCheckError::Stripe(stripe) => stripe.into(),
-            crate::domain::sessions::SessionCheckError::Apply(apply) => apply.into(),
-        }
-    }
-}
-
-impl From<ApplyError> for ApiError {
-    fn from(err: ApplyError) -> Self {
-        match err {
-            ApplyError::Store(store) => store.into(),
-            other => Self::Dependency { what: "applying Stripe's data", cause: other.to_string() },
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stripe_s_wording_never_reaches_the_caller() {
-        let said = "No such customer: 'cus_x'; a similar object exists in live mode, but a test mode key was used (sk_test_...abcd)";
-        let rejected = |status: u16, param: Option<&str>, kind: &str| StripeCallError::Rejected {
-            status,
-            kind: kind.to_owned(),
-            param: param.map(str::to_owned),
-            message: said.to_owned(),
-        };
-        let cases = [
-            (rejected(400, Some("line_items[0][price]"), "invalid_request_error"), Code::InvalidArgument),
-            (rejected(401, None, "invalid_request_error"), Code::FailedPrecondition),
-            (rejected(402, None, "card_error"), Code::FailedPrecondition),
-            (rejected(409, None, "idempotency_error"), Code::FailedPrecondition),
-            (StripeCallError::NotFound(said.to_owned()), Code::NotFound),
-        ];
-        for (err, code) in cases {
-            let status = Status::from(ApiError::from(err));
-            assert_eq!(status.code(), code, "{}", status.message());
-            assert!(
-                !status.message().contains("No such") && !status.message().contains("sk_"),
-                "{}",
-                status.message()
-            );
-        }
-        let named = Status::from(ApiError::from(rejected(
-            400,
-            Some("line_items[0][price]"),
-            "invalid_request_error",
-        )));
-        assert_eq!(named.message(), "line_items[0][price]: refused by Stripe");
     }
 }

@@ -14,7 +14,8 @@ mod plain;
 pub use compact::{Stamp, StripeId, prefetch, same};
 pub use plain::{Subscription, stripe_status};
 
-use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
+/// The policy's answers use the contract's enums: the reasons and statuses callers see.
+pub use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};
 
 /// What the policy reads of one subscription.
 pub trait Terms {

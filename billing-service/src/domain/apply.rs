@@ -49,6 +49,15 @@ impl From<sea_orm::DbErr> for ApplyError {
     }
 }
 
+impl From<ApplyError> for crate::error::BillingError {
+    fn from(err: ApplyError) -> Self {
+        match err {
+            ApplyError::Store(store) => store.into(),
+            other => Self::dependency("applying Stripe's data", other),
+        }
+    }
+}
+
 /// The inbox event an apply settles, marked done in the same transaction.
 #[derive(Clone, Copy)]
 pub struct Settles<'a> {

@@ -1,10 +1,8 @@
 //! The billing API's work: checkout with one trial per user, syncing a finished checkout,
 //! the customer portal, and a user's status computed now.
 
-use caixa_policy::{Decision, Policy, input::shown};
-use caixa_proto::billing::v1::{
-    GetSubscriptionStatusResponse, SubscriptionSnapshot, SyncCheckoutSessionResponse,
-};
+use caixa_entities::state::SubscriptionState;
+use caixa_policy::{AccessReason, Decision, Policy, input::shown};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use url::Url;
@@ -18,7 +16,7 @@ use super::{
 };
 use crate::{
     config::StripeSettings,
-    error::ApiError,
+    error::BillingError,
     revisions::RevisionFeed,
     store::{catalogue, revisions, subscriptions},
     stripe::{StripeApi, StripeCallError},
@@ -60,8 +58,38 @@ pub struct CheckoutRequest {
     pub cancel_url: String,
 }
 
+/// A user's subscription status, with access decided now.
+#[derive(Clone, Debug)]
+pub struct UserStatus {
+    /// The user.
+    pub user_id: String,
+    /// Whether the user has access now.
+    pub allowed: bool,
+    /// Why.
+    pub reason: AccessReason,
+    /// The subscription that decided, if any.
+    pub subscription: Option<SubscriptionState>,
+    /// Whether a checkout now would carry a free trial.
+    pub trial_eligible: bool,
+    /// The customer the portal and new checkouts use.
+    pub customer_id: Option<String>,
+    /// The revision of the user's newest change.
+    pub revision: i64,
+}
+
+/// A finished checkout, synced from Stripe.
+#[derive(Clone, Debug)]
+pub struct SyncedCheckout {
+    /// `cs_...`.
+    pub session_id: String,
+    /// The subscription the session made, if any yet.
+    pub subscription_id: Option<String>,
+    /// The session's user's status after the sync.
+    pub status: UserStatus,
+}
+
 impl Billing {
-    pub(super) fn stripe(&self) -> Result<&StripeApi, ApiError> {
+    pub(super) fn stripe(&self) -> Result<&StripeApi, BillingError> {
         let var = if self.settings.live_mode { "STRIPE_LIVE_SECRET_KEY" } else { "STRIPE_TEST_SECRET_KEY" };
         self.stripe.as_ref().ok_or_else(|| StripeCallError::NotConfigured(var).into())
     }
@@ -72,8 +100,8 @@ impl Billing {
     }
 
     /// The price must exist, be active, recurring and of this deployment's mode.
-    pub(super) async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), ApiError> {
-        let invalid = |reason: String| ApiError::InvalidArgument { field: "price_id", reason };
+    pub(super) async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), BillingError> {
+        let invalid = |reason: String| BillingError::InvalidArgument { field: "price_id", reason };
         let price = match catalogue::price(&self.db, price_id).await? {
             Some(price) => price,
             None => {
@@ -104,40 +132,38 @@ impl Billing {
     /// Fetches a session and its subscription from Stripe now and applies them through
     /// the one apply path.
     #[tracing::instrument(name = "sync checkout", level = "debug", skip_all)]
-    pub async fn sync_checkout(&self, session_id: &str) -> Result<SyncCheckoutSessionResponse, ApiError> {
+    pub async fn sync_checkout(&self, session_id: &str) -> Result<SyncedCheckout, BillingError> {
         let stripe = self.stripe()?;
         let (session, objects) =
             self.intake.session(&self.db, stripe, session_id).await.map_err(|err| match err {
                 SessionCheckError::Stripe(StripeCallError::NotFound(_)) => {
-                    ApiError::NotFound(format!("no checkout session {session_id}"))
+                    BillingError::NotFound(format!("no checkout session {session_id}"))
                 }
                 other => other.into(),
             })?;
         let Some(user) = session.user_id.clone() else {
-            return Err(ApiError::FailedPrecondition(format!("checkout session {session_id} names no user")));
+            return Err(BillingError::FailedPrecondition(format!(
+                "checkout session {session_id} names no user"
+            )));
         };
         apply(&self.db, &objects, None).await?;
         let status = self.status(&user).await?;
-        self.feed.publish(i64::try_from(status.revision).unwrap_or(0));
-        let subscription = status.subscription.unwrap_or_default();
-        Ok(SyncCheckoutSessionResponse {
+        self.feed.publish(status.revision);
+        Ok(SyncedCheckout {
             session_id: session_id.to_owned(),
-            user_id: user,
-            subscription_id: session.subscription_id.unwrap_or_default(),
-            status: subscription.status,
-            has_active_subscription: status.has_active_subscription,
-            revision: status.revision,
+            subscription_id: session.subscription_id,
+            status,
         })
     }
 
     /// A Customer Portal session for a user who has a customer.
     #[tracing::instrument(name = "portal session", level = "debug", skip_all)]
-    pub async fn portal(&self, user: &str, return_url: String) -> Result<String, ApiError> {
+    pub async fn portal(&self, user: &str, return_url: String) -> Result<String, BillingError> {
         let stripe = self.stripe()?;
         let Some(customer) =
             customers::preferred(&self.db, user, self.settings.live_mode, &self.policy).await?
         else {
-            return Err(ApiError::FailedPrecondition(format!(
+            return Err(BillingError::FailedPrecondition(format!(
                 "user {user} has no Stripe customer yet; a checkout creates one"
             )));
         };
@@ -147,24 +173,23 @@ impl Billing {
 
     /// The user's status from the local database, with access decided now.
     #[tracing::instrument(name = "subscription status", level = "debug", skip_all)]
-    pub async fn status(&self, user: &str) -> Result<GetSubscriptionStatusResponse, ApiError> {
+    pub async fn status(&self, user: &str) -> Result<UserStatus, BillingError> {
         let live = self.settings.live_mode;
         let state = subscriptions::user_state(&self.db, user, live).await?;
         let decision: Decision<_> = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
-        let subscription: Option<SubscriptionSnapshot> = decision.subscription.map(|s| s.to_proto());
         // The decision at hand picks the customer: no second read of the state.
         let linked = crate::store::customers::linked(&self.db, user, live).await?;
         let customer = customers::pick(linked, customers::granting(&decision));
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
         let revision = revisions::of_user(&self.db, user, live).await?;
-        Ok(GetSubscriptionStatusResponse {
+        Ok(UserStatus {
             user_id: user.to_owned(),
-            has_active_subscription: decision.allowed,
-            reason: decision.reason.into(),
-            subscription,
+            allowed: decision.allowed,
+            reason: decision.reason,
+            subscription: decision.subscription.cloned(),
             trial_eligible: trials::eligible(&self.db, user, email.as_deref(), live).await?,
-            customer_id: customer.map(|c| c.id).unwrap_or_default(),
-            revision: u64::try_from(revision).unwrap_or(0),
+            customer_id: customer.map(|c| c.id),
+            revision,
         })
     }
 }

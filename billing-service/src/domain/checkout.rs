@@ -1,8 +1,7 @@
 //! Opening a Checkout Session: one customer per user, the newest session carries the
 //! trial, and a customer deleted at Stripe behind billing's back is replaced.
 
-use caixa_proto::billing::v1::CreateCheckoutSessionResponse;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::{
     apply::{Fetched, StripeObject, apply},
@@ -10,28 +9,38 @@ use super::{
     customers, sessions, trials,
 };
 use crate::{
-    error::ApiError,
+    error::BillingError,
     store,
     stripe::{StripeApi, StripeCallError, objects::Customer},
 };
 
+/// A Checkout Session opened for a user.
+#[derive(Clone, Debug)]
+pub struct OpenedCheckout {
+    /// `cs_...`.
+    pub session_id: String,
+    /// Where the user pays.
+    pub url: String,
+    /// Days of free trial it carries (0: none).
+    pub trial_days: u32,
+    /// When Stripe expires it, if it said.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
 impl Billing {
     /// Creates a Checkout Session, with a trial when the user has never had one.
     #[tracing::instrument(name = "create checkout", level = "debug", skip_all)]
-    pub async fn create_checkout(
-        &self,
-        request: CheckoutRequest,
-    ) -> Result<CreateCheckoutSessionResponse, ApiError> {
+    pub async fn create_checkout(&self, request: CheckoutRequest) -> Result<OpenedCheckout, BillingError> {
         let stripe = self.stripe()?;
         self.check_price(stripe, &request.price_id).await?;
         let held = self.locks.lock(&self.db, &request.user_id).await?;
         let opened = match self.open_session(stripe, &request).await {
             // The customer may have been deleted at Stripe without billing hearing of it
             // yet: learn it now, and open the session for a new customer.
-            Err(ApiError::NotFound(reason)) => {
+            Err(BillingError::NotFound(reason)) => {
                 match self.forget_deleted_customer(stripe, &request.user_id).await {
                     Ok(true) => self.open_session(stripe, &request).await,
-                    Ok(false) => Err(ApiError::NotFound(reason)),
+                    Ok(false) => Err(BillingError::NotFound(reason)),
                     Err(err) => Err(err),
                 }
             }
@@ -43,7 +52,7 @@ impl Billing {
 
     /// Whether the user's linked customer turned out deleted at Stripe (and is now stored
     /// as such, freeing the link).
-    async fn forget_deleted_customer(&self, stripe: &StripeApi, user: &str) -> Result<bool, ApiError> {
+    async fn forget_deleted_customer(&self, stripe: &StripeApi, user: &str) -> Result<bool, BillingError> {
         let Some(linked) =
             customers::preferred(&self.db, user, self.settings.live_mode, &self.policy).await?
         else {
@@ -71,7 +80,7 @@ impl Billing {
         &self,
         stripe: &StripeApi,
         request: &CheckoutRequest,
-    ) -> Result<CreateCheckoutSessionResponse, ApiError> {
+    ) -> Result<OpenedCheckout, BillingError> {
         let request = request.clone();
         let live = self.settings.live_mode;
         let customer = customers::find_or_create(
@@ -134,14 +143,11 @@ impl Billing {
                 .await?;
         }
         tracing::info!(user = %request.user_id, session = %session.id, trial_days, "checkout session created");
-        Ok(CreateCheckoutSessionResponse {
+        Ok(OpenedCheckout {
             session_id: session.id,
             url: session.url.unwrap_or_default(),
-            trial_applied: trial_days > 0,
             trial_days,
-            expires_at: session
-                .expires_at
-                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
+            expires_at: session.expires_at,
         })
     }
 }

@@ -13,7 +13,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBacken
 
 use super::apply::{Fetched, StripeObject, apply};
 use crate::{
-    error::ApiError,
+    error::BillingError,
     store::{StoreError, customers, subscriptions},
     stripe::StripeApi,
 };
@@ -119,7 +119,7 @@ pub async fn find_or_create(
     (user, email): (&str, &str),
     livemode: bool,
     policy: &Policy,
-) -> Result<String, ApiError> {
+) -> Result<String, BillingError> {
     if let Some(customer) = preferred(db, user, livemode, policy).await? {
         return Ok(customer.id);
     }

@@ -28,6 +28,15 @@ pub enum SessionCheckError {
     Apply(#[from] ApplyError),
 }
 
+impl From<SessionCheckError> for crate::error::BillingError {
+    fn from(err: SessionCheckError) -> Self {
+        match err {
+            SessionCheckError::Stripe(stripe) => stripe.into(),
+            SessionCheckError::Apply(apply) => apply.into(),
+        }
+    }
+}
+
 impl From<StoreError> for SessionCheckError {
     fn from(err: StoreError) -> Self {
         Self::Apply(err.into())

@@ -3,14 +3,14 @@
 use caixa_policy::input::shown;
 use url::Url;
 
-use crate::error::ApiError;
+use crate::error::BillingError;
 
-fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
-    ApiError::InvalidArgument { field, reason: reason.into() }
+fn invalid(field: &'static str, reason: impl Into<String>) -> BillingError {
+    BillingError::InvalidArgument { field, reason: reason.into() }
 }
 
 /// A user id, by the rules every service shares (`caixa_policy::input`).
-pub fn user_id(raw: &str) -> Result<&str, ApiError> {
+pub fn user_id(raw: &str) -> Result<&str, BillingError> {
     let user = caixa_policy::input::user_id(raw)?;
     // The call's span names its user (never an email).
     caixa_runtime::telemetry::trace::record_user(user);
@@ -18,7 +18,7 @@ pub fn user_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// An email address: `local@domain.tld`, no spaces, at most 254 characters.
-pub fn email(raw: &str) -> Result<&str, ApiError> {
+pub fn email(raw: &str) -> Result<&str, BillingError> {
     let email = raw.trim();
     let valid = email.len() <= 254
         && !email.chars().any(char::is_whitespace)
@@ -39,7 +39,7 @@ pub fn email(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// An absolute http(s) URL, or the default when not given.
-pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<String, ApiError> {
+pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<String, BillingError> {
     let Some(raw) = raw else { return Ok(default.to_string()) };
     match Url::parse(raw) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(raw.to_owned()),
@@ -48,7 +48,7 @@ pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<Strin
 }
 
 /// A Stripe price id.
-pub fn price_id(raw: &str) -> Result<&str, ApiError> {
+pub fn price_id(raw: &str) -> Result<&str, BillingError> {
     if !raw.starts_with("price_") || raw.len() > 255 {
         return Err(invalid("price_id", format!("{} is not a Stripe price id (price_...)", shown(raw))));
     }
@@ -56,7 +56,7 @@ pub fn price_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 /// A Stripe Checkout Session id.
-pub fn session_id(raw: &str) -> Result<&str, ApiError> {
+pub fn session_id(raw: &str) -> Result<&str, BillingError> {
     if !raw.starts_with("cs_") || raw.len() > 255 {
         return Err(invalid("session_id", format!("{} is not a Checkout Session id (cs_...)", shown(raw))));
     }

@@ -11,10 +11,11 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        billing::{Billing, CheckoutRequest},
+        billing::{Billing, CheckoutRequest, SyncedCheckout, UserStatus},
+        checkout::OpenedCheckout,
         validate,
     },
-    error::ApiError,
+    error::BillingError,
 };
 
 /// Serves the billing API.
@@ -40,12 +41,12 @@ impl BillingService for BillingApi {
         let email = validate::email(&r.email)?.to_owned();
         let price_id = match r.price_id.as_deref().filter(|p| !p.is_empty()) {
             Some(price) => validate::price_id(price)?.to_owned(),
-            None => {
-                self.billing.settings.default_price_id.clone().ok_or_else(|| ApiError::InvalidArgument {
+            None => self.billing.settings.default_price_id.clone().ok_or_else(|| {
+                BillingError::InvalidArgument {
                     field: "price_id",
                     reason: "is required because STRIPE_DEFAULT_PRICE_ID is not set".to_owned(),
-                })?
-            }
+                }
+            })?,
         };
         let success_url = validate::url(
             "success_url",
@@ -58,7 +59,16 @@ impl BillingService for BillingApi {
             self.billing.frontend("subscription/cancel"),
         )?;
         let request = CheckoutRequest { user_id, email, price_id, success_url, cancel_url };
-        Ok(Response::new(self.billing.create_checkout(request).await?))
+        let opened: OpenedCheckout = self.billing.create_checkout(request).await?;
+        Ok(Response::new(CreateCheckoutSessionResponse {
+            session_id: opened.session_id,
+            url: opened.url,
+            trial_applied: opened.trial_days > 0,
+            trial_days: opened.trial_days,
+            expires_at: opened
+                .expires_at
+                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
+        }))
     }
 
     async fn sync_checkout_session(
@@ -67,7 +77,17 @@ impl BillingService for BillingApi {
     ) -> Result<Response<SyncCheckoutSessionResponse>, Status> {
         let r = request.into_inner();
         let session_id = validate::session_id(&r.session_id)?;
-        Ok(Response::new(self.billing.sync_checkout(session_id).await?))
+        let SyncedCheckout { session_id, subscription_id, status } =
+            self.billing.sync_checkout(session_id).await?;
+        let status = status_message(status);
+        Ok(Response::new(SyncCheckoutSessionResponse {
+            session_id,
+            user_id: status.user_id,
+            subscription_id: subscription_id.unwrap_or_default(),
+            status: status.subscription.map(|s| s.status).unwrap_or_default(),
+            has_active_subscription: status.has_active_subscription,
+            revision: status.revision,
+        }))
     }
 
     async fn create_portal_session(
@@ -88,7 +108,7 @@ impl BillingService for BillingApi {
     ) -> Result<Response<GetSubscriptionStatusResponse>, Status> {
         let r = request.into_inner();
         let user_id = validate::user_id(&r.user_id)?;
-        Ok(Response::new(self.billing.status(user_id).await?))
+        Ok(Response::new(status_message(self.billing.status(user_id).await?)))
     }
 
     async fn get_config(
@@ -102,5 +122,18 @@ impl BillingService for BillingApi {
             default_price_id: stripe.default_price_id.clone().unwrap_or_default(),
             trial_days: stripe.trial_days,
         }))
+    }
+}
+
+/// A user's status as the API answers it.
+fn status_message(status: UserStatus) -> GetSubscriptionStatusResponse {
+    GetSubscriptionStatusResponse {
+        user_id: status.user_id,
+        has_active_subscription: status.allowed,
+        reason: status.reason.into(),
+        subscription: status.subscription.as_ref().map(|s| s.to_proto()),
+        trial_eligible: status.trial_eligible,
+        customer_id: status.customer_id.unwrap_or_default(),
+        revision: u64::try_from(status.revision).unwrap_or_default(),
     }
 }

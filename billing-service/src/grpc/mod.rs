@@ -2,6 +2,7 @@
 //! stream, in `watch`).
 
 mod billing;
+mod status;
 mod watch;
 
 pub use billing::BillingApi;

@@ -13,7 +13,7 @@ use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    error::{ApiError, dependency_status},
+    error::BillingError,
     revisions::RevisionFeed,
     store::revisions::{self, parse_state},
 };
@@ -67,7 +67,7 @@ impl SubscriptionEvents for WatchApi {
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let caller = request.extensions().get::<Caller>().map_or("anonymous", Caller::name).to_owned();
         let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
-            ApiError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
+            BillingError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
         })?;
         let Ok(slot) = self.streams.clone().try_acquire_owned() else {
             metrics::counter!("caixa_watch_streams_refused_total").increment(1);
@@ -75,9 +75,9 @@ impl SubscriptionEvents for WatchApi {
                 "too many Watch streams are open (MAX_WATCH_STREAMS); retry later",
             ));
         };
-        let (_, pruned) = revisions::head(&self.db).await.map_err(ApiError::from)?;
+        let (_, pruned) = revisions::head(&self.db).await.map_err(BillingError::from)?;
         if after < pruned {
-            return Err(ApiError::OutOfRange(format!(
+            return Err(BillingError::OutOfRange(format!(
                 "revision {after} has been pruned (the log starts after {pruned}); load a fresh snapshot and watch from its revision"
             ))
             .into());
@@ -124,7 +124,7 @@ impl Streamer {
             let changes = match revisions::changes_after(&self.db, cursor, self.livemode, BATCH).await {
                 Ok(changes) => changes,
                 Err(err) => {
-                    let _ = tx.send(Err(dependency_status("the revision log", &err.to_string()))).await;
+                    let _ = tx.send(Err(super::status::dependency_status("the revision log", &err))).await;
                     return;
                 }
             };
