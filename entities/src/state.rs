@@ -71,7 +71,7 @@ pub fn status_name(status: SubscriptionStatus) -> &'static str {
 }
 
 fn timestamp(seconds: Option<i64>) -> Option<prost_types::Timestamp> {
-    seconds.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
+    seconds.map(caixa_proto::timestamp)
 }
 
 impl SubscriptionState {
@@ -140,26 +140,16 @@ impl caixa_policy::Terms for SubscriptionState {
     fn status(&self) -> SubscriptionStatus {
         status_from_str(&self.status)
     }
-    fn trial_end(&self) -> Option<i64> {
-        self.trial_end
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.current_period_start
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.current_period_end
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.cancel_at
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.ended_at
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.past_due_since
+    fn dates(&self) -> caixa_policy::Dates {
+        caixa_policy::Dates {
+            trial_end: self.trial_end,
+            current_period_start: self.current_period_start,
+            current_period_end: self.current_period_end,
+            cancel_at: self.cancel_at,
+            ended_at: self.ended_at,
+            past_due_since: self.past_due_since,
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)

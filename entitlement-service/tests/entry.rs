@@ -109,7 +109,7 @@ fn times_outside_32_bits_saturate_instead_of_vanishing() {
     far.trial_start = Some(-5);
     let entry = Entry::new("u", 1, &UserState { subscriptions: vec![far] }, &Plans::default());
     let s = &entry.subscriptions()[0];
-    assert_eq!(s.current_period_end(), Some(i64::from(u32::MAX)));
+    assert_eq!(s.dates().current_period_end, Some(i64::from(u32::MAX)));
     assert_eq!(entry.to_proto(None).subscriptions[0].trial_start.map(|t| t.seconds), Some(1));
 }
 

@@ -143,7 +143,7 @@ impl Stamp {
 
     /// The time kept, as the contracts carry it.
     pub fn proto(self) -> Option<prost_types::Timestamp> {
-        self.get().map(|seconds| prost_types::Timestamp { seconds, nanos: 0 })
+        self.get().map(caixa_proto::timestamp)
     }
 }
 

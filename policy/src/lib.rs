@@ -23,22 +23,30 @@ pub trait Terms {
     fn id(&self) -> &str;
     /// Stripe's status.
     fn status(&self) -> SubscriptionStatus;
-    /// Trial end (Unix seconds).
-    fn trial_end(&self) -> Option<i64>;
-    /// Current period start.
-    fn current_period_start(&self) -> Option<i64>;
-    /// Current period end.
-    fn current_period_end(&self) -> Option<i64>;
-    /// Cancels at period end.
-    fn cancel_at_period_end(&self) -> bool;
-    /// Scheduled cancellation.
-    fn cancel_at(&self) -> Option<i64>;
-    /// When it ended.
-    fn ended_at(&self) -> Option<i64>;
-    /// Start of the grace period of a past_due episode.
-    fn past_due_since(&self) -> Option<i64>;
+    /// Its dates and whether it cancels at period end.
+    fn dates(&self) -> Dates;
     /// Whether its product grants `feature`.
     fn grants_feature(&self, feature: &str) -> bool;
+}
+
+/// A subscription's dates (Unix seconds) and its cancel-at-period-end flag: every form
+/// of a subscription hands them over in one value, read once per decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Dates {
+    /// Trial end.
+    pub trial_end: Option<i64>,
+    /// Current period start.
+    pub current_period_start: Option<i64>,
+    /// Current period end.
+    pub current_period_end: Option<i64>,
+    /// Scheduled cancellation.
+    pub cancel_at: Option<i64>,
+    /// When it ended.
+    pub ended_at: Option<i64>,
+    /// Start of the grace period of a past_due episode.
+    pub past_due_since: Option<i64>,
+    /// Cancels at period end.
+    pub cancel_at_period_end: bool,
 }
 
 /// Tunable parts of the policy.
@@ -159,19 +167,20 @@ impl Policy {
         }
     }
 
-    fn judge<'a, S: Terms>(&self, s: &'a S, now: i64) -> Verdict<'a, S> {
-        let ended = s.ended_at().is_some_and(|t| t <= now);
-        let (reason, until) = match s.status() {
+    fn judge<'a, S: Terms>(&self, subscription: &'a S, now: i64) -> Verdict<'a, S> {
+        let s = subscription.dates();
+        let ended = s.ended_at.is_some_and(|t| t <= now);
+        let (reason, until) = match subscription.status() {
             _ if ended => (AccessReason::Canceled, None),
             // A scheduled cancellation ends access at its time, whatever the status says
             // (Stripe's word on it may be late).
-            _ if s.cancel_at().is_some_and(|t| t <= now) => (AccessReason::Canceled, None),
+            _ if s.cancel_at.is_some_and(|t| t <= now) => (AccessReason::Canceled, None),
             SubscriptionStatus::Trialing => {
                 // A trial set to cancel (at a time, or at its end) stops then: no grace
                 // waits for a first payment that will not come.
-                let stops = s.cancel_at().or_else(|| s.trial_end().filter(|_| s.cancel_at_period_end()));
+                let stops = s.cancel_at.or_else(|| s.trial_end.filter(|_| s.cancel_at_period_end));
                 let grace_end = |end: i64| end.saturating_add(self.trial_end_grace_seconds);
-                match s.trial_end() {
+                match s.trial_end {
                     Some(end) if now < end => {
                         (AccessReason::Trialing, Some(stops.map_or(end, |t| t.min(end))))
                     }
@@ -184,25 +193,24 @@ impl Policy {
                     _ => (AccessReason::Canceled, None),
                 }
             }
-            SubscriptionStatus::Active if s.cancel_at_period_end() => {
-                match s.current_period_end().or(s.cancel_at()) {
+            SubscriptionStatus::Active if s.cancel_at_period_end => {
+                match s.current_period_end.or(s.cancel_at) {
                     Some(end) if now < end => (AccessReason::Canceling, Some(end)),
                     _ => (AccessReason::Canceled, None),
                 }
             }
             // Scheduled to cancel at a set time, whatever the period.
-            SubscriptionStatus::Active if s.cancel_at().is_some() => match s.cancel_at() {
+            SubscriptionStatus::Active if s.cancel_at.is_some() => match s.cancel_at {
                 Some(end) if now < end => (AccessReason::Canceling, Some(end)),
                 _ => (AccessReason::Canceled, None),
             },
             // A period end already past means the renewal's news is on its way: access
             // goes on, with no end to promise.
             SubscriptionStatus::Active => {
-                (AccessReason::Active, s.current_period_end().filter(|end| *end > now))
+                (AccessReason::Active, s.current_period_end.filter(|end| *end > now))
             }
             SubscriptionStatus::PastDue => {
-                let grace_end =
-                    s.past_due_since().or(s.current_period_start()).map(|t| t + self.grace_seconds);
+                let grace_end = s.past_due_since.or(s.current_period_start).map(|t| t + self.grace_seconds);
                 match grace_end {
                     Some(end) if now < end => (AccessReason::PastDueGrace, Some(end)),
                     _ => (AccessReason::PaymentFailed, None),
@@ -215,7 +223,7 @@ impl Policy {
             SubscriptionStatus::Paused => (AccessReason::Paused, None),
             SubscriptionStatus::Canceled | SubscriptionStatus::Unspecified => (AccessReason::Canceled, None),
         };
-        Verdict { subscription: s, reason, until }
+        Verdict { subscription, reason, until }
     }
 }
 

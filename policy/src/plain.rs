@@ -4,7 +4,7 @@
 
 use caixa_proto::billing::v1::{SubscriptionSnapshot, SubscriptionStatus};
 
-use crate::Terms;
+use crate::{Dates, Terms};
 
 /// A subscription's terms, owned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -38,34 +38,20 @@ impl Terms for Subscription {
     fn status(&self) -> SubscriptionStatus {
         self.status
     }
-    fn trial_end(&self) -> Option<i64> {
-        self.trial_end
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.current_period_start
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.current_period_end
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.cancel_at
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.ended_at
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.past_due_since
+    fn dates(&self) -> Dates {
+        Dates {
+            trial_end: self.trial_end,
+            current_period_start: self.current_period_start,
+            current_period_end: self.current_period_end,
+            cancel_at: self.cancel_at,
+            ended_at: self.ended_at,
+            past_due_since: self.past_due_since,
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
     }
-}
-
-fn seconds(timestamp: Option<&prost_types::Timestamp>) -> Option<i64> {
-    timestamp.map(|t| t.seconds)
 }
 
 impl Terms for SubscriptionSnapshot {
@@ -75,26 +61,17 @@ impl Terms for SubscriptionSnapshot {
     fn status(&self) -> SubscriptionStatus {
         SubscriptionSnapshot::status(self)
     }
-    fn trial_end(&self) -> Option<i64> {
-        seconds(self.trial_end.as_ref())
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        seconds(self.current_period_start.as_ref())
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        seconds(self.current_period_end.as_ref())
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        seconds(self.cancel_at.as_ref())
-    }
-    fn ended_at(&self) -> Option<i64> {
-        seconds(self.ended_at.as_ref())
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        seconds(self.past_due_since.as_ref())
+    fn dates(&self) -> Dates {
+        let seconds = |t: &Option<prost_types::Timestamp>| t.as_ref().map(|t| t.seconds);
+        Dates {
+            trial_end: seconds(&self.trial_end),
+            current_period_start: seconds(&self.current_period_start),
+            current_period_end: seconds(&self.current_period_end),
+            cancel_at: seconds(&self.cancel_at),
+            ended_at: seconds(&self.ended_at),
+            past_due_since: seconds(&self.past_due_since),
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)

@@ -20,3 +20,17 @@ pub mod entitlement {
 /// Encoded `FileDescriptorSet` of every contract (imports included), for server
 /// reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/caixa_descriptor.bin"));
+
+/// A time the contracts carry, from Unix seconds (every time caixa keeps is whole
+/// seconds, as Stripe's are).
+pub fn timestamp(seconds: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp { seconds, nanos: 0 }
+}
+
+/// Now, as the contracts carry it.
+pub fn now() -> prost_types::Timestamp {
+    let seconds = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    timestamp(seconds)
+}

@@ -89,7 +89,7 @@ impl Worker {
             }
             Err(err) => {
                 let backoff = backoff(self.settings.retry_base, event.attempts);
-                let dead = inbox::fail(
+                let failed = inbox::fail(
                     &self.db,
                     event,
                     worker,
@@ -97,9 +97,17 @@ impl Worker {
                     self.settings.max_attempts,
                     chrono::Duration::from_std(backoff).unwrap_or_default(),
                 )
-                .await
-                .unwrap_or(false);
-                let outcome = if dead { "dead" } else { "retry" };
+                .await;
+                // When even the failure cannot be recorded, the claim lapses and another
+                // pass (or replica) takes the event again: said, not dropped.
+                let outcome = match failed {
+                    Ok(true) => "dead",
+                    Ok(false) => "retry",
+                    Err(record) => {
+                        tracing::error!(event = %event.id, error = %record, "the event's failure could not be recorded; its claim will lapse");
+                        "unrecorded"
+                    }
+                };
                 metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
                 tracing::warn!(event = %event.id, kind = %event.event_type, attempts = event.attempts, error = %err, outcome, "event not applied");
             }

@@ -65,9 +65,7 @@ impl BillingService for BillingApi {
             url: opened.url,
             trial_applied: opened.trial_days > 0,
             trial_days: opened.trial_days,
-            expires_at: opened
-                .expires_at
-                .map(|t| prost_types::Timestamp { seconds: t.timestamp(), nanos: 0 }),
+            expires_at: opened.expires_at.map(|t| caixa_proto::timestamp(t.timestamp())),
         }))
     }
 

@@ -159,10 +159,7 @@ impl Streamer {
                 let head = revisions::head(&self.db).await.map(|(head, _)| head).unwrap_or(cursor);
                 let beat = Heartbeat {
                     head_revision: u64::try_from(head).unwrap_or(0),
-                    sent_at: Some(prost_types::Timestamp {
-                        seconds: chrono::Utc::now().timestamp(),
-                        nanos: 0,
-                    }),
+                    sent_at: Some(caixa_proto::now()),
                 };
                 if tx.send(Ok(WatchResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() {
                     return;

@@ -47,9 +47,8 @@ impl Committer {
     /// Stores `event` durably; returns false when it was already stored.
     pub async fn store(&self, event: NewEvent) -> Result<bool, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let closed = || StoreError::Db(sea_orm::DbErr::Custom("the bridge is shutting down".to_owned()));
-        self.queue.send((event, reply)).await.map_err(|_| closed())?;
-        answer.await.map_err(|_| closed())?
+        self.queue.send((event, reply)).await.map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
     }
 }
 

@@ -5,7 +5,7 @@
 
 use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
-use caixa_policy::{Stamp, StripeId, Terms, prefetch, same};
+use caixa_policy::{Dates, Stamp, StripeId, Terms, prefetch, same};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use hashbrown::DefaultHashBuilder;
 use smallvec::SmallVec;
@@ -43,26 +43,18 @@ impl Terms for Held {
     fn status(&self) -> SubscriptionStatus {
         self.status
     }
-    fn trial_end(&self) -> Option<i64> {
-        self.times[0].get()
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.times[1].get()
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.times[2].get()
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.times[3].get()
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.times[4].get()
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.times[5].get()
+    fn dates(&self) -> Dates {
+        let [trial_end, current_period_start, current_period_end, cancel_at, ended_at, past_due_since] =
+            self.times.map(Stamp::get);
+        Dates {
+            trial_end,
+            current_period_start,
+            current_period_end,
+            cancel_at,
+            ended_at,
+            past_due_since,
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| same(f, feature))
@@ -188,17 +180,19 @@ fn held_subscription(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>
             shared
         }
     };
+    let dates = s.dates();
     Held {
         id: StripeId::new(&s.subscription_id),
         features,
         times: [
-            Stamp::new(s.trial_end()),
-            Stamp::new(s.current_period_start()),
-            Stamp::new(s.current_period_end()),
-            Stamp::new(Terms::cancel_at(s)),
-            Stamp::new(s.ended_at()),
-            Stamp::new(s.past_due_since()),
-        ],
+            dates.trial_end,
+            dates.current_period_start,
+            dates.current_period_end,
+            dates.cancel_at,
+            dates.ended_at,
+            dates.past_due_since,
+        ]
+        .map(Stamp::new),
         status: Terms::status(s),
         cancel_at_period_end: s.cancel_at_period_end,
     }

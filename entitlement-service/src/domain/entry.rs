@@ -10,7 +10,7 @@ use std::{
 };
 
 use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
-use caixa_policy::{Stamp, StripeId, Terms};
+use caixa_policy::{Dates, Stamp, StripeId, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
@@ -163,26 +163,16 @@ impl Terms for Subscription {
     fn status(&self) -> SubscriptionStatus {
         self.status
     }
-    fn trial_end(&self) -> Option<i64> {
-        self.trial_end.get()
-    }
-    fn current_period_start(&self) -> Option<i64> {
-        self.current_period_start.get()
-    }
-    fn current_period_end(&self) -> Option<i64> {
-        self.current_period_end.get()
-    }
-    fn cancel_at_period_end(&self) -> bool {
-        self.cancel_at_period_end
-    }
-    fn cancel_at(&self) -> Option<i64> {
-        self.cancel_at.get()
-    }
-    fn ended_at(&self) -> Option<i64> {
-        self.ended_at.get()
-    }
-    fn past_due_since(&self) -> Option<i64> {
-        self.past_due_since.get()
+    fn dates(&self) -> Dates {
+        Dates {
+            trial_end: self.trial_end.get(),
+            current_period_start: self.current_period_start.get(),
+            current_period_end: self.current_period_end.get(),
+            cancel_at: self.cancel_at.get(),
+            ended_at: self.ended_at.get(),
+            past_due_since: self.past_due_since.get(),
+            cancel_at_period_end: self.cancel_at_period_end,
+        }
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.plan.features.iter().any(|f| caixa_policy::same(f, feature))
@@ -230,7 +220,7 @@ impl Entry {
             user_id: self.user_id.to_string(),
             revision: self.revision,
             subscriptions: self.subscriptions.iter().map(Subscription::to_proto).collect(),
-            changed_at: changed_at.map(|seconds| prost_types::Timestamp { seconds, nanos: 0 }),
+            changed_at: changed_at.map(caixa_proto::timestamp),
             traceparent: String::new(),
         }
     }

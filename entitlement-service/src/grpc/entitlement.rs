@@ -47,10 +47,6 @@ pub struct EntitlementApi {
     pub drain: DrainSignal,
 }
 
-pub(super) fn ts(seconds: i64) -> prost_types::Timestamp {
-    prost_types::Timestamp { seconds, nanos: 0 }
-}
-
 fn invalid(field: &'static str, reason: impl Into<String>) -> ApiError {
     ApiError::InvalidArgument { field, reason: reason.into() }
 }
@@ -115,10 +111,10 @@ impl EntitlementApi {
             allowed: decision.allowed,
             reason: decision.reason.into(),
             status: decision.status.into(),
-            access_until: decision.access_until.map(ts),
+            access_until: decision.access_until.map(caixa_proto::timestamp),
             subscription_id: decision.subscription_id().unwrap_or_default().to_owned(),
             revision: at.revision,
-            as_of: Some(ts(at.as_of)),
+            as_of: Some(caixa_proto::timestamp(at.as_of)),
             stale,
         };
         if stale && self.stale_deny_features.iter().any(|f| f == feature) {
@@ -258,7 +254,7 @@ impl EntitlementService for EntitlementApi {
             features,
             subscriptions: subscriptions.iter().map(Subscription::to_proto).collect(),
             revision: self.cache.revision(),
-            as_of: Some(ts(self.cache.as_of())),
+            as_of: Some(caixa_proto::timestamp(self.cache.as_of())),
             stale: self.stale(now),
         }))
     }

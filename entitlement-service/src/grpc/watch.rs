@@ -9,7 +9,6 @@ use caixa_proto::{
 use tokio_stream::Stream;
 use tonic::Status;
 
-use super::entitlement::ts;
 use crate::domain::{
     cache::{Cache, Change},
     entry::Entry,
@@ -39,7 +38,7 @@ pub(super) fn changes(
                 return;
             }
         }
-        let whole = Heartbeat { head_revision: head.max(sent), sent_at: Some(now()) };
+        let whole = Heartbeat { head_revision: head.max(sent), sent_at: Some(caixa_proto::now()) };
         if !send(&tx, Event::Heartbeat(whole), drained.as_mut()).await {
             return;
         }
@@ -57,7 +56,7 @@ pub(super) fn changes(
                     }
                 },
                 () = tokio::time::sleep(Duration::from_secs(5)) => {
-                    Event::Heartbeat(Heartbeat { head_revision: cache.revision(), sent_at: Some(now()) })
+                    Event::Heartbeat(Heartbeat { head_revision: cache.revision(), sent_at: Some(caixa_proto::now()) })
                 }
                 () = tx.closed() => return,
                 () = drained.as_mut() => return shutting_down(&tx),
@@ -91,8 +90,4 @@ fn shutting_down(tx: &Sender) {
     let status =
         Status::unavailable("the entitlement service is shutting down; watch again from your last revision");
     let _ = tx.try_send(Err(status));
-}
-
-fn now() -> prost_types::Timestamp {
-    ts(chrono::Utc::now().timestamp())
 }
