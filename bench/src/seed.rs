@@ -17,7 +17,7 @@ fn state(i: usize) -> serde_json::Value {
             // Stripe's id lengths: 28 characters for a subscription, 18 for a customer.
             id: format!("sub_1Q{i:0>22}"),
             customer_id: format!("cus_R{i:0>13}"),
-            status: "active".to_owned(),
+            status: caixa_proto::billing::v1::SubscriptionStatus::Active,
             price_id: Some("price_1QmonthlyPlan0000000000".to_owned()),
             product_id: Some("prod_RmonthlyPlan0".to_owned()),
             current_period_start: Some(now - 86_400),

@@ -12,7 +12,7 @@ use caixa_proto::{
 };
 
 use crate::{ClientConfig, ClientError, transport::Pool};
-use caixa_policy::StripeId;
+use caixa_types::StripeId;
 
 /// Whether a user may use a feature now, and why. Guarded handlers find it in the
 /// request's extensions.

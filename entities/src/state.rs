@@ -5,8 +5,6 @@
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use serde::{Deserialize, Serialize};
 
-use crate::subscriptions::Status;
-
 /// Every subscription of one user in one mode.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserState {
@@ -22,8 +20,10 @@ pub struct SubscriptionState {
     pub id: String,
     /// `cus_...`.
     pub customer_id: String,
-    /// Stripe's status string.
-    pub status: String,
+    /// Stripe's status, stored by Stripe's name for it (a name this version does not
+    /// know reads as `Unspecified`).
+    #[serde(with = "stripe_name")]
+    pub status: SubscriptionStatus,
     /// Price of the first item.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub price_id: Option<String>,
@@ -59,15 +59,21 @@ pub struct SubscriptionState {
     pub livemode: bool,
 }
 
-/// Stripe's status string as the proto enum (`Unspecified` for a status this version
-/// does not know).
-pub fn status_from_str(status: &str) -> SubscriptionStatus {
-    caixa_policy::stripe_status(status)
-}
+/// The status as Stripe names it, in the stored JSON.
+mod stripe_name {
+    use std::borrow::Cow;
 
-/// The proto enum as Stripe's status string (empty for `Unspecified`).
-pub fn status_name(status: SubscriptionStatus) -> &'static str {
-    Status::from_proto(status).map_or("", Status::as_str)
+    use caixa_proto::billing::v1::SubscriptionStatus;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(status: &SubscriptionStatus, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(caixa_types::stripe_name(*status).unwrap_or_default())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<SubscriptionStatus, D::Error> {
+        let name = Cow::<'de, str>::deserialize(deserializer)?;
+        Ok(caixa_types::status_from_stripe(&name))
+    }
 }
 
 fn timestamp(seconds: Option<i64>) -> Option<prost_types::Timestamp> {
@@ -81,7 +87,7 @@ impl SubscriptionState {
         Self {
             id: s.subscription_id.clone(),
             customer_id: s.customer_id.clone(),
-            status: status_name(s.status()).to_owned(),
+            status: s.status(),
             price_id: Some(s.price_id.clone()).filter(|p| !p.is_empty()),
             product_id: Some(s.product_id.clone()).filter(|p| !p.is_empty()),
             trial_start: seconds(&s.trial_start),
@@ -102,7 +108,7 @@ impl SubscriptionState {
         SubscriptionSnapshot {
             subscription_id: self.id.clone(),
             customer_id: self.customer_id.clone(),
-            status: status_from_str(&self.status).into(),
+            status: self.status.into(),
             price_id: self.price_id.clone().unwrap_or_default(),
             product_id: self.product_id.clone().unwrap_or_default(),
             trial_start: timestamp(self.trial_start),
@@ -121,10 +127,15 @@ impl SubscriptionState {
 
 impl UserState {
     /// The proto state of `user_id` at `revision`, committed at `changed_at` (Unix seconds).
-    pub fn to_proto(&self, user_id: &str, revision: i64, changed_at: i64) -> EntitlementState {
+    pub fn to_proto(
+        &self,
+        user_id: &str,
+        revision: caixa_types::Revision,
+        changed_at: i64,
+    ) -> EntitlementState {
         EntitlementState {
             user_id: user_id.to_owned(),
-            revision: u64::try_from(revision).unwrap_or(0),
+            revision: revision.get(),
             subscriptions: self.subscriptions.iter().map(SubscriptionState::to_proto).collect(),
             changed_at: timestamp(Some(changed_at)),
             traceparent: String::new(),
@@ -138,7 +149,7 @@ impl caixa_policy::Terms for SubscriptionState {
         &self.id
     }
     fn status(&self) -> SubscriptionStatus {
-        status_from_str(&self.status)
+        self.status
     }
     fn dates(&self) -> caixa_policy::Dates {
         caixa_policy::Dates {

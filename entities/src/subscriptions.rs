@@ -85,18 +85,9 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Status {
-    /// The proto enum.
+    /// The proto enum: the column stores Stripe's names, read through the one table.
     pub fn to_proto(self) -> SubscriptionStatus {
-        match self {
-            Status::Incomplete => SubscriptionStatus::Incomplete,
-            Status::IncompleteExpired => SubscriptionStatus::IncompleteExpired,
-            Status::Trialing => SubscriptionStatus::Trialing,
-            Status::Active => SubscriptionStatus::Active,
-            Status::PastDue => SubscriptionStatus::PastDue,
-            Status::Canceled => SubscriptionStatus::Canceled,
-            Status::Unpaid => SubscriptionStatus::Unpaid,
-            Status::Paused => SubscriptionStatus::Paused,
-        }
+        caixa_types::status_from_stripe(self.as_str())
     }
 
     /// From the proto enum; `None` for `Unspecified`.

@@ -13,7 +13,7 @@ fn subscription(id: &str, price: &str, features: &[&str]) -> SubscriptionState {
     SubscriptionState {
         id: id.to_owned(),
         customer_id: "cus_NffrFeUfNV2Hib".to_owned(),
-        status: "past_due".to_owned(),
+        status: caixa_proto::billing::v1::SubscriptionStatus::PastDue,
         price_id: Some(price.to_owned()),
         product_id: Some("prod_NWjs8kKbJWmuuc".to_owned()),
         trial_start: Some(1_700_000_000),
@@ -45,7 +45,7 @@ fn an_entry_renders_exactly_the_state_it_was_built_from() {
     let rendered = entry.to_proto(Some(1_800_000_123));
 
     // Assert
-    let expected = state.to_proto("user-42", 7, 1_800_000_123);
+    let expected = state.to_proto("user-42", caixa_types::Revision::new(7), 1_800_000_123);
     assert_eq!(rendered, expected);
 }
 
@@ -157,7 +157,7 @@ fn a_batch_finds_what_single_lookups_find_in_order() {
 
 #[test]
 fn ids_of_every_length_come_back_whole() {
-    use caixa_policy::StripeId;
+    use caixa_types::StripeId;
     for id in [
         "",
         "sub_1",

@@ -41,7 +41,7 @@ fn loaded_cache() -> Arc<Cache> {
         let subscription = SubscriptionState {
             id: format!("sub_{n}"),
             customer_id: format!("cus_{n}"),
-            status: status.to_owned(),
+            status: caixa_types::status_from_stripe(status),
             trial_end: Some(now + 86_400),
             current_period_start: Some(now - 86_400),
             current_period_end: Some(now + 86_400),

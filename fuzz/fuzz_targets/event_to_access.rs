@@ -27,7 +27,7 @@ fuzz_target!(|data: &[u8]| {
     let state = SubscriptionState {
         id: sub.id.clone(),
         customer_id: sub.customer_id.clone(),
-        status: sub.status.as_str().to_owned(),
+        status: sub.status.to_proto(),
         price_id: sub.price_id.clone(),
         product_id: sub.product_id.clone(),
         trial_start: seconds(sub.trial_start),

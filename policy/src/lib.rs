@@ -7,12 +7,10 @@
 //! the proto snapshot; deciding allocates nothing. It depends on the contracts only: the
 //! storage side implements [`Terms`] for its own types.
 
-pub mod compact;
 pub mod input;
 mod plain;
 
-pub use compact::{Stamp, StripeId, prefetch, same};
-pub use plain::{Subscription, stripe_status};
+pub use plain::Subscription;
 
 /// The policy's answers use the contract's enums: the reasons and statuses callers see.
 pub use caixa_proto::billing::v1::{AccessReason, SubscriptionStatus};

@@ -77,19 +77,3 @@ impl Terms for SubscriptionSnapshot {
         self.features.iter().any(|f| f == feature)
     }
 }
-
-/// Stripe's status name (`trialing`, `past_due`, …) as the proto enum; `Unspecified` for a
-/// name Stripe does not use.
-pub fn stripe_status(name: &str) -> SubscriptionStatus {
-    match name {
-        "trialing" => SubscriptionStatus::Trialing,
-        "active" => SubscriptionStatus::Active,
-        "past_due" => SubscriptionStatus::PastDue,
-        "unpaid" => SubscriptionStatus::Unpaid,
-        "canceled" => SubscriptionStatus::Canceled,
-        "incomplete" => SubscriptionStatus::Incomplete,
-        "incomplete_expired" => SubscriptionStatus::IncompleteExpired,
-        "paused" => SubscriptionStatus::Paused,
-        _ => SubscriptionStatus::Unspecified,
-    }
-}

@@ -1,7 +1,9 @@
 //! One test per row of the access policy, with the clock injected.
 
 use crate::Policy;
-use crate::{Subscription, stripe_status};
+use caixa_types::status_from_stripe as stripe_status;
+
+use crate::Subscription;
 use caixa_proto::billing::v1::AccessReason::{self, *};
 
 const NOW: i64 = 1_800_000_000;

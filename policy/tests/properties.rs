@@ -3,8 +3,9 @@
 //! subscription that grants nothing never turns a refusal into a grant.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use caixa_policy::{Policy, Subscription, stripe_status};
+use caixa_policy::{Policy, Subscription};
 use caixa_proto::billing::v1::SubscriptionStatus;
+use caixa_types::status_from_stripe as stripe_status;
 use proptest::prelude::*;
 
 const NOW: i64 = 1_800_000_000;

@@ -78,7 +78,10 @@ pub async fn compare(
                 customers: linked,
                 subscriptions: subs
                     .iter()
-                    .map(|s| (s.id.clone(), s.customer_id.clone(), s.status.clone()))
+                    .map(|s| {
+                        let status = caixa_types::stripe_name(s.status).unwrap_or_default().to_owned();
+                        (s.id.clone(), s.customer_id.clone(), status)
+                    })
                     .collect(),
             });
         }

@@ -12,6 +12,8 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};
 use tonic::{Request, Response, Status};
 
+use caixa_types::Revision;
+
 use crate::{
     error::BillingError,
     revisions::RevisionFeed,
@@ -66,8 +68,8 @@ impl SubscriptionEvents for WatchApi {
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let caller = request.extensions().get::<Caller>().map_or("anonymous", Caller::name).to_owned();
-        let after = i64::try_from(request.into_inner().after_revision).map_err(|_| {
-            BillingError::InvalidArgument { field: "after_revision", reason: "too large".to_owned() }
+        let after = Revision::new(request.into_inner().after_revision).to_db().map_err(|err| {
+            BillingError::InvalidArgument { field: "after_revision", reason: err.to_string() }
         })?;
         let Ok(slot) = self.streams.clone().try_acquire_owned() else {
             metrics::counter!("caixa_watch_streams_refused_total").increment(1);
@@ -143,8 +145,15 @@ impl Streamer {
                         return;
                     }
                 };
-                let mut message =
-                    state.to_proto(&change.user_id, change.revision, change.committed_at.timestamp());
+                let revision = match Revision::from_db(change.revision) {
+                    Ok(revision) => revision,
+                    Err(err) => {
+                        let _ =
+                            tx.send(Err(super::status::dependency_status("the revision log", &err))).await;
+                        return;
+                    }
+                };
+                let mut message = state.to_proto(&change.user_id, revision, change.committed_at.timestamp());
                 message.traceparent = change.trace_context.unwrap_or_default();
                 if tx.send(Ok(WatchResponse { event: Some(Event::Change(message)) })).await.is_err() {
                     return;
@@ -157,10 +166,17 @@ impl Streamer {
             }
             if last_sent.elapsed() >= self.heartbeat {
                 let head = revisions::head(&self.db).await.map(|(head, _)| head).unwrap_or(cursor);
-                let beat = Heartbeat {
-                    head_revision: u64::try_from(head).unwrap_or(0),
-                    sent_at: Some(caixa_proto::now()),
+                // The cursor is a revision already sent, so never negative: a head that
+                // is comes from a broken log and ends the stream.
+                let head = match Revision::from_db(head) {
+                    Ok(head) => head,
+                    Err(err) => {
+                        let _ =
+                            tx.send(Err(super::status::dependency_status("the revision log", &err))).await;
+                        return;
+                    }
                 };
+                let beat = Heartbeat { head_revision: head.get(), sent_at: Some(caixa_proto::now()) };
                 if tx.send(Ok(WatchResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() {
                     return;
                 }

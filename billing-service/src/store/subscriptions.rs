@@ -186,7 +186,7 @@ fn snapshot(row: Model, features: Vec<String>) -> SubscriptionState {
     SubscriptionState {
         id: row.id,
         customer_id: row.customer_id,
-        status: row.status.as_str().to_owned(),
+        status: row.status.to_proto(),
         price_id: row.price_id,
         product_id: row.product_id,
         trial_start: seconds(row.trial_start),

@@ -5,8 +5,9 @@
 
 use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
-use caixa_policy::{Dates, Stamp, StripeId, Terms, prefetch, same};
+use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
+use caixa_types::{Stamp, StripeId, prefetch, same};
 use hashbrown::DefaultHashBuilder;
 use smallvec::SmallVec;
 use smol_str::SmolStr;

@@ -9,9 +9,10 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use caixa_entities::state::{SubscriptionState, UserState, status_from_str};
-use caixa_policy::{Dates, Stamp, StripeId, Terms};
+use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
+use caixa_types::{Stamp, StripeId};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
@@ -116,7 +117,7 @@ impl Subscription {
             id: StripeId::new(&s.id),
             customer_id: SmolStr::new(&s.customer_id),
             plan: plans.intern(s),
-            status: status_from_str(&s.status),
+            status: s.status,
             trial_start: Stamp::new(s.trial_start),
             trial_end: Stamp::new(s.trial_end),
             current_period_start: Stamp::new(s.current_period_start),
@@ -175,7 +176,7 @@ impl Terms for Subscription {
         }
     }
     fn grants_feature(&self, feature: &str) -> bool {
-        self.plan.features.iter().any(|f| caixa_policy::same(f, feature))
+        self.plan.features.iter().any(|f| caixa_types::same(f, feature))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::{hash::BuildHasher, sync::Arc};
 
-use caixa_policy::{prefetch, same};
+use caixa_types::{prefetch, same};
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use super::entry::Entry;

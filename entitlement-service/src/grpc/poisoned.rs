@@ -32,8 +32,11 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
     let cache = Arc::new(Cache::default());
     let now = chrono::Utc::now().timestamp();
     cache.load(Users::with_capacity(4), 1, now);
-    let active =
-        SubscriptionState { id: "sub_1".into(), status: "active".into(), ..SubscriptionState::default() };
+    let active = SubscriptionState {
+        id: "sub_1".into(),
+        status: caixa_proto::billing::v1::SubscriptionStatus::Active,
+        ..SubscriptionState::default()
+    };
     let state = UserState { subscriptions: vec![active] };
     cache.apply(Entry::new("ana", 2, &state, cache.plans()), now);
     let api = api(cache.clone());

@@ -1,6 +1,7 @@
 //! Reading the shared database: the snapshot at start-up, and the revision log when
 //! billing cannot be reached.
 
+use caixa_types::{Revision, RevisionError};
 use std::sync::Arc;
 
 use caixa_entities::{entitlement_changes, revision_counter, state::UserState};
@@ -37,6 +38,9 @@ pub enum StoreError {
         /// The parse error.
         reason: String,
     },
+    /// A revision the database holds that no revision can be.
+    #[error(transparent)]
+    Revision(#[from] RevisionError),
 }
 
 fn parse(user: &str, json: serde_json::Value) -> Result<UserState, StoreError> {
@@ -85,12 +89,12 @@ pub async fn snapshot(
             let text: String = row.try_get("", "state")?;
             let state: UserState = serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt { user: user.clone(), reason: e.to_string() })?;
-            let revision = u64::try_from(revision).unwrap_or(0);
+            let revision = Revision::from_db(revision)?.get();
             users.upsert(Arc::new(Entry::new(&user, revision, &state, plans)));
         }
     }
     txn.commit().await?;
-    Ok(Snapshot { users, revision: u64::try_from(head).unwrap_or(0) })
+    Ok(Snapshot { users, revision: Revision::from_db(head)?.get() })
 }
 
 /// A change read from the log.
@@ -113,7 +117,7 @@ pub async fn changes_after(
     let counter = revision_counter::Entity::find_by_id(1i16).one(db).await?;
     let (head, pruned) = counter.map_or((0, 0), |c| (c.value, c.pruned_through));
     let rows = entitlement_changes::Entity::find()
-        .filter(entitlement_changes::Column::Revision.gt(i64::try_from(after).unwrap_or(i64::MAX)))
+        .filter(entitlement_changes::Column::Revision.gt(Revision::new(after).to_db()?))
         .filter(entitlement_changes::Column::Livemode.eq(livemode))
         .order_by_asc(entitlement_changes::Column::Revision)
         .limit(limit)
@@ -123,9 +127,9 @@ pub async fn changes_after(
     for row in rows {
         let state = parse(&row.user_id, row.state)?;
         changes.push(LoggedChange {
-            entry: Entry::new(&row.user_id, u64::try_from(row.revision).unwrap_or(0), &state, plans),
+            entry: Entry::new(&row.user_id, Revision::from_db(row.revision)?.get(), &state, plans),
             committed_at: row.committed_at.timestamp(),
         });
     }
-    Ok((changes, u64::try_from(head).unwrap_or(0), u64::try_from(pruned).unwrap_or(0)))
+    Ok((changes, Revision::from_db(head)?.get(), Revision::from_db(pruned)?.get()))
 }

@@ -50,7 +50,7 @@ pub fn state_of(object: &Value) -> SubscriptionState {
     SubscriptionState {
         id: sub.id,
         customer_id: sub.customer_id,
-        status: sub.status.as_str().to_owned(),
+        status: sub.status.to_proto(),
         price_id: sub.price_id,
         product_id: sub.product_id,
         trial_start: seconds(sub.trial_start),

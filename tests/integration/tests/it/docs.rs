@@ -95,3 +95,51 @@ fn a_command_line_the_binary_does_not_know_fails_the_check() {
         Command::new(BINARY).args(arguments("events recent --colour red")).arg("--help").output().unwrap();
     assert_eq!(output.status.code(), Some(2), "an unknown flag must not pass as documented");
 }
+
+/// Every file and folder of the workspace (build output and Git's own left out), as
+/// paths relative to its root, folders ending in `/`.
+fn workspace_paths() -> Vec<String> {
+    fn walk(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name == "target" || name == ".git" {
+                continue;
+            }
+            let relative = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            if path.is_dir() {
+                out.push(format!("{relative}/"));
+                walk(root, &path, out);
+            } else {
+                out.push(relative);
+            }
+        }
+    }
+    let root = workspace_root();
+    let mut paths = Vec::new();
+    walk(&root, &root, &mut paths);
+    paths
+}
+
+/// The paths `markdown` names in inline code (`x.rs`, `dir/`) that no file or folder of
+/// the workspace ends with.
+fn missing_paths(markdown: &str, paths: &[String]) -> Vec<String> {
+    markdown
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|code| !code.contains(char::is_whitespace) && !code.starts_with('/'))
+        .filter(|code| code.ends_with(".rs") || code.ends_with('/'))
+        .filter(|code| !paths.iter().any(|p| p == *code || p.ends_with(&format!("/{code}"))))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn every_path_the_architecture_names_exists() {
+    let paths = workspace_paths();
+    let text = std::fs::read_to_string(workspace_root().join("docs/architecture.md")).unwrap();
+    assert_eq!(missing_paths(&text, &paths), Vec::<String>::new());
+    // The check itself finds a path that is not there.
+    assert_eq!(missing_paths("`domain/nowhere.rs` and `cli/`", &paths), vec!["domain/nowhere.rs"]);
+}

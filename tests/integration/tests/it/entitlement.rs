@@ -2,6 +2,7 @@
 //! with a revision, staleness when cut off, validation. Overload, limits and metrics are
 //! in `entitlement_limits.rs`.
 
+use caixa_proto::billing::v1::SubscriptionStatus;
 use std::time::Duration;
 
 use billing_service::store::revisions;
@@ -52,7 +53,11 @@ fn active(id: &str, features: &[&str], trial_end: Option<i64>) -> UserState {
         subscriptions: vec![SubscriptionState {
             id: id.to_owned(),
             customer_id: "cus_x".to_owned(),
-            status: if trial_end.is_some() { "trialing" } else { "active" }.to_owned(),
+            status: if trial_end.is_some() {
+                SubscriptionStatus::Trialing
+            } else {
+                SubscriptionStatus::Active
+            },
             trial_end,
             current_period_start: Some(now - 86_400),
             current_period_end: Some(now + 86_400 * 20),

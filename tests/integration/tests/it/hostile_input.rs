@@ -33,6 +33,7 @@ struct Stack {
     billing: BillingServiceClient<tonic::transport::Channel>,
     entitlement: EntitlementServiceClient<tonic::transport::Channel>,
     http: std::net::SocketAddr,
+    entitlement_addr: std::net::SocketAddr,
     _processes: (ServiceProcess, ServiceProcess),
     _stripe: StripeEmulator,
 }
@@ -65,6 +66,7 @@ async fn stack(db: &TestDatabase) -> Stack {
         billing: BillingServiceClient::new(channel(grpc).await),
         entitlement: EntitlementServiceClient::new(channel(entitlement_grpc).await),
         http,
+        entitlement_addr: entitlement_grpc,
         _processes: (billing, entitlement),
         _stripe: stripe,
     }
@@ -136,13 +138,16 @@ async fn far_future_revisions_are_refused_at_once_and_ordinary_checks_keep_worki
     };
 
     // Act: 100 calls ask for a revision a billion ahead and 100 for one that will not come
-    // within the wait cap; meanwhile 200 ordinary checks.
+    // within the wait cap, each hundred on a connection of its own (within the
+    // per-connection limit); meanwhile 200 ordinary checks on a third.
+    let far_client = EntitlementServiceClient::new(channel(stack.entitlement_addr).await);
+    let near_client = EntitlementServiceClient::new(channel(stack.entitlement_addr).await);
     let mut far = tokio::task::JoinSet::new();
     let mut near = tokio::task::JoinSet::new();
     for _ in 0..100 {
-        let mut client = stack.entitlement.clone();
+        let mut client = far_client.clone();
         far.spawn(async move { client.check_access(asking(1_000_000_000)).await.map(drop) });
-        let mut client = stack.entitlement.clone();
+        let mut client = near_client.clone();
         near.spawn(async move { client.check_access(asking(50)).await.map(drop) });
     }
     tokio::time::sleep(Duration::from_millis(200)).await;

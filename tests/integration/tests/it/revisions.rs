@@ -1,6 +1,7 @@
 //! The revision log: strictly increasing in commit order under concurrent writers, every
 //! revision seen exactly once by a follower, and a clear error for a pruned revision.
 
+use caixa_proto::billing::v1::SubscriptionStatus;
 use std::time::Duration;
 
 use billing_service::store::revisions;
@@ -30,7 +31,7 @@ fn state(n: usize) -> UserState {
         subscriptions: vec![SubscriptionState {
             id: format!("sub_{n}"),
             customer_id: format!("cus_{n}"),
-            status: "active".to_owned(),
+            status: SubscriptionStatus::Active,
             ..Default::default()
         }],
     }
@@ -128,7 +129,7 @@ async fn an_unchanged_state_written_the_old_way_is_not_a_change(backend: Backend
     // Act
     let same = revisions::record(&conn, "user-1", false, &state(1)).await.unwrap();
     let mut changed_state = state(1);
-    changed_state.subscriptions[0].status = "past_due".to_owned();
+    changed_state.subscriptions[0].status = SubscriptionStatus::PastDue;
     let changed = revisions::record(&conn, "user-1", false, &changed_state).await.unwrap();
 
     // Assert
@@ -144,7 +145,7 @@ async fn many_users_recorded_at_once_take_revisions_in_order_and_skip_the_unchan
         revisions::record(&conn, &format!("user-{n}"), false, &state(n)).await.unwrap();
     }
     let mut changed = state(0);
-    changed.subscriptions[0].status = "canceled".to_owned();
+    changed.subscriptions[0].status = SubscriptionStatus::Canceled;
 
     // Act: user-1 unchanged, user-5 new, user-0 changed, in one call.
     let batch =
