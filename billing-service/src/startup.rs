@@ -117,7 +117,10 @@ impl Application {
                 locks: UserLocks::default(),
                 feed: feed.clone(),
                 intake: intake.clone(),
-                policy: self.settings.common.access.policy(),
+                policy: caixa_policy::Policy::with_graces(
+                    self.settings.common.access.grace,
+                    self.settings.common.access.trial_end_grace,
+                ),
             })))
             .add_service(SubscriptionEventsServer::new(watch));
 

@@ -92,7 +92,10 @@ impl Application {
         let mut supervisor = Supervisor::new(self.settings.common.shutdown_grace);
         let api = EntitlementApi {
             cache: cache.clone(),
-            policy: self.settings.common.access.policy(),
+            policy: caixa_policy::Policy::with_graces(
+                self.settings.common.access.grace,
+                self.settings.common.access.trial_end_grace,
+            ),
             staleness_bound: self.settings.staleness_bound,
             stale_deny_features: self.settings.stale_deny_features.clone(),
             freshness_wait_cap: self.settings.freshness_wait_cap,

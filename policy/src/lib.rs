@@ -64,6 +64,14 @@ impl Default for Policy {
     }
 }
 
+impl Policy {
+    /// The policy with these graces (durations past `i64::MAX` seconds read as forever).
+    pub fn with_graces(grace: std::time::Duration, trial_end_grace: std::time::Duration) -> Self {
+        let seconds = |d: std::time::Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        Self { grace_seconds: seconds(grace), trial_end_grace_seconds: seconds(trial_end_grace) }
+    }
+}
+
 /// The answer to "may this user use this now?".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decision<'a, S> {

@@ -139,3 +139,10 @@ fn features_are_the_union_over_granting_subscriptions() {
     assert_eq!(check(subs.clone(), Some("export")).1, FeatureNotInPlan, "a canceled plan grants nothing");
     assert!(check(subs, Some("")).0, "an empty feature means the paid app");
 }
+
+#[test]
+fn graces_are_read_in_seconds_and_an_endless_one_saturates() {
+    let policy = Policy::with_graces(std::time::Duration::from_secs(7 * 86_400), std::time::Duration::MAX);
+    assert_eq!(policy.grace_seconds, 7 * 86_400);
+    assert_eq!(policy.trial_end_grace_seconds, i64::MAX);
+}

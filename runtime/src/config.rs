@@ -164,15 +164,6 @@ impl AccessSettings {
             trial_end_grace: Duration::from_secs(trial_end_grace.into()),
         })
     }
-
-    /// The access policy these settings describe.
-    pub fn policy(&self) -> caixa_policy::Policy {
-        let seconds = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
-        caixa_policy::Policy {
-            grace_seconds: seconds(self.grace),
-            trial_end_grace_seconds: seconds(self.trial_end_grace),
-        }
-    }
 }
 
 /// The embedded default database: an SQLite file in the working directory.
@@ -223,8 +214,8 @@ mod tests {
     fn access_settings_default_to_test_mode_and_three_days() {
         let access = AccessSettings::from_env(&Env::default()).unwrap();
         assert!(!access.live_mode);
-        assert_eq!(access.policy().grace_seconds, 3 * 86_400);
-        assert_eq!(access.policy().trial_end_grace_seconds, 3_600);
+        assert_eq!(access.grace, Duration::from_secs(3 * 86_400));
+        assert_eq!(access.trial_end_grace, Duration::from_secs(3_600));
     }
 
     #[test]

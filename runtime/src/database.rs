@@ -53,7 +53,7 @@ pub async fn check_ready(db: &DatabaseConnection) -> Result<(), DatabaseError> {
 pub async fn watch_readiness(
     db: DatabaseConnection,
     health: crate::grpc::HealthState,
-    drain: crate::grpc::DrainSignal,
+    drain: crate::shutdown::DrainSignal,
     interval: Duration,
 ) -> Result<(), crate::grpc::ServeError> {
     let drained = drain.wait();

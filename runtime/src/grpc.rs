@@ -19,6 +19,7 @@ use tracing::Instrument;
 use crate::{
     auth::{AdmitLayer, Gate},
     listen::{AtCap, ConnectionSettings, Listener, Port},
+    shutdown::DrainSignal,
 };
 
 /// Errors while building or running a server.
@@ -145,18 +146,6 @@ impl Limits {
     }
 }
 
-/// Completes once a drain has started.
-#[derive(Clone)]
-pub struct DrainSignal(watch::Receiver<bool>);
-
-impl DrainSignal {
-    /// Waits for the drain.
-    pub async fn wait(mut self) {
-        // An error means the supervisor is gone, which is a drain too.
-        let _ = self.0.wait_for(|draining| *draining).await;
-    }
-}
-
 /// Runs a service's servers and background tasks, and drains them together.
 pub struct Supervisor {
     trigger: watch::Sender<bool>,
@@ -172,7 +161,7 @@ impl Supervisor {
 
     /// A future that completes when the drain starts.
     pub fn drain_signal(&self) -> DrainSignal {
-        DrainSignal(self.trigger.subscribe())
+        DrainSignal::new(self.trigger.subscribe())
     }
 
     /// Serves the API `routes` on `tcp` until the drain, admitting calls through `gate`

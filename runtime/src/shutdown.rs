@@ -1,4 +1,6 @@
-//! The signals that start a graceful drain.
+//! The signals that start a graceful drain, and the signal every task waits on.
+
+use tokio::sync::watch;
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
 pub async fn signal() {
@@ -25,5 +27,22 @@ pub async fn signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received, draining"),
         () = terminate => tracing::info!("SIGTERM received, draining"),
+    }
+}
+
+/// Completes once a drain has started.
+#[derive(Clone)]
+pub struct DrainSignal(watch::Receiver<bool>);
+
+impl DrainSignal {
+    /// Follows `receiver`, which turns true when the drain starts.
+    pub fn new(receiver: watch::Receiver<bool>) -> Self {
+        Self(receiver)
+    }
+
+    /// Waits for the drain.
+    pub async fn wait(mut self) {
+        // An error means the supervisor is gone, which is a drain too.
+        let _ = self.0.wait_for(|draining| *draining).await;
     }
 }

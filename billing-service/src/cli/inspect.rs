@@ -105,7 +105,10 @@ pub async fn subscriptions(
     args: ListArgs,
 ) -> Result<(), CommandError> {
     let live = settings.stripe.live_mode;
-    let policy = settings.common.access.policy();
+    let policy = caixa_policy::Policy::with_graces(
+        settings.common.access.grace,
+        settings.common.access.trial_end_grace,
+    );
     let now = Utc::now().timestamp();
     let rows = subscriptions::list(db, live, args.user.as_deref(), args.status).await?;
     let mut items = Vec::with_capacity(rows.len());

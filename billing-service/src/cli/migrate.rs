@@ -148,7 +148,10 @@ pub async fn compare_access(
     args: CompareArgs,
 ) -> Result<ExitCode, CommandError> {
     let answers = read_answers(&args.users)?;
-    let policy = settings.common.access.policy();
+    let policy = caixa_policy::Policy::with_graces(
+        settings.common.access.grace,
+        settings.common.access.trial_end_grace,
+    );
     let Comparison { users, disagreements } =
         compare::compare(db, settings.stripe.live_mode, &policy, &answers).await?;
     let yes_no = |b: bool| if b { "yes" } else { "no" };

@@ -49,17 +49,14 @@ pub enum ReconcileError {
     /// Checking a trial reservation failed.
     #[error(transparent)]
     Session(#[from] SessionCheckError),
-}
-
-impl From<StoreError> for ReconcileError {
-    fn from(err: StoreError) -> Self {
-        Self::Apply(err.into())
-    }
+    /// Reading or writing the reconciler's own state failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl From<sea_orm::DbErr> for ReconcileError {
     fn from(err: sea_orm::DbErr) -> Self {
-        Self::Apply(err.into())
+        Self::Store(err.into())
     }
 }
 

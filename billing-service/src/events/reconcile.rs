@@ -1,7 +1,7 @@
 //! The reconciliation loop: a pass every `RECONCILE_INTERVAL_SECONDS`, with a sweep when
 //! the last one is older than `RECONCILE_SWEEP_SECONDS`.
 
-use caixa_runtime::grpc::{DrainSignal, ServeError};
+use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 

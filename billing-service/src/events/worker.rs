@@ -4,7 +4,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use caixa_runtime::grpc::{DrainSignal, ServeError};
+use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
 use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;

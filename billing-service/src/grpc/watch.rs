@@ -6,7 +6,7 @@ use caixa_proto::billing::v1::{
     Heartbeat, WatchRequest, WatchResponse, subscription_events_server::SubscriptionEvents,
     watch_response::Event,
 };
-use caixa_runtime::{auth::Caller, grpc::DrainSignal};
+use caixa_runtime::{auth::Caller, shutdown::DrainSignal};
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_stream::{Stream, wrappers::ReceiverStream};

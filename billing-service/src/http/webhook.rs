@@ -21,7 +21,7 @@ use crate::{
     config::WebhookSettings,
     store::{StoreError, inbox::NewEvent},
     stripe::{
-        event::{EventError, StripeEvent},
+        event::{EventError, EventKind, StripeEvent},
         signature::{self, SignatureError},
     },
 };
@@ -142,8 +142,8 @@ fn delivery_span(headers: &HeaderMap, event: &StripeEvent) -> tracing::Span {
     if headers.contains_key("traceparent") {
         trace::continue_from_headers(&span, headers);
     } else if matches!(
-        event.type_name.as_str(),
-        "checkout.session.completed" | "customer.subscription.created"
+        EventKind::parse(&event.type_name),
+        Some(EventKind::CheckoutSessionCompleted | EventKind::SubscriptionCreated)
     ) {
         trace::continue_from(&span, event.object["metadata"][trace::METADATA_KEY].as_str());
     }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use caixa_runtime::grpc::{DrainSignal, ServeError};
+use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
 use sea_orm::DatabaseConnection;
 
 use crate::store::revisions;

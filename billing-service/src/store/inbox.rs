@@ -137,16 +137,16 @@ pub async fn claim(
     let now = Utc::now();
     let lock = if db.get_database_backend() == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
     let sql = format!(
-        "UPDATE stripe_events SET status = 'processing', locked_by = $1, locked_until = $2, \
+        "UPDATE stripe_events SET status = '{processing}', locked_by = $1, locked_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
          WHERE id IN ( \
              SELECT e.id FROM stripe_events e \
-             WHERE ((e.status IN ('received', 'retry') AND e.next_attempt_at <= $3) \
-                    OR (e.status = 'processing' AND e.locked_until < $3)) \
+             WHERE ((e.status IN ('{received}', '{retry}') AND e.next_attempt_at <= $3) \
+                    OR (e.status = '{processing}' AND e.locked_until < $3)) \
                AND NOT EXISTS ( \
                    SELECT 1 FROM stripe_events p \
                    WHERE p.customer_id = e.customer_id \
-                     AND p.status IN ('received', 'retry', 'processing') \
+                     AND p.status IN ('{received}', '{retry}', '{processing}') \
                      AND (p.stripe_created < e.stripe_created \
                           OR (p.stripe_created = e.stripe_created AND {rank_p} < {rank_e}) \
                           OR (p.stripe_created = e.stripe_created AND {rank_p} = {rank_e} AND p.id < e.id))) \
@@ -154,6 +154,10 @@ pub async fn claim(
          RETURNING *",
         rank_p = rank("p"),
         rank_e = rank("e"),
+        // The enum's own spellings: the statuses cannot drift from the column's values.
+        processing = InboxStatus::Processing.as_str(),
+        received = InboxStatus::Received.as_str(),
+        retry = InboxStatus::Retry.as_str(),
     );
     let stmt = statement(
         db,

@@ -187,7 +187,13 @@ impl StripeEvent {
             livemode: event["livemode"] == true,
             api_version: event["api_version"].as_str().map(str::to_owned),
             created: super::objects::timestamp(&event["created"]),
-            object: event["data"]["object"].take(),
+            // Not `event["data"]["object"]`: indexing a string or an array to write would
+            // panic, and a payload is anyone's JSON until proven Stripe's.
+            object: event
+                .get_mut("data")
+                .and_then(|d| d.get_mut("object"))
+                .map(Value::take)
+                .unwrap_or_default(),
             id,
             type_name,
         })

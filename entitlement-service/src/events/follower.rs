@@ -8,7 +8,7 @@ use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
 };
 use caixa_runtime::auth::client::ClientCredentials;
-use caixa_runtime::grpc::{DrainSignal, ServeError};
+use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
 use sea_orm::DatabaseConnection;
 use tonic::{Code, transport::Endpoint};
 

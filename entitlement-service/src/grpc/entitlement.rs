@@ -12,7 +12,7 @@ use caixa_proto::{
         consistency::Requirement, entitlement_service_server::EntitlementService,
     },
 };
-use caixa_runtime::grpc::DrainSignal;
+use caixa_runtime::shutdown::DrainSignal;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{answers, watch};

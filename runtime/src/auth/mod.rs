@@ -24,7 +24,7 @@ pub use tokens::{Tokens, TokensError, hash_hex};
 use self::tls::TlsFiles;
 use crate::{
     config::{ConfigError, Env},
-    grpc::DrainSignal,
+    shutdown::DrainSignal,
 };
 
 /// An authenticated caller, attached to each request's extensions.

@@ -88,3 +88,14 @@ fn bad_payloads_say_what_is_wrong() {
     assert!(matches!(StripeEvent::parse(br#"{"type":"x"}"#), Err(EventError::Missing("id"))));
     assert!(matches!(StripeEvent::parse(br#"{"id":"evt_1"}"#), Err(EventError::Missing("type"))));
 }
+
+#[test]
+fn data_that_is_not_an_object_is_no_object_rather_than_a_panic() {
+    for data in [r#""price_1""#, "[1, 2]", "7", "null", r#"{"object": "cus_1"}"#] {
+        let payload = format!(r#"{{"id": "evt_1", "type": "product.updated", "data": {data}}}"#);
+        let event = StripeEvent::parse(payload.as_bytes()).expect("an id and a type");
+        let expected =
+            if data.starts_with('{') { serde_json::json!("cus_1") } else { serde_json::Value::Null };
+        assert_eq!(event.object, expected, "{data}");
+    }
+}
