@@ -114,8 +114,7 @@ async fn apply_once(
     Ok(revisions)
 }
 
-/// A user and the mode of their data.
-type User = (String, bool);
+use crate::store::revisions::UserKey as User;
 
 /// Writes one object; returns the users whose state it may have changed.
 async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>, ApplyError> {
@@ -129,7 +128,7 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
         StripeObject::Subscription(sub) => {
             let (applied, users) = put_subscription(db, sub, fetched).await?;
             written(applied)?;
-            users.into_iter().map(|u| (u, sub.livemode)).collect()
+            users.into_iter().map(|u| User::new(u, sub.livemode)).collect()
         }
         StripeObject::Customer(customer) => {
             // Owners before and after: a re-link moves access from one user to another.
@@ -137,7 +136,7 @@ async fn write(db: &impl ConnectionTrait, fetched: &Fetched) -> Result<Vec<User>
             let (applied, former, moved_to) = put_customer(db, customer, fetched).await?;
             written(applied)?;
             users.extend(moved_to);
-            users.extend(former.map(|u| (u, customer.livemode)));
+            users.extend(former.map(|u| User::new(u, customer.livemode)));
             users
         }
         StripeObject::CheckoutSession(session) => put_session(db, session, fetched).await?,
@@ -261,7 +260,7 @@ async fn put_session(
     if let (Some(user), Some(customer)) = (&session.user_id, &session.customer_id) {
         // Owners before the link: a re-link moves access from one user to another.
         let before = subscriptions::users_of_customer(db, customer).await?;
-        users.extend(before.into_iter().map(|(u, _)| u));
+        users.extend(before.into_iter().map(|u| u.user_id));
         link_customer(db, customer, user, session, as_of).await?;
     }
     trials::settle_session(db, session).await?;
@@ -269,7 +268,7 @@ async fn put_session(
         users.extend(put_subscription(db, sub, fetched).await?.1);
     }
     users.extend(session.user_id.clone());
-    Ok(users.into_iter().map(|u| (u, session.livemode)).collect())
+    Ok(users.into_iter().map(|u| User::new(u, session.livemode)).collect())
 }
 
 /// Links a customer to a user (checkout's `client_reference_id`), storing a stub when

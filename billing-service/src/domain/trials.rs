@@ -99,7 +99,7 @@ pub async fn reassign(
     customer: &str,
     user: Option<&str>,
     email_key: Option<String>,
-) -> Result<Vec<(String, bool)>, StoreError> {
+) -> Result<Vec<crate::store::revisions::UserKey>, StoreError> {
     let owners = subscriptions::reassign(db, customer, user).await?;
     if let Some(user) = user {
         for (sub, livemode) in subscriptions::trials_of_customer(db, customer).await? {

@@ -29,11 +29,27 @@ pub async fn lock_for_sqlite(db: &impl ConnectionTrait) -> Result<(), StoreError
     Ok(())
 }
 
+/// A user and the mode of their data: whose state a write may have changed.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct UserKey {
+    /// The application's user.
+    pub user_id: String,
+    /// Live or test data.
+    pub livemode: bool,
+}
+
+impl UserKey {
+    /// `user_id` in `livemode`.
+    pub fn new(user_id: impl Into<String>, livemode: bool) -> Self {
+        Self { user_id: user_id.into(), livemode }
+    }
+}
+
 /// Recomputes the state of each user (with mode) once and records it; returns each
 /// user's revision after the call.
 pub async fn record_users(
     db: &impl ConnectionTrait,
-    mut users: Vec<(String, bool)>,
+    mut users: Vec<UserKey>,
 ) -> Result<Vec<i64>, StoreError> {
     users.sort();
     users.dedup();
@@ -43,7 +59,8 @@ pub async fn record_users(
     lock(db).await?;
     let mut written = Vec::with_capacity(users.len());
     for livemode in [false, true] {
-        let ids: Vec<String> = users.iter().filter(|u| u.1 == livemode).map(|u| u.0.clone()).collect();
+        let ids: Vec<String> =
+            users.iter().filter(|u| u.livemode == livemode).map(|u| u.user_id.clone()).collect();
         // Bounded so that the statements' parameters stay within every backend's limit.
         for chunk in ids.chunks(RECORD_CHUNK) {
             let mut states = super::subscriptions::user_states(db, chunk, livemode).await?;

@@ -1,5 +1,6 @@
 //! Stripe subscriptions, and the per-user state computed from them.
 
+use super::revisions::UserKey;
 use std::collections::HashMap;
 
 use caixa_entities::{
@@ -102,14 +103,14 @@ pub async fn reassign(
     db: &impl ConnectionTrait,
     customer: &str,
     user: Option<&str>,
-) -> Result<Vec<(String, bool)>, StoreError> {
+) -> Result<Vec<UserKey>, StoreError> {
     let sql = "UPDATE subscriptions SET user_id = $1, updated_at = $2 WHERE customer_id = $3 \
                RETURNING user_id, livemode";
     let values = vec![user.map(str::to_owned).into(), Utc::now().into(), customer.into()];
     let mut users = Vec::new();
     for row in db.query_all_raw(super::statement(db, sql, values)).await? {
         if let Some(user) = row.try_get::<Option<String>>("", "user_id")? {
-            users.push((user, row.try_get::<bool>("", "livemode")?));
+            users.push(UserKey::new(user, row.try_get::<bool>("", "livemode")?));
         }
     }
     users.sort();
@@ -206,20 +207,17 @@ fn snapshot(row: Model, features: Vec<String>) -> SubscriptionState {
 async fn owners(
     db: &impl ConnectionTrait,
     filter: sea_orm::sea_query::SimpleExpr,
-) -> Result<Vec<(String, bool)>, StoreError> {
+) -> Result<Vec<UserKey>, StoreError> {
     let rows = subscriptions::Entity::find().filter(filter).all(db).await?;
-    let mut users: Vec<(String, bool)> =
-        rows.into_iter().filter_map(|r| r.user_id.map(|u| (u, r.livemode))).collect();
+    let mut users: Vec<UserKey> =
+        rows.into_iter().filter_map(|r| r.user_id.map(|u| UserKey::new(u, r.livemode))).collect();
     users.sort();
     users.dedup();
     Ok(users)
 }
 
 /// Users with a subscription to `product` (whose state changes with its features).
-pub async fn users_of_product(
-    db: &impl ConnectionTrait,
-    product: &str,
-) -> Result<Vec<(String, bool)>, StoreError> {
+pub async fn users_of_product(db: &impl ConnectionTrait, product: &str) -> Result<Vec<UserKey>, StoreError> {
     owners(db, subscriptions::Column::ProductId.eq(product)).await
 }
 
@@ -227,7 +225,7 @@ pub async fn users_of_product(
 pub async fn users_of_customer(
     db: &impl ConnectionTrait,
     customer: &str,
-) -> Result<Vec<(String, bool)>, StoreError> {
+) -> Result<Vec<UserKey>, StoreError> {
     owners(db, subscriptions::Column::CustomerId.eq(customer)).await
 }
 
