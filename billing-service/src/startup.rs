@@ -23,7 +23,10 @@ use tracing::Instrument;
 
 use crate::{
     config::Settings,
-    domain::{billing::Billing, customers::UserLocks, intake::Intake, reconcile::Reconciler},
+    domain::{
+        accounts::billing::Billing, accounts::customers::UserLocks, objects::intake::Intake,
+        operations::reconcile::Reconciler,
+    },
     events::worker::Worker,
     grpc::{BillingApi, WatchApi},
     http::webhook::WebhookState,

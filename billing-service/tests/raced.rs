@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use billing_service::{
-    domain::apply::{Fetched, Source, apply},
+    domain::objects::apply::{Fetched, Source, apply},
     stripe::{
         keys::UserKeys,
         objects::{Customer, StripeObject},

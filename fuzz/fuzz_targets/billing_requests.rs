@@ -2,7 +2,7 @@
 //! the database or Stripe: the first byte picks the RPC.
 #![no_main]
 
-use billing_service::domain::validate;
+use billing_service::domain::accounts::validate;
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreatePortalSessionRequest, GetSubscriptionStatusRequest,
     SyncCheckoutSessionRequest, WatchRequest,

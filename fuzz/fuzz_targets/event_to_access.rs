@@ -4,7 +4,7 @@
 #![no_main]
 
 use billing_service::{
-    domain::lifecycle,
+    domain::objects::lifecycle,
     stripe::{event::StripeEvent, keys::UserKeys, objects::StripeObject},
 };
 use caixa_entities::state::SubscriptionState;

@@ -12,7 +12,7 @@ use serde_json::json;
 use super::{CommandError, Output};
 use crate::{
     config::Settings,
-    domain::reconcile::Report,
+    domain::operations::reconcile::Report,
     store::{inbox, subscriptions},
 };
 

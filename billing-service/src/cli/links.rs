@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{CommandError, Output, csv_file};
 use crate::{
-    domain::links::{self, LinkPlan},
+    domain::accounts::links::{self, LinkPlan},
     stripe::StripeApi,
 };
 

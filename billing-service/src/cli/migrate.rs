@@ -12,8 +12,8 @@ use super::{CommandError, Output, csv_file};
 use crate::{
     config::Settings,
     domain::{
-        compare::{self, Comparison},
-        trials::{self, ImportReport, PastTrial},
+        accounts::trials::{self, ImportReport, PastTrial},
+        operations::compare::{self, Comparison},
     },
 };
 

@@ -21,8 +21,8 @@ pub use self::webhooks::register_webhook;
 use crate::{
     config::Settings,
     domain::{
-        reconcile::{ReconcileError, Reconciler},
-        sync::SyncError,
+        operations::reconcile::{ReconcileError, Reconciler},
+        operations::sync::SyncError,
     },
     revisions::RevisionFeed,
     store::{StoreError, inbox},
@@ -168,7 +168,7 @@ pub enum CommandError {
     Sync(#[from] SyncError),
     /// Linking failed.
     #[error(transparent)]
-    Link(#[from] crate::domain::links::LinkError),
+    Link(#[from] crate::domain::accounts::links::LinkError),
     /// Wrong arguments.
     #[error("{0}")]
     Usage(String),

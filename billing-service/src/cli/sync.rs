@@ -18,7 +18,7 @@ use serde_json::json;
 
 use super::{CommandError, Output};
 use crate::{
-    domain::sync::{Progress, SyncOptions, SyncSummary, Syncer},
+    domain::operations::sync::{Progress, SyncOptions, SyncSummary, Syncer},
     stripe::{StripeApi, lists::Listing},
 };
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{CommandError, Output};
 use crate::{
     config::Settings,
-    domain::trials::PastTrial,
+    domain::accounts::trials::PastTrial,
     store::{subscriptions, trials},
 };
 
@@ -51,7 +51,7 @@ pub async fn trial_status(
             return Err(CommandError::Usage("--email is not an email address".to_owned()));
         }
         let trial = PastTrial { user: user.to_owned(), email, used_at: Utc::now() };
-        let report = crate::domain::trials::import(db, live, &[trial], false).await?;
+        let report = crate::domain::accounts::trials::import(db, live, &[trial], false).await?;
         super::migrate::print_import(&report, 1, false, output);
         return Ok(());
     }

@@ -1,19 +1,9 @@
-//! What billing decides: how Stripe's objects change stored state (one apply path), the
-//! trial rules, customers, and the billing API's work. Reads and writes go through
-//! `store/`, calls to Stripe through `stripe/`.
+//! What billing decides, by what it is about: how Stripe's objects change stored state
+//! (`objects`: the one apply path), a user's account (`accounts`: checkout, trials,
+//! sessions, customers and their links, the billing API's work), and the operator's
+//! whole-account work (`operations`: sync, reconciliation, comparison with the old
+//! application). Reads and writes go through `store/`, calls to Stripe through `stripe/`.
 
-pub mod apply;
-pub mod billing;
-pub mod checkout;
-pub mod compare;
-pub mod customers;
-pub mod fetched;
-pub mod intake;
-pub mod lifecycle;
-pub mod links;
-pub mod reconcile;
-pub mod sessions;
-pub mod stored;
-pub mod sync;
-pub mod trials;
-pub mod validate;
+pub mod accounts;
+pub mod objects;
+pub mod operations;

@@ -5,7 +5,7 @@ use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use crate::{config::ReconcileSettings, domain::reconcile::Reconciler, store::reconcile};
+use crate::{config::ReconcileSettings, domain::operations::reconcile::Reconciler, store::reconcile};
 
 /// Runs passes until the drain; a failed pass is logged and tried again next interval.
 pub async fn run(

@@ -9,7 +9,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 use tokio::{sync::Notify, task::JoinSet};
 use tracing::Instrument;
 
-use crate::{config::InboxSettings, domain::intake::Intake, revisions::RevisionFeed, store::inbox};
+use crate::{config::InboxSettings, domain::objects::intake::Intake, revisions::RevisionFeed, store::inbox};
 
 /// Everything the worker needs.
 pub struct Worker {

@@ -1,5 +1,5 @@
 //! `caixa.billing.v1.BillingService`: validation and mapping; the work is in
-//! `domain::billing`.
+//! `domain::accounts::billing`.
 
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreateCheckoutSessionResponse, CreatePortalSessionRequest,
@@ -12,9 +12,9 @@ use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{
-        billing::{Billing, CheckoutRequest, SyncedCheckout, UserStatus},
-        checkout::OpenedCheckout,
-        validate,
+        accounts::billing::{Billing, CheckoutRequest, SyncedCheckout, UserStatus},
+        accounts::checkout::OpenedCheckout,
+        accounts::validate,
     },
     error::BillingError,
 };

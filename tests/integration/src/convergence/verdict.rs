@@ -4,7 +4,7 @@
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use billing_service::{
-    domain::reconcile::{Reconciler, Report},
+    domain::operations::reconcile::{Reconciler, Report},
     revisions::RevisionFeed,
     store::revisions,
 };

@@ -22,7 +22,7 @@ use serde_json::Value;
 
 const SECRET: &str = "whsec_early_test";
 const PATH: &str = "/stripe/webhook/00000000-0000-0000-0000-000000000000";
-const CONFIRMATION: &str = billing_service::domain::intake::CONFIRMATION;
+const CONFIRMATION: &str = billing_service::domain::objects::intake::CONFIRMATION;
 
 on_both_backends!(
     a_new_subscription_applies_from_its_event_and_a_refetch_confirms_it,
@@ -138,7 +138,7 @@ async fn a_stored_subscription_applies_a_later_update_from_its_event(backend: Ba
         subscriptions::Entity::find_by_id(sub_id.clone()).one(&conn).await.unwrap().unwrap().as_of;
     // Stripe's next event must be dated, in whole seconds, more than the skew bound after
     // the refetch.
-    let bound = billing_service::domain::lifecycle::CLOCK_SKEW_BOUND;
+    let bound = billing_service::domain::objects::lifecycle::CLOCK_SKEW_BOUND;
     let wait = (refetched + bound + chrono::TimeDelta::milliseconds(1100)) - chrono::Utc::now();
     tokio::time::sleep(wait.to_std().unwrap_or_default()).await;
     stripe.post(&format!("/v1/subscriptions/{sub_id}"), &[("cancel_at_period_end", "true")]).await;

@@ -72,9 +72,10 @@ async fn a_completed_checkout_reaches_the_log_and_the_stream(backend: Backend) {
     // beside the event it confirms.
     let stored = stripe_events::Entity::find().all(&conn).await.unwrap();
     for confirmation in
-        stored.iter().filter(|e| e.id.ends_with(billing_service::domain::intake::CONFIRMATION))
+        stored.iter().filter(|e| e.id.ends_with(billing_service::domain::objects::intake::CONFIRMATION))
     {
-        let original = confirmation.id.trim_end_matches(billing_service::domain::intake::CONFIRMATION);
+        let original =
+            confirmation.id.trim_end_matches(billing_service::domain::objects::intake::CONFIRMATION);
         assert!(
             ["customer.created", "customer.subscription.created"].contains(&confirmation.event_type.as_str()),
             "a confirmation of {}",
@@ -107,13 +108,14 @@ async fn duplicated_shuffled_events_converge_to_stripes_state(backend: Backend) 
     // the local row equals Stripe's object.
     let events = stripe.get("/v1/events?limit=100").await;
     let stored = stripe_events::Entity::find().all(&conn).await.unwrap();
-    let (confirmations, stored): (Vec<_>, Vec<_>) =
-        stored.into_iter().partition(|e| e.id.ends_with(billing_service::domain::intake::CONFIRMATION));
+    let (confirmations, stored): (Vec<_>, Vec<_>) = stored
+        .into_iter()
+        .partition(|e| e.id.ends_with(billing_service::domain::objects::intake::CONFIRMATION));
     assert!(
         confirmations.iter().all(|c| stored.iter().any(|e| format!(
             "{}{}",
             e.id,
-            billing_service::domain::intake::CONFIRMATION
+            billing_service::domain::objects::intake::CONFIRMATION
         ) == c.id)),
         "a confirmation belongs to a stored event"
     );

@@ -125,7 +125,9 @@ async fn a_trial_marked_by_hand_holds_user_and_email(backend: Backend) {
     assert_eq!(by_hand.0, Some(0), "{}", by_hand.2);
     let eligible = |user: &'static str, email: &'static str| {
         let conn = &conn;
-        async move { billing_service::domain::trials::eligible(conn, user, Some(email), false).await.unwrap() }
+        async move {
+            billing_service::domain::accounts::trials::eligible(conn, user, Some(email), false).await.unwrap()
+        }
     };
     assert!(!eligible("41", "other@example.com").await, "imported user");
     assert!(!eligible("newcomer", "bia@example.com").await, "imported email, normalised");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use billing_service::{
-    domain::apply::{Fetched, Source, StripeObject, apply},
+    domain::objects::apply::{Fetched, Source, StripeObject, apply},
     store::inbox::{self, NewEvent},
     stripe::objects::Subscription,
 };

@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use billing_service::{domain::reconcile::Reconciler, revisions::RevisionFeed};
+use billing_service::{domain::operations::reconcile::Reconciler, revisions::RevisionFeed};
 use caixa_entities::subscriptions;
 use caixa_integration_tests::{
     http_get, inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,

@@ -49,7 +49,7 @@ fn event(c: usize, k: usize, base: i64) -> NewEvent {
 /// Whether `expected` of Stripe's events are processed (rows that confirm an early apply
 /// are not Stripe's events).
 async fn all_processed(db: &DatabaseConnection, expected: u64) -> bool {
-    let confirmation = format!("%{}", billing_service::domain::intake::CONFIRMATION);
+    let confirmation = format!("%{}", billing_service::domain::objects::intake::CONFIRMATION);
     stripe_events::Entity::find()
         .filter(stripe_events::Column::Status.eq("processed"))
         .filter(stripe_events::Column::Id.not_like(confirmation))

@@ -103,7 +103,8 @@ async fn a_djstripe_account_is_taken_over_with_nobody_locked_out(backend: Backen
         let used = account.trials.contains(user);
         assert_eq!(eligible, !used, "user {user}: trial used {used}, eligible {eligible}");
         let email = &account.emails[user];
-        let by_email = billing_service::domain::trials::eligible(&conn, "newcomer", Some(email), false).await;
+        let by_email =
+            billing_service::domain::accounts::trials::eligible(&conn, "newcomer", Some(email), false).await;
         assert_eq!(by_email.unwrap(), !used, "email {email} of {user}: trial used {used}");
     }
 

@@ -14,8 +14,8 @@ use caixa_entities::stripe_events::InboxStatus;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
-pub use super::fetched::{Fetched, Source};
-use super::{lifecycle, trials};
+pub use crate::domain::objects::fetched::{Fetched, Source};
+use crate::domain::{accounts::trials, objects::lifecycle};
 pub use crate::stripe::objects::StripeObject;
 use crate::{
     store::{

@@ -3,10 +3,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    apply::{Fetched, StripeObject, apply},
-    billing::{Billing, CheckoutRequest},
-    customers, sessions, trials,
+use crate::domain::{
+    accounts::billing::{Billing, CheckoutRequest},
+    accounts::customers,
+    accounts::sessions,
+    accounts::trials,
+    objects::apply::{Fetched, StripeObject, apply},
 };
 use crate::{
     error::BillingError,

@@ -7,12 +7,12 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use url::Url;
 
-use super::{
-    apply::{Fetched, StripeObject, apply},
-    customers::{self, UserLocks},
-    intake::Intake,
-    sessions::SessionCheckError,
-    trials,
+use crate::domain::{
+    accounts::customers::{self, UserLocks},
+    accounts::sessions::SessionCheckError,
+    accounts::trials,
+    objects::apply::{Fetched, StripeObject, apply},
+    objects::intake::Intake,
 };
 use crate::{
     config::StripeSettings,

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::lifecycle;
+use crate::domain::objects::lifecycle;
 use crate::stripe::objects::StripeObject;
 
 /// An object to write, with the time of the data in it.

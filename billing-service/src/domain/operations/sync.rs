@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use chrono::Utc;
 use sea_orm::{DatabaseConnection, DbBackend};
 
-use super::{
-    apply::{ApplyError, Fetched, apply},
-    intake::Intake,
-    stored::{Stored, StoredRows},
+use crate::domain::{
+    objects::apply::{ApplyError, Fetched, apply},
+    objects::intake::Intake,
+    objects::stored::{Stored, StoredRows},
 };
 use crate::{
     store::{StoreError, subscriptions, sync},
@@ -227,7 +227,7 @@ impl Syncer {
         for written in futures_util::future::join_all(parts).await {
             revisions += written?.len();
         }
-        super::links::copy_links(&self.stripe, &rest).await;
+        crate::domain::accounts::links::copy_links(&self.stripe, &rest).await;
         Ok(revisions as u64)
     }
 }

@@ -11,7 +11,7 @@ use caixa_policy::{Decision, Policy};
 use chrono::Utc;
 use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, TransactionTrait};
 
-use super::apply::{Fetched, StripeObject, apply};
+use crate::domain::objects::apply::{Fetched, StripeObject, apply};
 use crate::{
     error::BillingError,
     store::{StoreError, customers, subscriptions},

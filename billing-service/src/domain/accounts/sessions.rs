@@ -5,9 +5,9 @@
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 
-use super::{
-    apply::{ApplyError, Fetched, StripeObject, apply},
-    trials::RESERVATION_TTL,
+use crate::domain::{
+    accounts::trials::RESERVATION_TTL,
+    objects::apply::{ApplyError, Fetched, StripeObject, apply},
 };
 use crate::{
     store::{StoreError, trials},

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use caixa_entities::{customers, prices, products, subscriptions};
 use sea_orm::ConnectionTrait;
 
-use super::lifecycle;
+use crate::domain::objects::lifecycle;
 use crate::{
     store::{self, StoreError, catalogue},
     stripe::objects::StripeObject,

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 
 use sea_orm::DatabaseConnection;
 
-use super::{
-    apply::{ApplyError, Fetched, StripeObject, apply},
-    trials::normalize_email,
+use crate::domain::{
+    accounts::trials::normalize_email,
+    objects::apply::{ApplyError, Fetched, StripeObject, apply},
 };
 use crate::{
     store::{StoreError, customers},

@@ -11,10 +11,10 @@ use caixa_entities::stripe_events::{self, InboxStatus};
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
-use super::{
-    apply::{ApplyError, Fetched, Settles, Source, apply},
-    lifecycle,
-    sessions::SessionCheckError,
+use crate::domain::{
+    accounts::sessions::SessionCheckError,
+    objects::apply::{ApplyError, Fetched, Settles, Source, apply},
+    objects::lifecycle,
 };
 use crate::{
     store::{catalogue, customers, inbox::NewEvent, subscriptions},
@@ -104,7 +104,7 @@ impl Intake {
         let settles = Settles { event_id: &row.id, worker, status, then: None };
         let revisions = apply(db, &objects, Some(settles)).await?;
         if let Some(stripe) = &self.stripe {
-            super::links::copy_links(stripe, &objects).await;
+            crate::domain::accounts::links::copy_links(stripe, &objects).await;
         }
         Ok(Settled { revisions, ignored })
     }

@@ -12,11 +12,11 @@ use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::Notify;
 
-use super::{
-    apply::{ApplyError, Fetched, StripeObject, apply},
-    intake::Intake,
-    sessions::{self, SessionCheckError},
-    stored::{Stored, StoredRows},
+use crate::domain::{
+    accounts::sessions::{self, SessionCheckError},
+    objects::apply::{ApplyError, Fetched, StripeObject, apply},
+    objects::intake::Intake,
+    objects::stored::{Stored, StoredRows},
 };
 use crate::{
     revisions::RevisionFeed,
@@ -222,7 +222,7 @@ impl Reconciler {
         if let Some(head) = apply(&self.db, &objects, None).await?.into_iter().max() {
             self.feed.publish(head);
         }
-        super::links::copy_links(&self.stripe, &objects).await;
+        crate::domain::accounts::links::copy_links(&self.stripe, &objects).await;
         Ok(())
     }
 }
