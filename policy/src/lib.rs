@@ -205,11 +205,9 @@ impl Policy {
                     _ => (AccessReason::Canceled, None),
                 }
             }
-            // Scheduled to cancel at a set time, whatever the period.
-            SubscriptionStatus::Active if s.cancel_at.is_some() => match s.cancel_at {
-                Some(end) if now < end => (AccessReason::Canceling, Some(end)),
-                _ => (AccessReason::Canceled, None),
-            },
+            // Scheduled to cancel at a set time, whatever the period (a time already
+            // passed was refused above).
+            SubscriptionStatus::Active if s.cancel_at.is_some() => (AccessReason::Canceling, s.cancel_at),
             // A period end already past means the renewal's news is on its way: access
             // goes on, with no end to promise.
             SubscriptionStatus::Active => {

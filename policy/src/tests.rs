@@ -146,3 +146,107 @@ fn graces_are_read_in_seconds_and_an_endless_one_saturates() {
     assert_eq!(policy.grace_seconds, 7 * 86_400);
     assert_eq!(policy.trial_end_grace_seconds, i64::MAX);
 }
+
+#[test]
+fn each_end_is_exclusive() {
+    let mut trial = sub("trialing");
+    trial.trial_end = Some(NOW);
+    assert_eq!(check(vec![trial], None), (true, TrialEnding, Some(NOW + 3_600)), "a trial ending now has ended");
+    let mut canceling = sub("active");
+    canceling.cancel_at_period_end = true;
+    canceling.current_period_end = Some(NOW);
+    assert_eq!(check(vec![canceling], None), (false, Canceled, None), "a period ending now has ended");
+    let mut renewing = sub("active");
+    renewing.current_period_end = Some(NOW);
+    assert_eq!(check(vec![renewing], None), (true, Active, None), "no end to promise at the period's end");
+}
+
+#[test]
+fn the_latest_ending_grant_decides_and_a_tie_goes_to_the_later_one() {
+    let mut sooner = sub("active");
+    sooner.id = "sub_sooner".into();
+    sooner.current_period_end = Some(NOW + 5 * DAY);
+    let mut later = sub("active");
+    later.id = "sub_later".into();
+    later.current_period_end = Some(NOW + 9 * DAY);
+    for subs in [vec![sooner.clone(), later.clone()], vec![later.clone(), sooner.clone()]] {
+        let decision = Policy::default().decide(&subs, None, NOW);
+        assert_eq!((decision.access_until, decision.subscription_id()), (Some(NOW + 9 * DAY), Some("sub_later")));
+        let decision = Policy::default().decide(&subs, Some("app"), NOW);
+        assert_eq!(decision.subscription_id(), Some("sub_later"), "the same for a feature both grant");
+    }
+    let mut twin = later.clone();
+    twin.id = "sub_twin".into();
+    let tied = [later, twin];
+    assert_eq!(Policy::default().decide(&tied, None, NOW).subscription_id(), Some("sub_twin"));
+}
+
+#[test]
+fn a_feature_is_granted_by_the_subscription_that_has_it_even_when_another_ends_later() {
+    let mut reports = sub("active");
+    reports.id = "sub_reports".into();
+    reports.features = vec!["reports".into()];
+    reports.current_period_end = Some(NOW + 5 * DAY);
+    let mut app = sub("active");
+    app.id = "sub_app".into();
+    app.current_period_end = Some(NOW + 9 * DAY);
+    let subs = [app.clone(), reports];
+    let decision = Policy::default().decide(&subs, Some("reports"), NOW);
+    assert_eq!((decision.allowed, decision.subscription_id()), (true, Some("sub_reports")));
+    let decision = Policy::default().decide(&subs, Some("exports"), NOW);
+    assert_eq!((decision.allowed, decision.reason), (false, FeatureNotInPlan));
+    assert_eq!(decision.subscription_id(), Some("sub_app"), "the refusal names the latest-ending grant");
+}
+
+#[test]
+fn the_refusal_most_worth_telling_wins_whatever_the_order() {
+    let named = |status: &str, id: &str| Subscription { id: id.into(), ..sub(status) };
+    let cases = [
+        (vec![named("canceled", "a"), named("unpaid", "b")], PaymentFailed, "b"),
+        (vec![named("paused", "a"), named("unpaid", "b")], PaymentFailed, "b"),
+        (vec![named("incomplete", "a"), named("paused", "b")], Paused, "b"),
+        (vec![named("canceled", "a"), named("incomplete", "b")], Incomplete, "b"),
+        (vec![named("canceled", "a"), named("canceled", "b")], Canceled, "a"),
+    ];
+    for (subs, reason, id) in cases {
+        for subs in [subs.clone(), subs.into_iter().rev().collect()] {
+            let decision = Policy::default().decide(&subs, None, NOW);
+            assert_eq!(decision.reason, reason, "{subs:?}");
+            if reason != Canceled {
+                assert_eq!(decision.subscription_id(), Some(id));
+            }
+        }
+    }
+    let equal = [named("canceled", "a"), named("canceled", "b")];
+    assert_eq!(Policy::default().decide(&equal, None, NOW).subscription_id(), Some("a"), "earlier ties win");
+}
+
+#[test]
+fn a_contract_snapshot_is_decided_as_the_subscription_it_carries() {
+    use caixa_proto::billing::v1::{SubscriptionSnapshot, SubscriptionStatus};
+    let mut owned = sub("past_due");
+    owned.features = vec!["reports".into()];
+    owned.past_due_since = Some(NOW - DAY);
+    owned.cancel_at = Some(NOW + 2 * DAY);
+    let snapshot = SubscriptionSnapshot {
+        subscription_id: owned.id.clone(),
+        status: SubscriptionStatus::PastDue.into(),
+        current_period_start: owned.current_period_start.map(caixa_proto::timestamp),
+        current_period_end: owned.current_period_end.map(caixa_proto::timestamp),
+        past_due_since: owned.past_due_since.map(caixa_proto::timestamp),
+        cancel_at: owned.cancel_at.map(caixa_proto::timestamp),
+        features: owned.features.clone(),
+        ..SubscriptionSnapshot::default()
+    };
+    for feature in [None, Some("reports"), Some("exports")] {
+        let from_owned = Policy::default().decide(std::slice::from_ref(&owned), feature, NOW);
+        let from_snapshot = Policy::default().decide(std::slice::from_ref(&snapshot), feature, NOW);
+        assert_eq!(
+            (from_snapshot.allowed, from_snapshot.reason, from_snapshot.access_until, from_snapshot.status),
+            (from_owned.allowed, from_owned.reason, from_owned.access_until, from_owned.status),
+            "{feature:?}"
+        );
+        assert_eq!(from_snapshot.subscription_id(), Some(owned.id.as_str()));
+    }
+    assert_eq!(Policy::default().decide(&[snapshot], None, NOW).reason, PastDueGrace);
+}
