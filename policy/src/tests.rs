@@ -151,7 +151,11 @@ fn graces_are_read_in_seconds_and_an_endless_one_saturates() {
 fn each_end_is_exclusive() {
     let mut trial = sub("trialing");
     trial.trial_end = Some(NOW);
-    assert_eq!(check(vec![trial], None), (true, TrialEnding, Some(NOW + 3_600)), "a trial ending now has ended");
+    assert_eq!(
+        check(vec![trial], None),
+        (true, TrialEnding, Some(NOW + 3_600)),
+        "a trial ending now has ended"
+    );
     let mut canceling = sub("active");
     canceling.cancel_at_period_end = true;
     canceling.current_period_end = Some(NOW);
@@ -171,7 +175,10 @@ fn the_latest_ending_grant_decides_and_a_tie_goes_to_the_later_one() {
     later.current_period_end = Some(NOW + 9 * DAY);
     for subs in [vec![sooner.clone(), later.clone()], vec![later.clone(), sooner.clone()]] {
         let decision = Policy::default().decide(&subs, None, NOW);
-        assert_eq!((decision.access_until, decision.subscription_id()), (Some(NOW + 9 * DAY), Some("sub_later")));
+        assert_eq!(
+            (decision.access_until, decision.subscription_id()),
+            (Some(NOW + 9 * DAY), Some("sub_later"))
+        );
         let decision = Policy::default().decide(&subs, Some("app"), NOW);
         assert_eq!(decision.subscription_id(), Some("sub_later"), "the same for a feature both grant");
     }
