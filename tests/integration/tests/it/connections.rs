@@ -109,7 +109,7 @@ async fn signed_delivery(addr: SocketAddr, id: &str) -> (u16, String) {
     crate::webhooks::deliver(addr, PATH, &body, Some(signature)).await
 }
 
-/// The value of the counter `name` whose labels include every one of `labels`.
+/// The sum of the series `name` whose labels include every one of `labels`.
 fn counter(metrics: &str, name: &str, labels: &[&str]) -> f64 {
     metrics
         .lines()
@@ -161,17 +161,20 @@ async fn idle_and_half_spoken_connections_are_closed_on_every_port_and_live_peer
     }
 
     // Assert: each was closed within 15 s; the caller's channel, idle all along but
-    // answering the server's pings, still works, and billing closed as idle on its gRPC
-    // port exactly the three that went silent (the HTTP/1 head is refused at once as no
-    // HTTP/2; the caller's channel and entitlement's Watch were kept).
+    // answering the server's pings, still works, and the two live connections on
+    // billing's gRPC port (the caller's and entitlement's Watch) are all that stay open
+    // there. (Which of the idle deadline and HTTP/2's own keepalive closes a silent peer
+    // first is a race, so the test counts what is left, not how it went.)
     for (port, sent, held_for) in &kept {
         let held_for = held_for.unwrap_or_else(|| panic!("{port} {sent:?}: could not connect"));
         assert!(held_for <= Duration::from_secs(15), "{port} after {sent:?} held {held_for:?}");
     }
     caller.check(HealthCheckRequest::default()).await.unwrap();
     let (_, metrics) = caixa_integration_tests::http_get(billing.http, "/metrics").await;
+    let open = counter(&metrics, "caixa_connections_open", &["listener=\"grpc\""]);
+    assert_eq!(open, 2.0, "{metrics}");
     let idle = counter(&metrics, "caixa_connections_closed_total", &["listener=\"grpc\"", "why=\"idle\""]);
-    assert_eq!(idle, 3.0, "{metrics}");
+    assert!(idle >= 1.0, "the idle deadline closed none: {metrics}");
     let (code, _) = caixa_integration_tests::http_get(entitlement_http, "/readyz").await;
     assert_eq!(code, 200, "entitlement still follows billing");
 }
