@@ -2,8 +2,6 @@
 //! sequence and the contracts carry them unsigned: each side converts here, once, and a
 //! value the other side cannot hold is an error, never revision 0.
 
-use std::fmt;
-
 /// A revision of the change log: 0 before the first change.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Revision(u64);
@@ -20,9 +18,6 @@ pub enum RevisionError {
 }
 
 impl Revision {
-    /// Before the first change.
-    pub const ZERO: Self = Self(0);
-
     /// A revision as the contracts carry it.
     pub const fn new(value: u64) -> Self {
         Self(value)
@@ -44,24 +39,6 @@ impl Revision {
     }
 }
 
-impl From<u64> for Revision {
-    fn from(value: u64) -> Self {
-        Self(value)
-    }
-}
-
-impl From<Revision> for u64 {
-    fn from(revision: Revision) -> Self {
-        revision.0
-    }
-}
-
-impl fmt::Display for Revision {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,6 +49,6 @@ mod tests {
         assert_eq!(Revision::from_db(-1), Err(RevisionError::Negative(-1)));
         assert_eq!(Revision::new(7).to_db(), Ok(7));
         assert_eq!(Revision::new(u64::MAX).to_db(), Err(RevisionError::TooLarge(u64::MAX)));
-        assert!(Revision::new(3) > Revision::ZERO);
+        assert!(Revision::new(3) > Revision::new(2));
     }
 }

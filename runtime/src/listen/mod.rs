@@ -121,11 +121,6 @@ impl Listener {
         }
     }
 
-    /// The address the port is bound to.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.tcp.local_addr()
-    }
-
     /// The next admitted connection. Connections past the cap are closed here (the
     /// newcomer, or the idlest under [`AtCap::CloseIdlest`]); accept failures (out of
     /// file descriptors, say) pause the loop briefly instead of spinning.
