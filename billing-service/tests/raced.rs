@@ -81,7 +81,7 @@ async fn an_apply_that_finds_its_new_row_inserted_meanwhile_decides_again() {
 
     // Assert: decided again from the stored row, the older state is refused and the link
     // and time of the other writer stand.
-    assert_eq!(revisions.unwrap(), Vec::<i64>::new(), "nothing changed for any user");
+    assert!(revisions.unwrap().is_empty(), "nothing changed for any user");
     let row = customers::Entity::find_by_id("cus_raced").one(&other).await.unwrap().unwrap();
     assert_eq!(row.user_id.as_deref(), Some("user-1"), "the link is kept");
     assert_eq!(row.as_of, linked_at, "the newer state is kept");

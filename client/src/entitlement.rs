@@ -12,7 +12,7 @@ use caixa_proto::{
 };
 
 use crate::{ClientConfig, ClientError, transport::Pool};
-use caixa_types::StripeId;
+use caixa_types::{Revision, StripeId};
 
 /// Whether a user may use a feature now, and why. Guarded handlers find it in the
 /// request's extensions.
@@ -29,7 +29,7 @@ pub struct Access {
     /// The subscription that decided (kept inline: reads as a `&str`).
     pub subscription_id: Option<StripeId>,
     /// The revision of the service's copy the answer was computed from.
-    pub revision: u64,
+    pub revision: Revision,
     /// Whether the service had lost contact with billing for longer than it allows.
     pub stale: bool,
 }
@@ -44,7 +44,7 @@ impl Access {
             subscription_id: Some(answer.subscription_id)
                 .filter(|s| !s.is_empty())
                 .map(|s| StripeId::new(&s)),
-            revision: answer.revision,
+            revision: Revision::new(answer.revision),
             stale: answer.stale,
         }
     }
@@ -81,7 +81,7 @@ pub struct Entitlements {
     /// Every subscription of the user.
     pub subscriptions: Vec<SubscriptionSnapshot>,
     /// The revision the answer was computed from.
-    pub revision: u64,
+    pub revision: Revision,
     /// Whether the service's copy was stale.
     pub stale: bool,
 }
@@ -90,7 +90,7 @@ pub struct Entitlements {
 #[derive(Clone)]
 pub struct EntitlementClient {
     pool: Arc<Pool>,
-    at_least: Option<u64>,
+    at_least: Option<Revision>,
 }
 
 impl EntitlementClient {
@@ -101,13 +101,13 @@ impl EntitlementClient {
     }
 
     /// The same client, answering only from a copy at least as fresh as `revision`
-    /// (e.g. the revision `SyncCheckoutSession` returned): read-your-writes.
-    pub fn at_least_as_fresh(&self, revision: u64) -> Self {
-        Self { pool: self.pool.clone(), at_least: Some(revision) }
+    /// (e.g. the revision `SyncCheckoutSession` returned, as it came): read-your-writes.
+    pub fn at_least_as_fresh(&self, revision: impl Into<Revision>) -> Self {
+        Self { pool: self.pool.clone(), at_least: Some(revision.into()) }
     }
 
     fn consistency(&self) -> Option<Consistency> {
-        self.at_least.map(|r| Consistency { requirement: Some(Requirement::AtLeastAsFresh(r)) })
+        self.at_least.map(|r| Consistency { requirement: Some(Requirement::AtLeastAsFresh(r.get())) })
     }
 
     /// May `user` use `feature` now (an empty feature: any access at all)?
@@ -159,7 +159,7 @@ impl EntitlementClient {
             reason: answer.reason(),
             features: answer.features,
             subscriptions: answer.subscriptions,
-            revision: answer.revision,
+            revision: Revision::new(answer.revision),
             stale: answer.stale,
         })
     }

@@ -3,6 +3,7 @@
 
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_policy::{Policy, Terms};
+use caixa_types::Revision;
 use entitlement_service::domain::{
     entry::{Entry, Plans},
     users::Users,
@@ -41,7 +42,7 @@ fn an_entry_renders_exactly_the_state_it_was_built_from() {
     let plans = Plans::default();
 
     // Act
-    let entry = Entry::new("user-42", 7, &state, &plans);
+    let entry = Entry::new("user-42", Revision::new(7), &state, &plans);
     let rendered = entry.to_proto(Some(1_800_000_123));
 
     // Assert
@@ -52,7 +53,7 @@ fn an_entry_renders_exactly_the_state_it_was_built_from() {
 #[test]
 fn the_policy_decides_the_same_on_the_compact_form() {
     let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app"])] };
-    let entry = Entry::new("u", 1, &state, &Plans::default());
+    let entry = Entry::new("u", Revision::new(1), &state, &Plans::default());
     let policy = Policy::default();
     for now in [1_799_999_999, 1_800_100_000, 1_800_200_000, 1_800_400_000, 1_803_000_000] {
         for feature in [None, Some("app"), Some("reports")] {
@@ -80,19 +81,19 @@ fn equal_plans_are_held_once() {
     let plans = Plans::default();
     let a = Entry::new(
         "a",
-        1,
+        Revision::new(1),
         &UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app"])] },
         &plans,
     );
     let b = Entry::new(
         "b",
-        2,
+        Revision::new(2),
         &UserState { subscriptions: vec![subscription("sub_b", "price_1", &["app"])] },
         &plans,
     );
     let c = Entry::new(
         "c",
-        3,
+        Revision::new(3),
         &UserState { subscriptions: vec![subscription("sub_c", "price_1", &["app", "x"])] },
         &plans,
     );
@@ -107,7 +108,7 @@ fn times_outside_32_bits_saturate_instead_of_vanishing() {
     let mut far = subscription("sub_far", "price_1", &[]);
     far.current_period_end = Some(i64::from(u32::MAX) + 1000);
     far.trial_start = Some(-5);
-    let entry = Entry::new("u", 1, &UserState { subscriptions: vec![far] }, &Plans::default());
+    let entry = Entry::new("u", Revision::new(1), &UserState { subscriptions: vec![far] }, &Plans::default());
     let s = &entry.subscriptions()[0];
     assert_eq!(s.dates().current_period_end, Some(i64::from(u32::MAX)));
     assert_eq!(entry.to_proto(None).subscriptions[0].trial_start.map(|t| t.seconds), Some(1));
@@ -118,11 +119,17 @@ fn the_table_keeps_the_newest_revision_of_each_user() {
     let plans = Plans::default();
     let state = |price: &str| UserState { subscriptions: vec![subscription("sub_a", price, &[])] };
     let mut users = Users::with_capacity(1);
-    assert!(users.upsert(Arc::new(Entry::new("u", 5, &state("price_5"), &plans))));
-    assert!(!users.upsert(Arc::new(Entry::new("u", 4, &state("price_4"), &plans))), "older is ignored");
-    assert!(!users.upsert(Arc::new(Entry::new("u", 5, &state("price_x"), &plans))), "same revision too");
-    assert!(users.upsert(Arc::new(Entry::new("u", 6, &state("price_6"), &plans))));
-    assert!(users.upsert(Arc::new(Entry::new("v", 1, &state("price_1"), &plans))));
+    assert!(users.upsert(Arc::new(Entry::new("u", Revision::new(5), &state("price_5"), &plans))));
+    assert!(
+        !users.upsert(Arc::new(Entry::new("u", Revision::new(4), &state("price_4"), &plans))),
+        "older is ignored"
+    );
+    assert!(
+        !users.upsert(Arc::new(Entry::new("u", Revision::new(5), &state("price_x"), &plans))),
+        "same revision too"
+    );
+    assert!(users.upsert(Arc::new(Entry::new("u", Revision::new(6), &state("price_6"), &plans))));
+    assert!(users.upsert(Arc::new(Entry::new("v", Revision::new(1), &state("price_1"), &plans))));
 
     assert_eq!(users.len(), 2);
     let held = users.get("u").map(|e| e.to_proto(None).subscriptions[0].price_id.clone());
@@ -137,7 +144,7 @@ fn a_batch_finds_what_single_lookups_find_in_order() {
     let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &[])] };
     let mut users = Users::with_capacity(16);
     for n in 0..3_000 {
-        users.upsert(Arc::new(Entry::new(&format!("user-{n}"), 1, &state, &plans)));
+        users.upsert(Arc::new(Entry::new(&format!("user-{n}"), Revision::new(1), &state, &plans)));
     }
     let asked: Vec<String> = (0..4_000)
         .map(|n| if n % 4 == 3 { format!("nobody-{n}") } else { format!("user-{}", n * 7 % 3_000) })

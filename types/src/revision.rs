@@ -39,6 +39,19 @@ impl Revision {
     }
 }
 
+/// A revision as the contracts carry it, so a caller passes the number an answer gave.
+impl From<u64> for Revision {
+    fn from(value: u64) -> Self {
+        Self(value)
+    }
+}
+
+impl std::fmt::Display for Revision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,5 +63,7 @@ mod tests {
         assert_eq!(Revision::new(7).to_db(), Ok(7));
         assert_eq!(Revision::new(u64::MAX).to_db(), Err(RevisionError::TooLarge(u64::MAX)));
         assert!(Revision::new(3) > Revision::new(2));
+        assert_eq!(Revision::new(12).to_string(), "12");
+        assert_eq!(Revision::from(5), Revision::new(5));
     }
 }

@@ -7,7 +7,6 @@ use caixa_proto::billing::v1::{
     GetSubscriptionStatusResponse, SyncCheckoutSessionRequest, SyncCheckoutSessionResponse,
     billing_service_server::BillingService,
 };
-use caixa_types::Revision;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -78,7 +77,7 @@ impl BillingService for BillingApi {
         let session_id = validate::session_id(&r.session_id)?;
         let SyncedCheckout { session_id, subscription_id, status } =
             self.billing.sync_checkout(session_id).await?;
-        let status = status_message(status)?;
+        let status = status_message(status);
         Ok(Response::new(SyncCheckoutSessionResponse {
             session_id,
             user_id: status.user_id,
@@ -107,7 +106,7 @@ impl BillingService for BillingApi {
     ) -> Result<Response<GetSubscriptionStatusResponse>, Status> {
         let r = request.into_inner();
         let user_id = validate::user_id(&r.user_id)?;
-        Ok(Response::new(status_message(self.billing.status(user_id).await?)?))
+        Ok(Response::new(status_message(self.billing.status(user_id).await?)))
     }
 
     async fn get_config(
@@ -125,16 +124,14 @@ impl BillingService for BillingApi {
 }
 
 /// A user's status as the API answers it.
-fn status_message(status: UserStatus) -> Result<GetSubscriptionStatusResponse, BillingError> {
-    let revision = Revision::from_db(status.revision)
-        .map_err(|err| BillingError::dependency("the revision log", err))?;
-    Ok(GetSubscriptionStatusResponse {
+fn status_message(status: UserStatus) -> GetSubscriptionStatusResponse {
+    GetSubscriptionStatusResponse {
         user_id: status.user_id,
         has_active_subscription: status.allowed,
         reason: status.reason.into(),
         subscription: status.subscription.as_ref().map(|s| s.to_proto()),
         trial_eligible: status.trial_eligible,
         customer_id: status.customer_id.unwrap_or_default(),
-        revision: revision.get(),
-    })
+        revision: status.revision.get(),
+    }
 }

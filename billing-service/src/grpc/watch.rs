@@ -68,8 +68,10 @@ impl SubscriptionEvents for WatchApi {
 
     async fn watch(&self, request: Request<WatchRequest>) -> Result<Response<Self::WatchStream>, Status> {
         let caller = request.extensions().get::<Caller>().map_or("anonymous", Caller::name).to_owned();
-        let after = Revision::new(request.into_inner().after_revision).to_db().map_err(|err| {
-            BillingError::InvalidArgument { field: "after_revision", reason: err.to_string() }
+        let after = Revision::new(request.into_inner().after_revision);
+        after.to_db().map_err(|err| BillingError::InvalidArgument {
+            field: "after_revision",
+            reason: err.to_string(),
         })?;
         let Ok(slot) = self.streams.clone().try_acquire_owned() else {
             metrics::counter!("caixa_watch_streams_refused_total").increment(1);
@@ -91,7 +93,7 @@ impl SubscriptionEvents for WatchApi {
             heartbeat: self.heartbeat,
             drain: self.drain.clone(),
         };
-        tracing::info!(%caller, after, "watch stream opened");
+        tracing::info!(%caller, %after, "watch stream opened");
         metrics::counter!("caixa_watch_streams_opened_total", "caller" => caller).increment(1);
         let feed = self.feed.subscribe();
         tokio::spawn(async move {
@@ -115,8 +117,8 @@ impl Streamer {
     /// until the client goes away.
     async fn run(
         self,
-        mut cursor: i64,
-        mut feed: tokio::sync::watch::Receiver<i64>,
+        mut cursor: Revision,
+        mut feed: tokio::sync::watch::Receiver<Revision>,
         tx: mpsc::Sender<Result<WatchResponse, Status>>,
     ) {
         let mut last_sent = tokio::time::Instant::now();
@@ -158,7 +160,7 @@ impl Streamer {
                 if tx.send(Ok(WatchResponse { event: Some(Event::Change(message)) })).await.is_err() {
                     return;
                 }
-                cursor = change.revision;
+                cursor = revision;
                 last_sent = tokio::time::Instant::now();
             }
             if full {
@@ -166,16 +168,6 @@ impl Streamer {
             }
             if last_sent.elapsed() >= self.heartbeat {
                 let head = revisions::head(&self.db).await.map(|(head, _)| head).unwrap_or(cursor);
-                // The cursor is a revision already sent, so never negative: a head that
-                // is comes from a broken log and ends the stream.
-                let head = match Revision::from_db(head) {
-                    Ok(head) => head,
-                    Err(err) => {
-                        let _ =
-                            tx.send(Err(super::status::dependency_status("the revision log", &err))).await;
-                        return;
-                    }
-                };
                 let beat = Heartbeat { head_revision: head.get(), sent_at: Some(caixa_proto::now()) };
                 if tx.send(Ok(WatchResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() {
                     return;

@@ -18,7 +18,7 @@ pub async fn run(db: DatabaseConnection, retention: Duration, drain: DrainSignal
         let before =
             chrono::Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::days(7));
         match revisions::prune(&db, before).await {
-            Ok(through) => tracing::debug!(pruned_through = through, "revision log pruned"),
+            Ok(through) => tracing::debug!(pruned_through = %through, "revision log pruned"),
             Err(err) => tracing::warn!(error = %err, "cannot prune the revision log"),
         }
         tokio::select! {

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// The service is shutting down and no longer stores anything.
     #[error("shutting down")]
     ShuttingDown,
+    /// A stored revision no copy of the log can hold.
+    #[error("stored revision out of range")]
+    Revision(#[from] caixa_types::RevisionError),
 }
 
 /// A statement written with `$1, $2, …` placeholders, rendered for the connection's

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use caixa_entities::{entitlement_changes, entitlements, state::UserState};
+use caixa_types::Revision;
 use chrono::Utc;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
@@ -50,7 +51,7 @@ impl UserKey {
 pub async fn record_users(
     db: &impl ConnectionTrait,
     mut users: Vec<UserKey>,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<Revision>, StoreError> {
     users.sort();
     users.dedup();
     if users.is_empty() {
@@ -83,7 +84,7 @@ pub async fn record(
     user_id: &str,
     livemode: bool,
     state: &UserState,
-) -> Result<i64, StoreError> {
+) -> Result<Revision, StoreError> {
     let revisions = record_many(db, livemode, &[(user_id.to_owned(), state.clone())]).await?;
     revisions.first().copied().ok_or_else(|| StoreError::Corrupt("no revision recorded".to_owned()))
 }
@@ -95,7 +96,7 @@ pub async fn record_many(
     db: &impl ConnectionTrait,
     livemode: bool,
     states: &[(String, UserState)],
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<Revision>, StoreError> {
     if states.is_empty() {
         return Ok(Vec::new());
     }
@@ -118,14 +119,14 @@ pub async fn record_many(
         .collect();
     let count = unchanged.iter().filter(|u| u.is_none()).count();
     if count == 0 {
-        return Ok(unchanged.into_iter().flatten().collect());
+        return Ok(unchanged.into_iter().flatten().map(Revision::from_db).collect::<Result<_, _>>()?);
     }
     let mut next = take_revisions(db, count).await?;
     let (now, trace_context) = (Utc::now(), caixa_runtime::telemetry::trace::traceparent());
     let (mut revisions, mut rows, mut changes) = (Vec::new(), Vec::new(), Vec::new());
     for ((user, state), unchanged) in states.iter().zip(unchanged) {
         if let Some(revision) = unchanged {
-            revisions.push(revision);
+            revisions.push(Revision::from_db(revision)?);
             continue;
         }
         let json = serde_json::to_value(state).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -147,7 +148,7 @@ pub async fn record_many(
             // The apply that wrote it, so the entitlement service's apply joins its trace.
             trace_context: Set(trace_context.clone()),
         });
-        revisions.push(next);
+        revisions.push(Revision::from_db(next)?);
         next += 1;
     }
     let key = [entitlements::Column::UserId, entitlements::Column::Livemode];
@@ -162,13 +163,18 @@ pub async fn record_many(
 }
 
 /// The user's current revision (0 when billing never recorded them).
-pub async fn of_user(db: &impl ConnectionTrait, user_id: &str, livemode: bool) -> Result<i64, StoreError> {
-    Ok(entitlements::Entity::find()
+pub async fn of_user(
+    db: &impl ConnectionTrait,
+    user_id: &str,
+    livemode: bool,
+) -> Result<Revision, StoreError> {
+    let held = entitlements::Entity::find()
         .filter(entitlements::Column::UserId.eq(user_id))
         .filter(entitlements::Column::Livemode.eq(livemode))
         .one(db)
         .await?
-        .map_or(0, |row| row.revision))
+        .map_or(0, |row| row.revision);
+    Ok(Revision::from_db(held)?)
 }
 
 /// Allocates `count` revisions; returns the first. The counter row stays locked until
@@ -188,7 +194,7 @@ async fn take_revisions(db: &impl ConnectionTrait, count: usize) -> Result<i64, 
 }
 
 /// The newest committed revision and the highest pruned one.
-pub async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64), StoreError> {
+pub async fn head(db: &impl ConnectionTrait) -> Result<(Revision, Revision), StoreError> {
     let row = db
         .query_one_raw(statement(
             db,
@@ -197,18 +203,19 @@ pub async fn head(db: &impl ConnectionTrait) -> Result<(i64, i64), StoreError> {
         ))
         .await?
         .ok_or_else(|| StoreError::Corrupt("revision_counter has no row".to_owned()))?;
-    Ok((row.try_get::<i64>("", "value")?, row.try_get::<i64>("", "pruned_through")?))
+    let (head, pruned) = (row.try_get::<i64>("", "value")?, row.try_get::<i64>("", "pruned_through")?);
+    Ok((Revision::from_db(head)?, Revision::from_db(pruned)?))
 }
 
 /// Up to `limit` changes after `after`, oldest first.
 pub async fn changes_after(
     db: &impl ConnectionTrait,
-    after: i64,
+    after: Revision,
     livemode: bool,
     limit: u64,
 ) -> Result<Vec<entitlement_changes::Model>, StoreError> {
     Ok(entitlement_changes::Entity::find()
-        .filter(entitlement_changes::Column::Revision.gt(after))
+        .filter(entitlement_changes::Column::Revision.gt(after.to_db()?))
         .filter(entitlement_changes::Column::Livemode.eq(livemode))
         .order_by_asc(entitlement_changes::Column::Revision)
         .limit(limit)
@@ -223,8 +230,9 @@ pub fn parse_state(json: &serde_json::Value) -> Result<UserState, StoreError> {
 
 /// Deletes log entries committed before `before`, always keeping the newest one, and
 /// records how far the log now starts. Returns the new `pruned_through`.
-pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> Result<i64, StoreError> {
+pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> Result<Revision, StoreError> {
     let (head, pruned) = head(db).await?;
+    let (head, pruned) = (head.to_db()?, pruned.to_db()?);
     let cut = db
         .query_one_raw(statement(
             db,
@@ -236,7 +244,7 @@ pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> 
         .transpose()?
         .unwrap_or(0);
     if cut <= pruned {
-        return Ok(pruned);
+        return Ok(Revision::from_db(pruned)?);
     }
     db.execute_raw(statement(db, "DELETE FROM entitlement_changes WHERE revision <= $1", vec![cut.into()]))
         .await?;
@@ -246,5 +254,5 @@ pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> 
         vec![cut.into()],
     ))
     .await?;
-    Ok(cut)
+    Ok(Revision::from_db(cut)?)
 }

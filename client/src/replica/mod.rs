@@ -31,6 +31,7 @@ use caixa_proto::{
         watch_entitlements_response::Event,
     },
 };
+use caixa_types::Revision;
 
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
 use table::{BATCH, Entry, Table};
@@ -120,7 +121,7 @@ impl LocalReplica {
         if !self.is_fresh() {
             return None;
         }
-        let revision = self.shared.revision.load(Ordering::Acquire);
+        let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
         let users = self.shared.users.read().ok()?;
         Some(self.decide(users.get(user), feature, now, revision))
     }
@@ -134,7 +135,7 @@ impl LocalReplica {
             return None;
         }
         let now = self.shared.clock.load(Ordering::Relaxed);
-        let revision = self.shared.revision.load(Ordering::Acquire);
+        let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
         let users = self.shared.users.read().ok()?;
         let mut answers = Vec::with_capacity(checks.len());
         for batch in checks.chunks(BATCH) {
@@ -149,7 +150,7 @@ impl LocalReplica {
     }
 
     /// The policy's answer for a user's entry (none: no subscription).
-    fn decide(&self, entry: Option<&Entry>, feature: &str, now: i64, revision: u64) -> Access {
+    fn decide(&self, entry: Option<&Entry>, feature: &str, now: i64, revision: Revision) -> Access {
         let subscriptions = entry.map_or(&[][..], |e| e.subscriptions());
         let feature = Some(feature).filter(|f| !f.is_empty());
         let decision = self.shared.config.policy.decide(subscriptions, feature, now);
@@ -171,8 +172,8 @@ impl LocalReplica {
     }
 
     /// The newest revision applied.
-    pub fn revision(&self) -> u64 {
-        self.shared.revision.load(Ordering::Acquire)
+    pub fn revision(&self) -> Revision {
+        Revision::new(self.shared.revision.load(Ordering::Acquire))
     }
 
     /// How many users are held.

@@ -7,7 +7,7 @@ use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
-use caixa_types::{Stamp, StripeId, prefetch, same};
+use caixa_types::{Revision, Stamp, StripeId, prefetch, same};
 use hashbrown::DefaultHashBuilder;
 use smallvec::SmallVec;
 use smol_str::SmolStr;
@@ -68,7 +68,7 @@ impl Terms for Held {
 #[repr(C, align(64))]
 pub(super) struct Entry {
     subscriptions: SmallVec<[Held; 1]>,
-    revision: u64,
+    revision: Revision,
     user_id: SmolStr,
 }
 
@@ -155,12 +155,16 @@ impl Table {
         let hash = self.hasher.hash_one(state.user_id.as_str());
         let entries = &self.entries;
         let held = self.index.find(hash, |at| entries.get(at).user_id == state.user_id);
-        if held.is_some_and(|at| entries.get(at).revision >= state.revision) {
+        if held.is_some_and(|at| entries.get(at).revision.get() >= state.revision) {
             return;
         }
         let lists = &mut self.feature_lists;
         let subscriptions = state.subscriptions.iter().map(|s| held_subscription(s, lists)).collect();
-        let entry = Entry { subscriptions, revision: state.revision, user_id: SmolStr::new(&state.user_id) };
+        let entry = Entry {
+            subscriptions,
+            revision: Revision::new(state.revision),
+            user_id: SmolStr::new(&state.user_id),
+        };
         match held {
             Some(at) => *self.entries.get_mut(at) = entry,
             None => {

@@ -55,7 +55,10 @@ fn users_across_several_segments_are_found_and_replaced_in_place() {
     for user in 0..users {
         let entry = table.get(&format!("user-{user}")).expect("held");
         let expected = if user % 3 == 0 { 1_000_000 + user as u64 } else { user as u64 + 1 };
-        assert_eq!((entry.user_id.as_str(), entry.revision), (format!("user-{user}").as_str(), expected));
+        assert_eq!(
+            (entry.user_id.as_str(), entry.revision.get()),
+            (format!("user-{user}").as_str(), expected)
+        );
         assert_eq!(entry.subscriptions()[0].id(), format!("sub_{user}"));
     }
     assert!(table.get("user-unknown").is_none());

@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+use caixa_types::Revision;
 use tokio::sync::{broadcast, watch};
 
 use super::{
@@ -34,7 +35,7 @@ pub struct Unusable;
 pub struct Cache {
     users: RwLock<Users>,
     plans: Plans,
-    revision: watch::Sender<u64>,
+    revision: watch::Sender<Revision>,
     as_of: AtomicI64,
     changes: broadcast::Sender<Change>,
 }
@@ -44,7 +45,7 @@ impl Default for Cache {
         Self {
             users: RwLock::new(Users::default()),
             plans: Plans::default(),
-            revision: watch::channel(0).0,
+            revision: watch::channel(Revision::default()).0,
             as_of: AtomicI64::new(0),
             changes: broadcast::channel(4096).0,
         }
@@ -58,9 +59,9 @@ impl Cache {
     }
 
     /// Replaces everything with a snapshot taken at `revision`.
-    pub fn load(&self, users: Users, revision: u64, now: i64) {
+    pub fn load(&self, users: Users, revision: Revision, now: i64) {
         metrics::gauge!("caixa_entitlement_users").set(users.len() as f64);
-        metrics::gauge!("caixa_entitlement_revision").set(revision as f64);
+        metrics::gauge!("caixa_entitlement_revision").set(revision.get() as f64);
         let old = match self.users.write() {
             Ok(mut map) => Some(std::mem::replace(&mut *map, users)),
             Err(_) => None,
@@ -78,7 +79,7 @@ impl Cache {
         let Ok(mut users) = self.users.write() else {
             // A writer panicked mid-change: nothing held can be trusted, and the revision
             // must not claim this change. Checks answer UNAVAILABLE from now on.
-            tracing::error!(revision, "the in-memory state is poisoned; this change is not applied");
+            tracing::error!(%revision, "the in-memory state is poisoned; this change is not applied");
             return;
         };
         let (newer, held) = (users.upsert(entry.clone()), users.len());
@@ -97,7 +98,7 @@ impl Cache {
         if advanced {
             // How far behind billing's commit this copy is, as of this change.
             let lag = chrono::Utc::now().timestamp().saturating_sub(changed_at).max(0);
-            metrics::gauge!("caixa_entitlement_revision").set(revision as f64);
+            metrics::gauge!("caixa_entitlement_revision").set(revision.get() as f64);
             metrics::gauge!("caixa_follower_lag_seconds").set(lag as f64);
         }
     }
@@ -125,7 +126,7 @@ impl Cache {
 
     /// Entries changed after `revision`, oldest first, for a new `WatchEntitlements`
     /// subscriber.
-    pub fn changed_after(&self, revision: u64) -> Vec<Arc<Entry>> {
+    pub fn changed_after(&self, revision: Revision) -> Vec<Arc<Entry>> {
         let Ok(users) = self.users.read() else { return Vec::new() };
         let mut entries: Vec<Arc<Entry>> = users.iter().filter(|e| e.revision > revision).cloned().collect();
         entries.sort_by_key(|e| e.revision);
@@ -133,7 +134,7 @@ impl Cache {
     }
 
     /// The revision the cache is at.
-    pub fn revision(&self) -> u64 {
+    pub fn revision(&self) -> Revision {
         *self.revision.borrow()
     }
 
@@ -159,7 +160,7 @@ impl Cache {
 
     /// Waits until the cache reaches `revision`, for at most `within`. Returns whether
     /// it did.
-    pub async fn wait_for(&self, revision: u64, within: Duration) -> bool {
+    pub async fn wait_for(&self, revision: Revision, within: Duration) -> bool {
         let mut rx = self.revision.subscribe();
         tokio::time::timeout(within, rx.wait_for(|held| *held >= revision)).await.is_ok_and(|r| r.is_ok())
     }

@@ -12,7 +12,7 @@ use std::{
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
-use caixa_types::{Stamp, StripeId};
+use caixa_types::{Revision, Stamp, StripeId};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
@@ -186,7 +186,7 @@ pub struct Entry {
     /// The user.
     pub user_id: SmolStr,
     /// The revision of this state.
-    pub revision: u64,
+    pub revision: Revision,
     // Nearly every user has one subscription: it lives inside the entry, so a lookup
     // touches one allocation and a million users save a million small ones.
     subscriptions: SmallVec<[Subscription; 1]>,
@@ -194,7 +194,7 @@ pub struct Entry {
 
 impl Entry {
     /// The compact form of `state`.
-    pub fn new(user_id: &str, revision: u64, state: &UserState, plans: &Plans) -> Self {
+    pub fn new(user_id: &str, revision: Revision, state: &UserState, plans: &Plans) -> Self {
         Self {
             user_id: SmolStr::new(user_id),
             revision,
@@ -207,7 +207,7 @@ impl Entry {
         let state = UserState {
             subscriptions: change.subscriptions.iter().map(SubscriptionState::from_proto).collect(),
         };
-        Self::new(&change.user_id, change.revision, &state, plans)
+        Self::new(&change.user_id, Revision::new(change.revision), &state, plans)
     }
 
     /// Every subscription of the user.
@@ -219,7 +219,7 @@ impl Entry {
     pub fn to_proto(&self, changed_at: Option<i64>) -> EntitlementState {
         EntitlementState {
             user_id: self.user_id.to_string(),
-            revision: self.revision,
+            revision: self.revision.get(),
             subscriptions: self.subscriptions.iter().map(Subscription::to_proto).collect(),
             changed_at: changed_at.map(caixa_proto::timestamp),
             traceparent: String::new(),

@@ -49,7 +49,7 @@ impl Follower {
     #[tracing::instrument(name = "load snapshot", level = "debug", skip_all)]
     pub async fn snapshot(&self) -> Result<(), store::StoreError> {
         let snapshot = store::snapshot(&self.db, self.livemode, self.cache.plans()).await?;
-        tracing::info!(users = snapshot.users.len(), revision = snapshot.revision, "snapshot loaded");
+        tracing::info!(users = snapshot.users.len(), revision = %snapshot.revision, "snapshot loaded");
         self.cache.load(snapshot.users, snapshot.revision, chrono::Utc::now().timestamp());
         Ok(())
     }
@@ -92,7 +92,7 @@ impl Follower {
             Err(err) => return Lost::Unreachable(err.to_string()),
         };
         let after = self.cache.revision();
-        let mut request = tonic::Request::new(WatchRequest { after_revision: after });
+        let mut request = tonic::Request::new(WatchRequest { after_revision: after.get() });
         if let Err(err) = self.credentials.authorize(&mut request) {
             return Lost::Unreachable(err.to_string());
         }
@@ -108,7 +108,7 @@ impl Follower {
             }
             Err(status) => return Lost::Unreachable(status.to_string()),
         };
-        tracing::info!(after, "following billing's revision log");
+        tracing::info!(%after, "following billing's revision log");
         following("billing");
         loop {
             match stream.message().await {
@@ -123,7 +123,7 @@ impl Follower {
                     }
                     Some(Event::Heartbeat(beat)) => {
                         // How many revisions billing has committed that this copy lacks.
-                        let behind = beat.head_revision.saturating_sub(self.cache.revision());
+                        let behind = beat.head_revision.saturating_sub(self.cache.revision().get());
                         metrics::gauge!("caixa_follower_lag_revisions").set(behind as f64);
                         if behind == 0 {
                             self.cache.touch(chrono::Utc::now().timestamp());

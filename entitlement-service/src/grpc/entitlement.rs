@@ -13,6 +13,7 @@ use caixa_proto::{
     },
 };
 use caixa_runtime::shutdown::DrainSignal;
+use caixa_types::Revision;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{answers, watch};
@@ -64,13 +65,13 @@ impl EntitlementApi {
         let Some(Requirement::AtLeastAsFresh(wanted)) = consistency.and_then(|c| c.requirement) else {
             return Ok(());
         };
-        let held = self.cache.revision();
+        let (held, wanted) = (self.cache.revision(), Revision::new(wanted));
         if held >= wanted {
             return Ok(());
         }
         // A revision no write can have made yet would only hold a slot for the whole
         // wait: refused at once.
-        if wanted - held > FRESHNESS_AHEAD_LIMIT {
+        if wanted.get() - held.get() > FRESHNESS_AHEAD_LIMIT {
             return Err(ApiError::OutOfRange(format!(
                 "revision {wanted} is more than {FRESHNESS_AHEAD_LIMIT} beyond the head ({held}); \
                  ask for a revision billing returned"
@@ -113,7 +114,7 @@ impl EntitlementApi {
             status: decision.status.into(),
             access_until: decision.access_until.map(caixa_proto::timestamp),
             subscription_id: decision.subscription_id().unwrap_or_default().to_owned(),
-            revision: at.revision,
+            revision: at.revision.get(),
             as_of: Some(caixa_proto::timestamp(at.as_of)),
             stale,
         };
@@ -148,7 +149,7 @@ fn unusable() -> ApiError {
 struct Moment {
     now: i64,
     stale: bool,
-    revision: u64,
+    revision: Revision,
     as_of: i64,
 }
 
@@ -253,7 +254,7 @@ impl EntitlementService for EntitlementApi {
             reason: decision.reason.into(),
             features,
             subscriptions: subscriptions.iter().map(Subscription::to_proto).collect(),
-            revision: self.cache.revision(),
+            revision: self.cache.revision().get(),
             as_of: Some(caixa_proto::timestamp(self.cache.as_of())),
             stale: self.stale(now),
         }))
@@ -263,7 +264,7 @@ impl EntitlementService for EntitlementApi {
         &self,
         request: Request<WatchEntitlementsRequest>,
     ) -> Result<Response<Self::WatchEntitlementsStream>, Status> {
-        let after = request.into_inner().after_revision;
+        let after = Revision::new(request.into_inner().after_revision);
         // Before the first snapshot there is no backlog to send, and loading it sends no
         // changes: a watcher let in now would miss every user.
         if self.cache.as_of() == 0 {

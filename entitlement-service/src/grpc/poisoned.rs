@@ -9,6 +9,7 @@ use caixa_proto::entitlement::v1::{
     CheckAccessBatchRequest, CheckAccessRequest, GetEntitlementsRequest,
     entitlement_service_server::EntitlementService,
 };
+use caixa_types::Revision;
 use tonic::{Code, Request};
 
 use super::EntitlementApi;
@@ -31,14 +32,14 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
     // Arrange: a subscriber, then a writer panics mid-change.
     let cache = Arc::new(Cache::default());
     let now = chrono::Utc::now().timestamp();
-    cache.load(Users::with_capacity(4), 1, now);
+    cache.load(Users::with_capacity(4), Revision::new(1), now);
     let active = SubscriptionState {
         id: "sub_1".into(),
         status: caixa_proto::billing::v1::SubscriptionStatus::Active,
         ..SubscriptionState::default()
     };
     let state = UserState { subscriptions: vec![active] };
-    cache.apply(Entry::new("ana", 2, &state, cache.plans()), now);
+    cache.apply(Entry::new("ana", Revision::new(2), &state, cache.plans()), now);
     let api = api(cache.clone());
     let check = || CheckAccessRequest { user_id: "ana".into(), ..Default::default() };
     assert!(api.check_access(Request::new(check())).await.unwrap().into_inner().allowed);
@@ -50,7 +51,7 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
     let batch = api.check_access_batch(Request::new(batch)).await.map(drop);
     let entitlements = GetEntitlementsRequest { user_id: "ana".into(), ..Default::default() };
     let entitlements = api.get_entitlements(Request::new(entitlements)).await.map(drop);
-    cache.apply(Entry::new("bia", 3, &state, cache.plans()), now);
+    cache.apply(Entry::new("bia", Revision::new(3), &state, cache.plans()), now);
 
     // Assert
     for (rpc, result) in
@@ -59,14 +60,14 @@ async fn a_poisoned_state_answers_unavailable_and_applies_nothing() {
         assert_eq!(result.map_err(|s| s.code()), Err(Code::Unavailable), "{rpc}");
     }
     assert!(!cache.usable());
-    assert_eq!(cache.revision(), 2, "a change not applied is not claimed");
+    assert_eq!(cache.revision(), Revision::new(2), "a change not applied is not claimed");
 }
 
 #[tokio::test]
 async fn a_revision_far_beyond_the_head_is_refused_at_once() {
     use caixa_proto::entitlement::v1::{Consistency, consistency::Requirement};
     let cache = Arc::new(Cache::default());
-    cache.load(Users::with_capacity(4), 7, chrono::Utc::now().timestamp());
+    cache.load(Users::with_capacity(4), Revision::new(7), chrono::Utc::now().timestamp());
     let api = api(cache);
     let asking = |revision| CheckAccessRequest {
         user_id: "ana".into(),
@@ -84,7 +85,7 @@ async fn only_a_share_of_calls_may_wait_for_a_revision() {
     use caixa_proto::entitlement::v1::{Consistency, consistency::Requirement};
     // Arrange: two may wait, each up to a minute, for a revision that does not come.
     let cache = Arc::new(Cache::default());
-    cache.load(Users::with_capacity(4), 7, chrono::Utc::now().timestamp());
+    cache.load(Users::with_capacity(4), Revision::new(7), chrono::Utc::now().timestamp());
     let api = Arc::new(EntitlementApi {
         freshness_wait_cap: Duration::from_secs(60),
         waiting: Arc::new(tokio::sync::Semaphore::new(2)),
@@ -109,7 +110,10 @@ async fn only_a_share_of_calls_may_wait_for_a_revision() {
         refused.push(calls.join_next().await.unwrap().unwrap());
     }
     // The two waiting get the revision they asked for.
-    cache.apply(Entry::new("bia", 9, &UserState::default(), cache.plans()), chrono::Utc::now().timestamp());
+    cache.apply(
+        Entry::new("bia", Revision::new(9), &UserState::default(), cache.plans()),
+        chrono::Utc::now().timestamp(),
+    );
     let waited: Vec<_> = calls.join_all().await;
 
     // Assert

@@ -6,6 +6,7 @@ use caixa_proto::{
     billing::v1::Heartbeat,
     entitlement::v1::{WatchEntitlementsResponse, watch_entitlements_response::Event},
 };
+use caixa_types::Revision;
 use tokio_stream::Stream;
 use tonic::Status;
 
@@ -23,7 +24,7 @@ pub type Changes = Pin<Box<dyn Stream<Item = Result<WatchEntitlementsResponse, S
 /// watcher is told to watch again.
 pub(super) fn changes(
     backlog: Vec<Arc<Entry>>,
-    (after, head): (u64, u64),
+    (after, head): (Revision, Revision),
     cache: Arc<Cache>,
     mut live: tokio::sync::broadcast::Receiver<Change>,
     drained: impl Future<Output = ()> + Send + 'static,
@@ -38,7 +39,7 @@ pub(super) fn changes(
                 return;
             }
         }
-        let whole = Heartbeat { head_revision: head.max(sent), sent_at: Some(caixa_proto::now()) };
+        let whole = Heartbeat { head_revision: head.max(sent).get(), sent_at: Some(caixa_proto::now()) };
         if !send(&tx, Event::Heartbeat(whole), drained.as_mut()).await {
             return;
         }
@@ -56,7 +57,7 @@ pub(super) fn changes(
                     }
                 },
                 () = tokio::time::sleep(Duration::from_secs(5)) => {
-                    Event::Heartbeat(Heartbeat { head_revision: cache.revision(), sent_at: Some(caixa_proto::now()) })
+                    Event::Heartbeat(Heartbeat { head_revision: cache.revision().get(), sent_at: Some(caixa_proto::now()) })
                 }
                 () = tx.closed() => return,
                 () = drained.as_mut() => return shutting_down(&tx),

@@ -21,7 +21,7 @@ pub struct Snapshot {
     /// State per user.
     pub users: Users,
     /// The head revision when it was taken.
-    pub revision: u64,
+    pub revision: Revision,
 }
 
 /// Why the store could not answer.
@@ -89,12 +89,11 @@ pub async fn snapshot(
             let text: String = row.try_get("", "state")?;
             let state: UserState = serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt { user: user.clone(), reason: e.to_string() })?;
-            let revision = Revision::from_db(revision)?.get();
-            users.upsert(Arc::new(Entry::new(&user, revision, &state, plans)));
+            users.upsert(Arc::new(Entry::new(&user, Revision::from_db(revision)?, &state, plans)));
         }
     }
     txn.commit().await?;
-    Ok(Snapshot { users, revision: Revision::from_db(head)?.get() })
+    Ok(Snapshot { users, revision: Revision::from_db(head)? })
 }
 
 /// A change read from the log.
@@ -109,15 +108,15 @@ pub struct LoggedChange {
 /// been pruned (a follower behind it must re-snapshot).
 pub async fn changes_after(
     db: &DatabaseConnection,
-    after: u64,
+    after: Revision,
     livemode: bool,
     limit: u64,
     plans: &Plans,
-) -> Result<(Vec<LoggedChange>, u64, u64), StoreError> {
+) -> Result<(Vec<LoggedChange>, Revision, Revision), StoreError> {
     let counter = revision_counter::Entity::find_by_id(1i16).one(db).await?;
     let (head, pruned) = counter.map_or((0, 0), |c| (c.value, c.pruned_through));
     let rows = entitlement_changes::Entity::find()
-        .filter(entitlement_changes::Column::Revision.gt(Revision::new(after).to_db()?))
+        .filter(entitlement_changes::Column::Revision.gt(after.to_db()?))
         .filter(entitlement_changes::Column::Livemode.eq(livemode))
         .order_by_asc(entitlement_changes::Column::Revision)
         .limit(limit)
@@ -127,9 +126,9 @@ pub async fn changes_after(
     for row in rows {
         let state = parse(&row.user_id, row.state)?;
         changes.push(LoggedChange {
-            entry: Entry::new(&row.user_id, Revision::from_db(row.revision)?.get(), &state, plans),
+            entry: Entry::new(&row.user_id, Revision::from_db(row.revision)?, &state, plans),
             committed_at: row.committed_at.timestamp(),
         });
     }
-    Ok((changes, Revision::from_db(head)?.get(), Revision::from_db(pruned)?.get()))
+    Ok((changes, Revision::from_db(head)?, Revision::from_db(pruned)?))
 }

@@ -3,6 +3,7 @@
 
 use caixa_entities::state::SubscriptionState;
 use caixa_policy::{AccessReason, Decision, Policy, input::shown};
+use caixa_types::Revision;
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use url::Url;
@@ -74,7 +75,7 @@ pub struct UserStatus {
     /// The customer the portal and new checkouts use.
     pub customer_id: Option<String>,
     /// The revision of the user's newest change.
-    pub revision: i64,
+    pub revision: Revision,
 }
 
 /// A finished checkout, synced from Stripe.

@@ -11,6 +11,7 @@
 //! ([`lifecycle::payload_leads`]).
 
 use caixa_entities::stripe_events::InboxStatus;
+use caixa_types::Revision;
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 
@@ -78,7 +79,7 @@ pub async fn apply(
     db: &DatabaseConnection,
     objects: &[Fetched],
     settles: Option<Settles<'_>>,
-) -> Result<Vec<i64>, ApplyError> {
+) -> Result<Vec<Revision>, ApplyError> {
     // A row read as missing can be inserted by a concurrent apply before this one writes
     // it; the transaction is then rolled back and everything decided again from what is
     // stored now.
@@ -96,7 +97,7 @@ async fn apply_once(
     db: &DatabaseConnection,
     objects: &[Fetched],
     settles: Option<Settles<'_>>,
-) -> Result<Vec<i64>, ApplyError> {
+) -> Result<Vec<Revision>, ApplyError> {
     let txn = db.begin().await?;
     revisions::lock_for_sqlite(&txn).await?;
     let mut users = Vec::new();

@@ -50,7 +50,7 @@ pub const CONFIRMATION: &str = ":confirm";
 #[derive(Debug, Default)]
 pub struct Settled {
     /// Revisions written (one per user whose state changed).
-    pub revisions: Vec<i64>,
+    pub revisions: Vec<caixa_types::Revision>,
     /// Why nothing was done, for event kinds billing does not act on.
     pub ignored: Option<String>,
 }

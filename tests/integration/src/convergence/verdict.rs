@@ -59,7 +59,7 @@ pub async fn judge(world: &World, lives: &[Life], settle_within: Duration) -> Ve
     let head = revisions::head(&world.conn).await.expect("head revision").0;
     for _ in 0..300 {
         let probe = CheckAccessRequest { user_id: "u0".to_owned(), ..Default::default() };
-        if access.check_access(probe).await.expect("CheckAccess").into_inner().revision >= head as u64 {
+        if access.check_access(probe).await.expect("CheckAccess").into_inner().revision >= head.get() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -140,8 +140,7 @@ async fn cut_off_it_answers_from_memory_and_says_stale(backend: Backend) {
     let mut access = client(entitlement.grpc_addr).await;
     let revision =
         revisions::record(&conn, "user-m", false, &active("sub_m", &["app", "reports"], None)).await.unwrap();
-    let answer =
-        access.check_access(fresh("user-m", u64::try_from(revision).unwrap())).await.unwrap().into_inner();
+    let answer = access.check_access(fresh("user-m", revision.get())).await.unwrap().into_inner();
     assert!(answer.allowed && !answer.stale);
 
     // Act: billing goes away.
@@ -150,11 +149,7 @@ async fn cut_off_it_answers_from_memory_and_says_stale(backend: Backend) {
         // The log is still in the shared database: changes keep arriving from it.
         let revision =
             revisions::record(&conn, "user-m", false, &active("sub_m", &["app"], None)).await.unwrap();
-        let answer = access
-            .check_access(fresh("user-m", u64::try_from(revision).unwrap()))
-            .await
-            .unwrap()
-            .into_inner();
+        let answer = access.check_access(fresh("user-m", revision.get())).await.unwrap().into_inner();
         assert!(!answer.stale, "current through the database");
         let reports = access.check_access(check("user-m", "reports")).await.unwrap().into_inner();
         assert_eq!(
