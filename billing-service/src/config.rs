@@ -3,6 +3,7 @@
 use std::{net::SocketAddr, time::Duration};
 
 use caixa_runtime::config::{CommonSettings, ConfigError, Env};
+use caixa_types::PriceId;
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
@@ -114,7 +115,7 @@ pub struct StripeSettings {
     /// Publishable key of the active mode, handed to frontends.
     pub publishable_key: Option<String>,
     /// `STRIPE_DEFAULT_PRICE_ID`: price used when a checkout names none.
-    pub default_price_id: Option<String>,
+    pub default_price_id: Option<PriceId>,
     /// `STRIPE_WEBHOOK_SECRET` (or the seed's `DJSTRIPE_WEBHOOK_SECRET`).
     pub webhook_secret: Option<SecretString>,
     /// `STRIPE_API_BASE`: Stripe's API, or the emulator.
@@ -195,10 +196,11 @@ impl StripeSettings {
             }
             other => other.map(|s| SecretString::from(s.to_owned())),
         };
-        let default_price_id = env.get("STRIPE_DEFAULT_PRICE_ID").map(str::to_owned);
-        if default_price_id.as_ref().is_some_and(|price| !price.starts_with("price_")) {
-            return Err(ConfigError::new("STRIPE_DEFAULT_PRICE_ID", "must start with price_"));
-        }
+        let default_price_id = env
+            .get("STRIPE_DEFAULT_PRICE_ID")
+            .map(PriceId::parse)
+            .transpose()
+            .map_err(|err| ConfigError::new("STRIPE_DEFAULT_PRICE_ID", err.reason))?;
         Ok(Self {
             live_mode,
             secret_key,

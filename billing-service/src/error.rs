@@ -83,8 +83,8 @@ impl From<StripeCallError> for BillingError {
     }
 }
 
-impl From<caixa_policy::input::InvalidInput> for BillingError {
-    fn from(err: caixa_policy::input::InvalidInput) -> Self {
+impl From<caixa_types::input::InvalidInput> for BillingError {
+    fn from(err: caixa_types::input::InvalidInput) -> Self {
         Self::InvalidArgument { field: err.field, reason: err.reason }
     }
 }

@@ -24,8 +24,8 @@ pub enum ApiError {
     Unimplemented(&'static str),
 }
 
-impl From<caixa_policy::input::InvalidInput> for ApiError {
-    fn from(err: caixa_policy::input::InvalidInput) -> Self {
+impl From<caixa_types::input::InvalidInput> for ApiError {
+    fn from(err: caixa_types::input::InvalidInput) -> Self {
         Self::InvalidArgument { field: err.field, reason: err.reason }
     }
 }

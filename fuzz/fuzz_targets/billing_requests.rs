@@ -7,6 +7,7 @@ use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreatePortalSessionRequest, GetSubscriptionStatusRequest,
     SyncCheckoutSessionRequest, WatchRequest,
 };
+use caixa_types::{PriceId, Revision, SessionId};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
@@ -18,14 +19,14 @@ fuzz_target!(|data: &[u8]| {
             if let Ok(r) = CreateCheckoutSessionRequest::decode(body) {
                 let _ = validate::user_id(&r.user_id);
                 let _ = validate::email(&r.email);
-                let _ = r.price_id.as_deref().map(validate::price_id);
+                let _ = r.price_id.as_deref().map(PriceId::parse);
                 let _ = validate::url("success_url", r.success_url.as_deref(), default.clone());
                 let _ = validate::url("cancel_url", r.cancel_url.as_deref(), default);
             }
         }
         1 => {
             if let Ok(r) = SyncCheckoutSessionRequest::decode(body) {
-                let _ = validate::session_id(&r.session_id);
+                let _ = SessionId::parse(&r.session_id);
             }
         }
         2 => {
@@ -40,7 +41,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         _ => {
-            let _ = WatchRequest::decode(body).map(|r| i64::try_from(r.after_revision));
+            let _ = WatchRequest::decode(body).map(|r| Revision::new(r.after_revision).to_db());
         }
     }
 });

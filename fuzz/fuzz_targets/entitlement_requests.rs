@@ -10,6 +10,7 @@ use caixa_proto::entitlement::v1::{
     entitlement_service_server::EntitlementService,
 };
 use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_types::Revision;
 use entitlement_service::{
     domain::{cache::Cache, entry::Entry, users::Users},
     grpc::EntitlementApi,
@@ -36,7 +37,7 @@ thread_local! {
 fn loaded_cache() -> Arc<Cache> {
     let cache = Arc::new(Cache::default());
     let now = chrono::Utc::now().timestamp();
-    cache.load(Users::with_capacity(8), 1, now);
+    cache.load(Users::with_capacity(8), Revision::new(1), now);
     for (n, status) in ["trialing", "active", "past_due", "canceled"].into_iter().enumerate() {
         let subscription = SubscriptionState {
             id: format!("sub_{n}"),
@@ -49,7 +50,7 @@ fn loaded_cache() -> Arc<Cache> {
             ..SubscriptionState::default()
         };
         let state = UserState { subscriptions: vec![subscription] };
-        let revision = 2 + n as u64;
+        let revision = Revision::new(2 + n as u64);
         cache.apply(Entry::new(&format!("u{n}"), revision, &state, cache.plans()), now);
     }
     cache

@@ -7,7 +7,6 @@
 //! the proto snapshot; deciding allocates nothing. It depends on the contracts only: the
 //! storage side implements [`Terms`] for its own types.
 
-pub mod input;
 mod plain;
 
 pub use plain::Subscription;

@@ -79,7 +79,7 @@ fn describe(err: &csv::Error, line_at: &dyn Fn(Option<&csv::Position>) -> u64) -
 /// every service shares.
 pub fn check_users(flag: &str, path: &Path, rows: &[Row], index: usize) -> Result<(), CommandError> {
     for row in rows {
-        if let Err(err) = caixa_policy::input::user_id(&row.values[index]) {
+        if let Err(err) = caixa_types::input::user_id(&row.values[index]) {
             return Err(CommandError::Usage(format!("{flag} {}: line {}: {err}", path.display(), row.line)));
         }
     }

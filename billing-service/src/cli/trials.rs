@@ -45,7 +45,7 @@ pub async fn trial_status(
     let TrialStatusArgs { user, ending_within, mark_used, email, output } = args;
     let live = settings.stripe.live_mode;
     if let Some(user) = mark_used {
-        let user = caixa_policy::input::user_id(&user)
+        let user = caixa_types::input::user_id(&user)
             .map_err(|e| CommandError::Usage(format!("--mark-used: {e}")))?;
         if email.as_ref().is_some_and(|e| !e.contains('@')) {
             return Err(CommandError::Usage("--email is not an email address".to_owned()));

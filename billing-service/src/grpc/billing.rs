@@ -7,6 +7,7 @@ use caixa_proto::billing::v1::{
     GetSubscriptionStatusResponse, SyncCheckoutSessionRequest, SyncCheckoutSessionResponse,
     billing_service_server::BillingService,
 };
+use caixa_types::{PriceId, SessionId};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -37,10 +38,10 @@ impl BillingService for BillingApi {
         request: Request<CreateCheckoutSessionRequest>,
     ) -> Result<Response<CreateCheckoutSessionResponse>, Status> {
         let r = request.into_inner();
-        let user_id = validate::user_id(&r.user_id)?.to_owned();
+        let user_id = validate::user_id(&r.user_id)?;
         let email = validate::email(&r.email)?.to_owned();
         let price_id = match r.price_id.as_deref().filter(|p| !p.is_empty()) {
-            Some(price) => validate::price_id(price)?.to_owned(),
+            Some(price) => PriceId::parse(price).map_err(BillingError::from)?,
             None => self.billing.settings.default_price_id.clone().ok_or_else(|| {
                 BillingError::InvalidArgument {
                     field: "price_id",
@@ -74,9 +75,9 @@ impl BillingService for BillingApi {
         request: Request<SyncCheckoutSessionRequest>,
     ) -> Result<Response<SyncCheckoutSessionResponse>, Status> {
         let r = request.into_inner();
-        let session_id = validate::session_id(&r.session_id)?;
+        let session_id = SessionId::parse(&r.session_id).map_err(BillingError::from)?;
         let SyncedCheckout { session_id, subscription_id, status } =
-            self.billing.sync_checkout(session_id).await?;
+            self.billing.sync_checkout(&session_id).await?;
         let status = status_message(status);
         Ok(Response::new(SyncCheckoutSessionResponse {
             session_id,
@@ -96,7 +97,7 @@ impl BillingService for BillingApi {
         let user_id = validate::user_id(&r.user_id)?;
         let return_url =
             validate::url("return_url", r.return_url.as_deref(), self.billing.frontend("account"))?;
-        let url = self.billing.portal(user_id, return_url).await?;
+        let url = self.billing.portal(&user_id, return_url).await?;
         Ok(Response::new(CreatePortalSessionResponse { url }))
     }
 
@@ -106,7 +107,7 @@ impl BillingService for BillingApi {
     ) -> Result<Response<GetSubscriptionStatusResponse>, Status> {
         let r = request.into_inner();
         let user_id = validate::user_id(&r.user_id)?;
-        Ok(Response::new(status_message(self.billing.status(user_id).await?)))
+        Ok(Response::new(status_message(self.billing.status(&user_id).await?)))
     }
 
     async fn get_config(
@@ -117,7 +118,7 @@ impl BillingService for BillingApi {
         Ok(Response::new(GetConfigResponse {
             publishable_key: stripe.publishable_key.clone().unwrap_or_default(),
             live_mode: stripe.live_mode,
-            default_price_id: stripe.default_price_id.clone().unwrap_or_default(),
+            default_price_id: stripe.default_price_id.as_ref().map(PriceId::to_string).unwrap_or_default(),
             trial_days: stripe.trial_days,
         }))
     }
@@ -126,7 +127,7 @@ impl BillingService for BillingApi {
 /// A user's status as the API answers it.
 fn status_message(status: UserStatus) -> GetSubscriptionStatusResponse {
     GetSubscriptionStatusResponse {
-        user_id: status.user_id,
+        user_id: status.user_id.into(),
         has_active_subscription: status.allowed,
         reason: status.reason.into(),
         subscription: status.subscription.as_ref().map(|s| s.to_proto()),

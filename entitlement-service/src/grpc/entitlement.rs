@@ -3,7 +3,7 @@
 
 use std::{sync::Arc, time::Duration};
 
-use caixa_policy::{Policy, input};
+use caixa_policy::Policy;
 use caixa_proto::{
     billing::v1::AccessReason,
     entitlement::v1::{
@@ -14,6 +14,7 @@ use caixa_proto::{
 };
 use caixa_runtime::shutdown::DrainSignal;
 use caixa_types::Revision;
+use caixa_types::input;
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{answers, watch};

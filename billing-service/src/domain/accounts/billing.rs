@@ -2,8 +2,9 @@
 //! the customer portal, and a user's status computed now.
 
 use caixa_entities::state::SubscriptionState;
-use caixa_policy::{AccessReason, Decision, Policy, input::shown};
-use caixa_types::Revision;
+use caixa_policy::{AccessReason, Decision, Policy};
+use caixa_types::input::shown;
+use caixa_types::{PriceId, Revision, SessionId, UserId};
 use chrono::Utc;
 use sea_orm::DatabaseConnection;
 use url::Url;
@@ -48,11 +49,11 @@ pub struct Billing {
 #[derive(Clone, Debug)]
 pub struct CheckoutRequest {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// The user's email.
     pub email: String,
     /// The price to subscribe to.
-    pub price_id: String,
+    pub price_id: PriceId,
     /// Where Stripe sends the user after paying.
     pub success_url: String,
     /// Where Stripe sends the user who gives up.
@@ -63,7 +64,7 @@ pub struct CheckoutRequest {
 #[derive(Clone, Debug)]
 pub struct UserStatus {
     /// The user.
-    pub user_id: String,
+    pub user_id: UserId,
     /// Whether the user has access now.
     pub allowed: bool,
     /// Why.
@@ -101,7 +102,12 @@ impl Billing {
     }
 
     /// The price must exist, be active, recurring and of this deployment's mode.
-    pub(super) async fn check_price(&self, stripe: &StripeApi, price_id: &str) -> Result<(), BillingError> {
+    pub(super) async fn check_price(
+        &self,
+        stripe: &StripeApi,
+        price_id: &PriceId,
+    ) -> Result<(), BillingError> {
+        let price_id = price_id.as_str();
         let invalid = |reason: String| BillingError::InvalidArgument { field: "price_id", reason };
         let price = match catalogue::price(&self.db, price_id).await? {
             Some(price) => price,
@@ -133,7 +139,8 @@ impl Billing {
     /// Fetches a session and its subscription from Stripe now and applies them through
     /// the one apply path.
     #[tracing::instrument(name = "sync checkout", level = "debug", skip_all)]
-    pub async fn sync_checkout(&self, session_id: &str) -> Result<SyncedCheckout, BillingError> {
+    pub async fn sync_checkout(&self, session_id: &SessionId) -> Result<SyncedCheckout, BillingError> {
+        let session_id = session_id.as_str();
         let stripe = self.stripe()?;
         let (session, objects) =
             self.intake.session(&self.db, stripe, session_id).await.map_err(|err| match err {
@@ -142,7 +149,8 @@ impl Billing {
                 }
                 other => other.into(),
             })?;
-        let Some(user) = session.user_id.clone() else {
+        // The id billing wrote into the session's metadata, read back from Stripe.
+        let Some(user) = session.user_id.as_deref().and_then(|user| UserId::parse(user).ok()) else {
             return Err(BillingError::FailedPrecondition(format!(
                 "checkout session {session_id} names no user"
             )));
@@ -159,7 +167,8 @@ impl Billing {
 
     /// A Customer Portal session for a user who has a customer.
     #[tracing::instrument(name = "portal session", level = "debug", skip_all)]
-    pub async fn portal(&self, user: &str, return_url: String) -> Result<String, BillingError> {
+    pub async fn portal(&self, user: &UserId, return_url: String) -> Result<String, BillingError> {
+        let user = user.as_str();
         let stripe = self.stripe()?;
         let Some(customer) =
             customers::preferred(&self.db, user, self.settings.live_mode, &self.policy).await?
@@ -174,8 +183,8 @@ impl Billing {
 
     /// The user's status from the local database, with access decided now.
     #[tracing::instrument(name = "subscription status", level = "debug", skip_all)]
-    pub async fn status(&self, user: &str) -> Result<UserStatus, BillingError> {
-        let live = self.settings.live_mode;
+    pub async fn status(&self, user_id: &UserId) -> Result<UserStatus, BillingError> {
+        let (user, live) = (user_id.as_str(), self.settings.live_mode);
         let state = subscriptions::user_state(&self.db, user, live).await?;
         let decision: Decision<_> = self.policy.decide(&state.subscriptions, None, Utc::now().timestamp());
         // The decision at hand picks the customer: no second read of the state.
@@ -184,7 +193,7 @@ impl Billing {
         let email = customer.as_ref().and_then(|c| c.email_normalized.clone());
         let revision = revisions::of_user(&self.db, user, live).await?;
         Ok(UserStatus {
-            user_id: user.to_owned(),
+            user_id: user_id.clone(),
             allowed: decision.allowed,
             reason: decision.reason,
             subscription: decision.subscription.cloned(),

@@ -35,12 +35,12 @@ impl Billing {
     pub async fn create_checkout(&self, request: CheckoutRequest) -> Result<OpenedCheckout, BillingError> {
         let stripe = self.stripe()?;
         self.check_price(stripe, &request.price_id).await?;
-        let held = self.locks.lock(&self.db, &request.user_id).await?;
+        let held = self.locks.lock(&self.db, request.user_id.as_str()).await?;
         let opened = match self.open_session(stripe, &request).await {
             // The customer may have been deleted at Stripe without billing hearing of it
             // yet: learn it now, and open the session for a new customer.
             Err(BillingError::NotFound(reason)) => {
-                match self.forget_deleted_customer(stripe, &request.user_id).await {
+                match self.forget_deleted_customer(stripe, request.user_id.as_str()).await {
                     Ok(true) => self.open_session(stripe, &request).await,
                     Ok(false) => Err(BillingError::NotFound(reason)),
                     Err(err) => Err(err),
@@ -88,7 +88,7 @@ impl Billing {
         let customer = customers::find_or_create(
             &self.db,
             stripe,
-            (&request.user_id, &request.email),
+            (request.user_id.as_str(), request.email.as_str()),
             live,
             &self.policy,
         )
@@ -96,24 +96,24 @@ impl Billing {
         let email = trials::normalize_email(&request.email);
         // The newest session carries the trial: older open ones are closed first, and
         // reservations whose sessions should have ended are checked with Stripe.
-        sessions::close_open(&self.db, stripe, &request.user_id, &customer, live).await?;
-        sessions::check_lapsed(&self.db, stripe, Some((&request.user_id, &email))).await?;
+        sessions::close_open(&self.db, stripe, request.user_id.as_str(), &customer, live).await?;
+        sessions::check_lapsed(&self.db, stripe, Some((request.user_id.as_str(), &email))).await?;
         let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
         let reservation = match self.settings.trial_days {
             0 => None,
-            _ => trials::reserve(&self.db, &request.user_id, &email, live, reservation_ttl).await?,
+            _ => trials::reserve(&self.db, request.user_id.as_str(), &email, live, reservation_ttl).await?,
         };
         let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
         let mut form = vec![
             ("mode", "subscription".to_owned()),
             ("customer", customer),
-            ("client_reference_id", request.user_id.clone()),
-            ("line_items[0][price]", request.price_id.clone()),
+            ("client_reference_id", request.user_id.to_string()),
+            ("line_items[0][price]", request.price_id.to_string()),
             ("line_items[0][quantity]", "1".to_owned()),
             ("success_url", request.success_url),
             ("cancel_url", request.cancel_url),
-            ("metadata[user_id]", request.user_id.clone()),
-            ("subscription_data[metadata][user_id]", request.user_id.clone()),
+            ("metadata[user_id]", request.user_id.to_string()),
+            ("subscription_data[metadata][user_id]", request.user_id.to_string()),
         ];
         if trial_days > 0 {
             form.push(("subscription_data[trial_period_days]", trial_days.to_string()));

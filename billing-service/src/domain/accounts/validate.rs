@@ -1,6 +1,6 @@
 //! Input checks that name the field at fault.
 
-use caixa_policy::input::shown;
+use caixa_types::{UserId, input::shown};
 use url::Url;
 
 use crate::error::BillingError;
@@ -9,11 +9,11 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> BillingError {
     BillingError::InvalidArgument { field, reason: reason.into() }
 }
 
-/// A user id, by the rules every service shares (`caixa_policy::input`).
-pub fn user_id(raw: &str) -> Result<&str, BillingError> {
-    let user = caixa_policy::input::user_id(raw)?;
+/// A user id, by the rules every service shares (`caixa_types::input`).
+pub fn user_id(raw: &str) -> Result<UserId, BillingError> {
+    let user = UserId::parse(raw)?;
     // The call's span names its user (never an email).
-    caixa_runtime::telemetry::trace::record_user(user);
+    caixa_runtime::telemetry::trace::record_user(user.as_str());
     Ok(user)
 }
 
@@ -45,20 +45,4 @@ pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<Strin
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => Ok(raw.to_owned()),
         _ => Err(invalid(field, format!("{} is not an absolute http(s) URL", shown(raw)))),
     }
-}
-
-/// A Stripe price id.
-pub fn price_id(raw: &str) -> Result<&str, BillingError> {
-    if !raw.starts_with("price_") || raw.len() > 255 {
-        return Err(invalid("price_id", format!("{} is not a Stripe price id (price_...)", shown(raw))));
-    }
-    Ok(raw)
-}
-
-/// A Stripe Checkout Session id.
-pub fn session_id(raw: &str) -> Result<&str, BillingError> {
-    if !raw.starts_with("cs_") || raw.len() > 255 {
-        return Err(invalid("session_id", format!("{} is not a Checkout Session id (cs_...)", shown(raw))));
-    }
-    Ok(raw)
 }
