@@ -4,11 +4,14 @@
 use caixa_entities::trial_usage::{self, TrialState};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait,
-    QueryFilter, SqlErr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
+    sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query},
 };
 
-use super::{StoreError, statement};
+use super::StoreError;
+use trial_usage::Column;
 
 /// Whether the ledger holds a trial (reserved or used) of `user` or of `email`.
 pub async fn taken(
@@ -67,16 +70,23 @@ pub async fn attach(
     session: &str,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE trial_usage SET checkout_session_id = $1, reservation_expires_at = $2, updated_at = $3 WHERE id = $4";
-    db.execute_raw(statement(db, sql, vec![session.into(), expires_at.into(), Utc::now().into(), id.into()]))
+    trial_usage::Entity::update_many()
+        .col_expr(Column::CheckoutSessionId, Expr::value(session))
+        .col_expr(Column::ReservationExpiresAt, Expr::value(expires_at))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
         .await?;
     Ok(())
 }
 
 /// Gives a reservation back.
 pub async fn release(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE id = $1 AND state = $2";
-    db.execute_raw(statement(db, sql, vec![id.into(), TrialState::Reserved.as_str().into()])).await?;
+    trial_usage::Entity::delete_many()
+        .filter(Column::Id.eq(id))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -102,8 +112,12 @@ pub async fn lapsed(
 
 /// Holds a reservation until `until` (its session is still open).
 pub async fn extend(db: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) -> Result<(), StoreError> {
-    let sql = "UPDATE trial_usage SET reservation_expires_at = $1, updated_at = $2 WHERE id = $3";
-    db.execute_raw(statement(db, sql, vec![until.into(), Utc::now().into(), id.into()])).await?;
+    trial_usage::Entity::update_many()
+        .col_expr(Column::ReservationExpiresAt, Expr::value(until))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -114,10 +128,13 @@ pub async fn release_unattached(
     user: &str,
     livemode: bool,
 ) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE user_id = $1 AND livemode = $2 AND state = $3 \
-               AND checkout_session_id IS NULL";
-    let values = vec![user.into(), livemode.into(), TrialState::Reserved.as_str().into()];
-    db.execute_raw(statement(db, sql, values)).await?;
+    trial_usage::Entity::delete_many()
+        .filter(Column::UserId.eq(user))
+        .filter(Column::Livemode.eq(livemode))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .filter(Column::CheckoutSessionId.is_null())
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -133,38 +150,51 @@ pub async fn confirm_used(
     subscription: &str,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    let confirm = "UPDATE trial_usage SET state = $1, subscription_id = COALESCE(subscription_id, $2), \
-                   confirmed_at = COALESCE(confirmed_at, $3), updated_at = $3 \
-                   WHERE user_id = $4 AND livemode = $5 AND state = $6";
-    let values = vec![
-        TrialState::Confirmed.as_str().into(),
-        subscription.into(),
-        now.into(),
-        user.into(),
-        livemode.into(),
-        TrialState::Reserved.as_str().into(),
-    ];
-    db.execute_raw(statement(db, confirm, values)).await?;
+    trial_usage::Entity::update_many()
+        .col_expr(Column::State, Expr::value(TrialState::Confirmed))
+        .col_expr(Column::SubscriptionId, kept_or(Column::SubscriptionId, subscription))
+        .col_expr(Column::ConfirmedAt, kept_or(Column::ConfirmedAt, now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::UserId.eq(user))
+        .filter(Column::Livemode.eq(livemode))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .exec(db)
+        .await?;
     // Either key may be held already (the user's own confirmed row, or another user's
     // trial on the same email): then the ledger says enough.
-    let insert = "INSERT INTO trial_usage (livemode, user_id, email_normalized, state, subscription_id, \
-                      reserved_at, confirmed_at, created_at, updated_at) \
-                  VALUES ($1, $2, $3, $4, $5, $6, $6, $6, $6) ON CONFLICT DO NOTHING";
-    let values = vec![
-        livemode.into(),
-        user.into(),
-        email_key.into(),
-        TrialState::Confirmed.as_str().into(),
-        subscription.into(),
-        now.into(),
-    ];
-    db.execute_raw(statement(db, insert, values)).await?;
+    let row = trial_usage::ActiveModel {
+        livemode: Set(livemode),
+        user_id: Set(user.to_owned()),
+        email_normalized: Set(email_key.to_owned()),
+        state: Set(TrialState::Confirmed),
+        subscription_id: Set(Some(subscription.to_owned())),
+        reserved_at: Set(now),
+        confirmed_at: Set(Some(now)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    trial_usage::Entity::insert(row)
+        .on_conflict(OnConflict::new().do_nothing().to_owned())
+        .exec_without_returning(db)
+        .await?;
     if email_key != placeholder {
-        let learn = "UPDATE trial_usage SET email_normalized = $1, updated_at = $2 \
-                     WHERE user_id = $3 AND livemode = $4 AND email_normalized = $5 \
-                     AND NOT EXISTS (SELECT 1 FROM trial_usage t WHERE t.livemode = $4 AND t.email_normalized = $1)";
-        let values = vec![email_key.into(), now.into(), user.into(), livemode.into(), placeholder.into()];
-        db.execute_raw(statement(db, learn, values)).await?;
+        let holder = Alias::new("holder");
+        let email_held = Query::select()
+            .expr(Expr::val(1))
+            .from_as(trial_usage::Entity, holder.clone())
+            .and_where(Expr::col((holder.clone(), Column::Livemode)).eq(livemode))
+            .and_where(Expr::col((holder, Column::EmailNormalized)).eq(email_key))
+            .to_owned();
+        trial_usage::Entity::update_many()
+            .col_expr(Column::EmailNormalized, Expr::value(email_key))
+            .col_expr(Column::UpdatedAt, Expr::value(now))
+            .filter(Column::UserId.eq(user))
+            .filter(Column::Livemode.eq(livemode))
+            .filter(Column::EmailNormalized.eq(placeholder))
+            .filter(Expr::exists(email_held).not())
+            .exec(db)
+            .await?;
     }
     Ok(())
 }
@@ -175,24 +205,33 @@ pub async fn confirm_session(
     session: &str,
     subscription: Option<&str>,
 ) -> Result<(), StoreError> {
-    let sql = "UPDATE trial_usage SET state = $1, subscription_id = $2, confirmed_at = $3, updated_at = $3 \
-               WHERE checkout_session_id = $4 AND state = $5";
-    let values = vec![
-        TrialState::Confirmed.as_str().into(),
-        subscription.map(str::to_owned).into(),
-        Utc::now().into(),
-        session.into(),
-        TrialState::Reserved.as_str().into(),
-    ];
-    db.execute_raw(statement(db, sql, values)).await?;
+    let now = Utc::now();
+    trial_usage::Entity::update_many()
+        .col_expr(Column::State, Expr::value(TrialState::Confirmed))
+        .col_expr(Column::SubscriptionId, Expr::value(subscription.map(str::to_owned)))
+        .col_expr(Column::ConfirmedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::CheckoutSessionId.eq(session))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
 /// Gives back the reservation of a session that expired unused.
 pub async fn release_session(db: &impl ConnectionTrait, session: &str) -> Result<(), StoreError> {
-    let sql = "DELETE FROM trial_usage WHERE checkout_session_id = $1 AND state = $2";
-    db.execute_raw(statement(db, sql, vec![session.into(), TrialState::Reserved.as_str().into()])).await?;
+    trial_usage::Entity::delete_many()
+        .filter(Column::CheckoutSessionId.eq(session))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .exec(db)
+        .await?;
     Ok(())
+}
+
+/// `column`'s value when it has one, else `value`: a later confirmation never
+/// overwrites what the first recorded.
+fn kept_or(column: Column, value: impl Into<sea_orm::Value>) -> Expr {
+    Func::coalesce([Expr::col(column).into(), Expr::value(value)]).into()
 }
 
 /// The ledger in `livemode`, of `user` when given.

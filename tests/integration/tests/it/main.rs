@@ -39,5 +39,6 @@ mod settings;
 mod sync;
 mod takeover;
 mod traces;
+mod trial_ledger;
 mod watch_limits;
 mod webhooks;
