@@ -2,10 +2,15 @@
 
 use caixa_entities::customers::{self, ActiveModel, Model};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, Statement,
+    sea_query::{Expr, Func},
+};
 use serde_json::json;
 
-use super::{StoreError, statement, upsert};
+use super::{StoreError, upsert};
 use crate::stripe::objects::Customer;
 
 /// The stored customer `id`.
@@ -105,9 +110,15 @@ pub async fn mark_deleted(
 
 /// Sets the user of a stored customer; a link it had before becomes history.
 pub async fn set_user(db: &impl ConnectionTrait, id: &str, user_id: &str) -> Result<(), StoreError> {
-    let sql = "UPDATE customers SET former_user_id = COALESCE(user_id, former_user_id), user_id = $1, \
-               updated_at = $2 WHERE id = $3";
-    db.execute_raw(statement(db, sql, vec![user_id.into(), Utc::now().into(), id.into()])).await?;
+    use customers::Column;
+    let former = Func::coalesce([Expr::col(Column::UserId), Expr::col(Column::FormerUserId)]);
+    customers::Entity::update_many()
+        .col_expr(Column::FormerUserId, former.into())
+        .col_expr(Column::UserId, Expr::value(user_id))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -170,6 +181,7 @@ pub async fn all_linked(db: &impl ConnectionTrait, livemode: bool) -> Result<Vec
 /// hash of the user), waiting while another replica holds it.
 pub async fn lock_user(txn: &impl ConnectionTrait, user: &str) -> Result<(), StoreError> {
     let sql = "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))";
-    txn.execute_raw(statement(txn, sql, vec![format!("caixa-checkout:{user}").into()])).await?;
+    let key = format!("caixa-checkout:{user}");
+    txn.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key.into()])).await?;
     Ok(())
 }

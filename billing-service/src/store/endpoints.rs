@@ -69,23 +69,34 @@ pub async fn enabled_at(db: &impl ConnectionTrait, url_prefix: &str) -> Result<O
 
 /// Stops accepting deliveries at endpoint `id`; false when there is no such endpoint.
 pub async fn disable(db: &impl ConnectionTrait, id: uuid::Uuid) -> Result<bool, StoreError> {
-    let sql = "UPDATE webhook_endpoints SET enabled = $1, updated_at = $2 WHERE id = $3";
-    let values = vec![false.into(), Utc::now().into(), id.into()];
-    Ok(db.execute_raw(super::statement(db, sql, values)).await?.rows_affected() > 0)
+    use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+    use webhook_endpoints::Column;
+    let disabled = webhook_endpoints::Entity::update_many()
+        .col_expr(Column::Enabled, Expr::value(false))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(disabled.rows_affected > 0)
 }
 
 /// When each endpoint last stored a delivery.
 pub async fn last_deliveries(
     db: &impl ConnectionTrait,
 ) -> Result<std::collections::HashMap<uuid::Uuid, chrono::DateTime<Utc>>, StoreError> {
-    let sql = "SELECT endpoint_id, MAX(received_at) AS last FROM stripe_events WHERE endpoint_id IS NOT NULL GROUP BY endpoint_id";
-    let rows = db.query_all_raw(super::statement(db, sql, vec![])).await?;
-    let mut last = std::collections::HashMap::new();
-    for row in rows {
-        last.insert(
-            row.try_get::<uuid::Uuid>("", "endpoint_id")?,
-            row.try_get::<chrono::DateTime<Utc>>("", "last")?,
-        );
-    }
-    Ok(last)
+    use caixa_entities::stripe_events::{Column, Entity as Events};
+    use sea_orm::{
+        ColumnTrait, QueryFilter, QuerySelect,
+        sea_query::{Expr, Func},
+    };
+    let rows: Vec<(uuid::Uuid, chrono::DateTime<Utc>)> = Events::find()
+        .select_only()
+        .column(Column::EndpointId)
+        .column_as(Expr::from(Func::max(Expr::col(Column::ReceivedAt))), "last")
+        .filter(Column::EndpointId.is_not_null())
+        .group_by(Column::EndpointId)
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

@@ -4,14 +4,15 @@
 
 use std::collections::HashSet;
 
-use caixa_entities::stripe_events::{self, Entity as Events, InboxStatus};
+use caixa_entities::stripe_events::{self, Column, Entity as Events, InboxStatus};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QueryResult, sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query},
 };
 
-use super::{StoreError, statement};
+use super::StoreError;
 use crate::stripe::event::StripeEvent;
 
 /// A verified event, as the bridge stores it.
@@ -115,12 +116,13 @@ fn row(event: &NewEvent, now: DateTime<Utc>) -> stripe_events::ActiveModel {
 /// come to be, the customer, then its subscription, then its checkout session, then the
 /// rest (invoices, entitlements). A subscription's own event, which can apply from its
 /// payload, then comes before the invoice events that must ask Stripe.
-fn rank(alias: &str) -> String {
-    format!(
-        "(CASE WHEN {alias}.event_type LIKE 'customer.subscription.%' THEN 1 \
-               WHEN {alias}.event_type LIKE 'customer.%' THEN 0 \
-               WHEN {alias}.event_type LIKE 'checkout.session.%' THEN 2 ELSE 3 END)"
-    )
+fn rank(of: &Alias) -> Expr {
+    let kind = || Expr::col((of.clone(), Column::EventType));
+    Expr::case(kind().like("customer.subscription.%"), 1)
+        .case(kind().like("customer.%"), 0)
+        .case(kind().like("checkout.session.%"), 2)
+        .finally(3)
+        .into()
 }
 
 /// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a
@@ -135,40 +137,51 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<stripe_events::Model>, StoreError> {
     let now = Utc::now();
-    let lock = if db.get_database_backend() == DbBackend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-    let sql = format!(
-        "UPDATE stripe_events SET status = '{processing}', locked_by = $1, locked_until = $2, \
-             attempts = attempts + 1, updated_at = $3 \
-         WHERE id IN ( \
-             SELECT e.id FROM stripe_events e \
-             WHERE ((e.status IN ('{received}', '{retry}') AND e.next_attempt_at <= $3) \
-                    OR (e.status = '{processing}' AND e.locked_until < $3)) \
-               AND NOT EXISTS ( \
-                   SELECT 1 FROM stripe_events p \
-                   WHERE p.customer_id = e.customer_id \
-                     AND p.status IN ('{received}', '{retry}', '{processing}') \
-                     AND (p.stripe_created < e.stripe_created \
-                          OR (p.stripe_created = e.stripe_created AND {rank_p} < {rank_e}) \
-                          OR (p.stripe_created = e.stripe_created AND {rank_p} = {rank_e} AND p.id < e.id))) \
-             ORDER BY e.stripe_created, {rank_e}, e.id LIMIT $4 {lock}) \
-         RETURNING *",
-        rank_p = rank("p"),
-        rank_e = rank("e"),
-        // The enum's own spellings: the statuses cannot drift from the column's values.
-        processing = InboxStatus::Processing.as_str(),
-        received = InboxStatus::Received.as_str(),
-        retry = InboxStatus::Retry.as_str(),
-    );
-    let stmt = statement(
-        db,
-        &sql,
-        vec![worker.into(), (now + lease).into(), now.into(), i64::try_from(limit).unwrap_or(32).into()],
-    );
-    let rows = db.query_all_raw(stmt).await?;
-    let mut events = rows
-        .iter()
-        .map(|row| stripe_events::Model::from_query_result(row, ""))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (e, p) = (Alias::new("e"), Alias::new("p"));
+    let col = |of: &Alias, column: Column| Expr::col((of.clone(), column));
+    let waiting = [InboxStatus::Received, InboxStatus::Retry];
+    let due = Condition::any()
+        .add(col(&e, Column::Status).is_in(waiting).and(col(&e, Column::NextAttemptAt).lte(now)))
+        .add(col(&e, Column::Status).eq(InboxStatus::Processing).and(col(&e, Column::LockedUntil).lt(now)));
+    let (created_p, created_e) = (col(&p, Column::StripeCreated), col(&e, Column::StripeCreated));
+    let earlier = Condition::any()
+        .add(created_p.clone().lt(created_e.clone()))
+        .add(created_p.clone().eq(created_e.clone()).and(rank(&p).lt(rank(&e))))
+        .add(
+            created_p
+                .eq(created_e)
+                .and(rank(&p).eq(rank(&e)))
+                .and(col(&p, Column::Id).lt(col(&e, Column::Id))),
+        );
+    let before_it = Query::select()
+        .expr(Expr::val(1))
+        .from_as(Events, p.clone())
+        .and_where(col(&p, Column::CustomerId).eq(col(&e, Column::CustomerId)))
+        .and_where(col(&p, Column::Status).is_in(InboxStatus::PENDING))
+        .cond_where(earlier)
+        .to_owned();
+    let mut oldest = Query::select();
+    oldest
+        .column((e.clone(), Column::Id))
+        .from_as(Events, e.clone())
+        .cond_where(due)
+        .and_where(Expr::exists(before_it).not())
+        .order_by((e.clone(), Column::StripeCreated), Order::Asc)
+        .order_by_expr(rank(&e), Order::Asc)
+        .order_by((e.clone(), Column::Id), Order::Asc)
+        .limit(limit);
+    if db.get_database_backend() == DbBackend::Postgres {
+        oldest.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let mut events = Events::update_many()
+        .col_expr(Column::Status, Expr::value(InboxStatus::Processing))
+        .col_expr(Column::LockedBy, Expr::value(worker))
+        .col_expr(Column::LockedUntil, Expr::value(now + lease))
+        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.in_subquery(oldest))
+        .exec_with_returning(db)
+        .await?;
     events.sort_by(|a, b| (a.stripe_created, &a.id).cmp(&(b.stripe_created, &b.id)));
     Ok(events)
 }
@@ -181,13 +194,15 @@ pub async fn finish(
     status: InboxStatus,
 ) -> Result<(), StoreError> {
     let now = Utc::now();
-    let stmt = statement(
-        db,
-        "UPDATE stripe_events SET status = $1, processed_at = $2, updated_at = $2, locked_by = NULL, \
-             locked_until = NULL, last_error = NULL WHERE id = $3 AND locked_by = $4",
-        vec![status.as_str().into(), now.into(), id.into(), worker.into()],
-    );
-    db.execute_raw(stmt).await?;
+    unlocked(Events::update_many())
+        .col_expr(Column::Status, Expr::value(status))
+        .col_expr(Column::ProcessedAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .col_expr(Column::LastError, Expr::value(None::<String>))
+        .filter(Column::Id.eq(id))
+        .filter(Column::LockedBy.eq(worker))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -203,32 +218,37 @@ pub async fn fail(
 ) -> Result<bool, StoreError> {
     let now = Utc::now();
     let dead = event.attempts >= max_attempts;
-    let stmt = statement(
-        db,
-        "UPDATE stripe_events SET status = $1, next_attempt_at = $2, last_error = $3, updated_at = $4, \
-             locked_by = NULL, locked_until = NULL WHERE id = $5 AND locked_by = $6",
-        vec![
-            (if dead { InboxStatus::Dead } else { InboxStatus::Retry }).as_str().into(),
-            (now + backoff).into(),
-            error.into(),
-            now.into(),
-            event.id.clone().into(),
-            worker.into(),
-        ],
-    );
-    db.execute_raw(stmt).await?;
+    unlocked(Events::update_many())
+        .col_expr(Column::Status, Expr::value(if dead { InboxStatus::Dead } else { InboxStatus::Retry }))
+        .col_expr(Column::NextAttemptAt, Expr::value(now + backoff))
+        .col_expr(Column::LastError, Expr::value(error))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(event.id.as_str()))
+        .filter(Column::LockedBy.eq(worker))
+        .exec(db)
+        .await?;
     Ok(dead)
 }
 
 /// Puts a dead (or any finished) event back in the queue for another attempt.
 pub async fn replay(db: &impl ConnectionTrait, id: &str) -> Result<bool, StoreError> {
     let now = Utc::now();
-    let stmt = statement(
-        db,
-        "UPDATE stripe_events SET status = $1, attempts = 0, next_attempt_at = $2, updated_at = $2 WHERE id = $3",
-        vec![InboxStatus::Retry.as_str().into(), now.into(), id.into()],
-    );
-    Ok(db.execute_raw(stmt).await?.rows_affected() > 0)
+    let replayed = Events::update_many()
+        .col_expr(Column::Status, Expr::value(InboxStatus::Retry))
+        .col_expr(Column::Attempts, Expr::value(0))
+        .col_expr(Column::NextAttemptAt, Expr::value(now))
+        .col_expr(Column::UpdatedAt, Expr::value(now))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(replayed.rows_affected > 0)
+}
+
+/// An update that also gives the event's claim back.
+fn unlocked(update: sea_orm::UpdateMany<Events>) -> sea_orm::UpdateMany<Events> {
+    update
+        .col_expr(Column::LockedBy, Expr::value(None::<String>))
+        .col_expr(Column::LockedUntil, Expr::value(None::<DateTime<Utc>>))
 }
 
 /// Counts per status and the age of the oldest unprocessed event.
@@ -242,17 +262,16 @@ pub struct InboxStats {
 
 /// Reads the inbox's counts.
 pub async fn stats(db: &impl ConnectionTrait) -> Result<InboxStats, StoreError> {
-    let rows = db
-        .query_all_raw(statement(
-            db,
-            "SELECT status, COUNT(*) AS n FROM stripe_events GROUP BY status ORDER BY status",
-            vec![],
-        ))
+    let counts: Vec<(InboxStatus, i64)> = Events::find()
+        .select_only()
+        .column(Column::Status)
+        .column_as(Expr::col(Column::Id).count(), "n")
+        .group_by(Column::Status)
+        .order_by_asc(Column::Status)
+        .into_tuple()
+        .all(db)
         .await?;
-    let counts = rows
-        .iter()
-        .map(|row: &QueryResult| Ok((row.try_get::<String>("", "status")?, row.try_get::<i64>("", "n")?)))
-        .collect::<Result<Vec<_>, sea_orm::DbErr>>()?;
+    let counts = counts.into_iter().map(|(status, n)| (status.as_str().to_owned(), n)).collect();
     let oldest = stripe_events::Entity::find()
         .filter(stripe_events::Column::Status.is_in(InboxStatus::PENDING))
         .order_by_asc(stripe_events::Column::ReceivedAt)

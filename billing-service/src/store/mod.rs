@@ -13,8 +13,8 @@ pub mod sync;
 pub mod trials;
 
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, IntoActiveModel,
-    Iterable, PrimaryKeyToColumn, Statement, Value, sea_query::OnConflict,
+    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable,
+    PrimaryKeyToColumn, sea_query::OnConflict,
 };
 
 /// A store failure.
@@ -36,37 +36,6 @@ pub enum StoreError {
     /// A stored revision no copy of the log can hold.
     #[error("stored revision out of range")]
     Revision(#[from] caixa_types::RevisionError),
-}
-
-/// A statement written with `$1, $2, …` placeholders, rendered for the connection's
-/// backend (SQLite takes `?1, ?2, …`).
-pub fn statement(db: &impl ConnectionTrait, sql: &str, values: Vec<Value>) -> Statement {
-    let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::Postgres => sql.to_owned(),
-        _ => sqlite_placeholders(sql),
-    };
-    Statement::from_sql_and_values(backend, sql, values)
-}
-
-/// `$N` placeholders as `?N`; a `$` inside a quoted literal, or not followed by a digit,
-/// is left alone.
-fn sqlite_placeholders(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut quoted = false;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\'' => quoted = !quoted,
-            '$' if !quoted && chars.peek().is_some_and(char::is_ascii_digit) => {
-                out.push('?');
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row
@@ -95,16 +64,4 @@ where
     }
     row.update(db).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn only_placeholders_become_sqlite_s() {
-        let sql = "SELECT '$1 and $', x FROM t WHERE a = $1 AND b = $12 AND c LIKE '%$%' AND d = $2";
-        assert_eq!(
-            super::sqlite_placeholders(sql),
-            "SELECT '$1 and $', x FROM t WHERE a = ?1 AND b = ?12 AND c LIKE '%$%' AND d = ?2"
-        );
-    }
 }

@@ -1,13 +1,14 @@
 //! Where the reconciler is (`reconcile_state`, one row), and the lock that lets one
 //! billing replica at a time run it.
 
-use caixa_entities::reconcile_state::{self, Model};
+use caixa_entities::reconcile_state::{self, Column, Model};
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    QueryFilter, Statement, TransactionTrait, sea_query::Expr,
 };
 
-use super::{StoreError, statement};
+use super::StoreError;
 
 /// An arbitrary, fixed key for `pg_try_advisory_xact_lock`.
 const LOCK_KEY: i64 = 0x6361_6978_6172_6563; // "caixarec"
@@ -42,7 +43,11 @@ pub async fn try_lock(db: &DatabaseConnection) -> Result<Option<PassLock>, Store
     }
     let txn = db.begin().await?;
     let row = txn
-        .query_one_raw(statement(&txn, "SELECT pg_try_advisory_xact_lock($1) AS held", vec![LOCK_KEY.into()]))
+        .query_one_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_try_advisory_xact_lock($1) AS held",
+            [LOCK_KEY.into()],
+        ))
         .await?;
     let held = row.map(|r| r.try_get::<bool>("", "held")).transpose()?.unwrap_or(false);
     Ok(held.then_some(PassLock(Some(txn))))
@@ -50,18 +55,21 @@ pub async fn try_lock(db: &DatabaseConnection) -> Result<Option<PassLock>, Store
 
 /// Moves the events cursor forward to `cursor` (never back).
 pub async fn advance_cursor(db: &impl ConnectionTrait, cursor: i64) -> Result<(), StoreError> {
-    let sql = "UPDATE reconcile_state SET events_cursor = $1 WHERE id = 1 AND events_cursor < $1";
-    db.execute_raw(statement(db, sql, vec![cursor.into()])).await?;
+    reconcile_state::Entity::update_many()
+        .col_expr(Column::EventsCursor, Expr::value(cursor))
+        .filter(Column::Id.eq(1))
+        .filter(Column::EventsCursor.lt(cursor))
+        .exec(db)
+        .await?;
     Ok(())
 }
 
 /// Records a finished pass (and sweep).
 pub async fn finished(db: &impl ConnectionTrait, at: DateTime<Utc>, swept: bool) -> Result<(), StoreError> {
-    let sql = if swept {
-        "UPDATE reconcile_state SET last_success_at = $1, last_sweep_at = $1 WHERE id = 1"
-    } else {
-        "UPDATE reconcile_state SET last_success_at = $1 WHERE id = 1"
-    };
-    db.execute_raw(statement(db, sql, vec![at.into()])).await?;
+    let mut update = reconcile_state::Entity::update_many().col_expr(Column::LastSuccessAt, Expr::value(at));
+    if swept {
+        update = update.col_expr(Column::LastSweepAt, Expr::value(at));
+    }
+    update.filter(Column::Id.eq(1)).exec(db).await?;
     Ok(())
 }

@@ -3,21 +3,28 @@
 
 use std::collections::HashMap;
 
-use caixa_entities::{entitlement_changes, entitlements, state::UserState};
+use caixa_entities::{entitlement_changes, entitlements, revision_counter, state::UserState};
 use caixa_types::Revision;
 use chrono::Utc;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, UpdateMany,
+    sea_query::{Expr, ExprTrait, Func, OnConflict},
 };
 
-use super::{StoreError, statement};
+use super::StoreError;
+
+/// An update of the one counter row.
+fn counter() -> UpdateMany<revision_counter::Entity> {
+    revision_counter::Entity::update_many().filter(revision_counter::Column::Id.eq(1))
+}
 
 /// Takes the counter row's write lock, held until the transaction ends. Users' states
 /// are computed after it: a state read before a concurrent apply committed would
 /// otherwise be logged after that apply's, at a newer revision, and undo it.
 pub async fn lock(db: &impl ConnectionTrait) -> Result<(), StoreError> {
-    db.execute_raw(statement(db, "UPDATE revision_counter SET value = value WHERE id = 1", vec![])).await?;
+    let value = revision_counter::Column::Value;
+    counter().col_expr(value, Expr::col(value)).exec(db).await?;
     Ok(())
 }
 
@@ -182,29 +189,23 @@ pub async fn of_user(
 /// taken.
 async fn take_revisions(db: &impl ConnectionTrait, count: usize) -> Result<i64, StoreError> {
     let count = i64::try_from(count).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let row = db
-        .query_one_raw(statement(
-            db,
-            "UPDATE revision_counter SET value = value + $1 WHERE id = 1 RETURNING value",
-            vec![count.into()],
-        ))
+    let value = revision_counter::Column::Value;
+    let row = counter()
+        .col_expr(value, Expr::col(value).add(count))
+        .exec_with_returning(db)
         .await?
+        .pop()
         .ok_or_else(|| StoreError::Corrupt("revision_counter has no row".to_owned()))?;
-    Ok(row.try_get::<i64>("", "value")? - count + 1)
+    Ok(row.value - count + 1)
 }
 
 /// The newest committed revision and the highest pruned one.
 pub async fn head(db: &impl ConnectionTrait) -> Result<(Revision, Revision), StoreError> {
-    let row = db
-        .query_one_raw(statement(
-            db,
-            "SELECT value, pruned_through FROM revision_counter WHERE id = 1",
-            vec![],
-        ))
+    let row = revision_counter::Entity::find_by_id(1_i16)
+        .one(db)
         .await?
         .ok_or_else(|| StoreError::Corrupt("revision_counter has no row".to_owned()))?;
-    let (head, pruned) = (row.try_get::<i64>("", "value")?, row.try_get::<i64>("", "pruned_through")?);
-    Ok((Revision::from_db(head)?, Revision::from_db(pruned)?))
+    Ok((Revision::from_db(row.value)?, Revision::from_db(row.pruned_through)?))
 }
 
 /// Up to `limit` changes after `after`, oldest first.
@@ -233,26 +234,21 @@ pub fn parse_state(json: &serde_json::Value) -> Result<UserState, StoreError> {
 pub async fn prune(db: &impl ConnectionTrait, before: chrono::DateTime<Utc>) -> Result<Revision, StoreError> {
     let (head, pruned) = head(db).await?;
     let (head, pruned) = (head.to_db()?, pruned.to_db()?);
-    let cut = db
-        .query_one_raw(statement(
-            db,
-            "SELECT COALESCE(MAX(revision), 0) AS cut FROM entitlement_changes WHERE committed_at < $1 AND revision < $2",
-            vec![before.into(), head.into()],
-        ))
+    use entitlement_changes::Column;
+    let cut: Option<i64> = entitlement_changes::Entity::find()
+        .select_only()
+        .column_as(Expr::from(Func::max(Expr::col(Column::Revision))), "cut")
+        .filter(Column::CommittedAt.lt(before))
+        .filter(Column::Revision.lt(head))
+        .into_tuple()
+        .one(db)
         .await?
-        .map(|row| row.try_get::<i64>("", "cut"))
-        .transpose()?
-        .unwrap_or(0);
+        .flatten();
+    let cut = cut.unwrap_or(0);
     if cut <= pruned {
         return Ok(Revision::from_db(pruned)?);
     }
-    db.execute_raw(statement(db, "DELETE FROM entitlement_changes WHERE revision <= $1", vec![cut.into()]))
-        .await?;
-    db.execute_raw(statement(
-        db,
-        "UPDATE revision_counter SET pruned_through = $1 WHERE id = 1",
-        vec![cut.into()],
-    ))
-    .await?;
+    entitlement_changes::Entity::delete_many().filter(Column::Revision.lte(cut)).exec(db).await?;
+    counter().col_expr(revision_counter::Column::PrunedThrough, Expr::value(cut)).exec(db).await?;
     Ok(Revision::from_db(cut)?)
 }

@@ -104,15 +104,14 @@ pub async fn reassign(
     customer: &str,
     user: Option<&str>,
 ) -> Result<Vec<UserKey>, StoreError> {
-    let sql = "UPDATE subscriptions SET user_id = $1, updated_at = $2 WHERE customer_id = $3 \
-               RETURNING user_id, livemode";
-    let values = vec![user.map(str::to_owned).into(), Utc::now().into(), customer.into()];
-    let mut users = Vec::new();
-    for row in db.query_all_raw(super::statement(db, sql, values)).await? {
-        if let Some(user) = row.try_get::<Option<String>>("", "user_id")? {
-            users.push(UserKey::new(user, row.try_get::<bool>("", "livemode")?));
-        }
-    }
+    let moved = subscriptions::Entity::update_many()
+        .col_expr(subscriptions::Column::UserId, Expr::value(user.map(str::to_owned)))
+        .col_expr(subscriptions::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(subscriptions::Column::CustomerId.eq(customer))
+        .exec_with_returning(db)
+        .await?;
+    let mut users: Vec<UserKey> =
+        moved.into_iter().filter_map(|row| Some(UserKey::new(row.user_id?, row.livemode))).collect();
     users.sort();
     users.dedup();
     Ok(users)

@@ -3,9 +3,9 @@
 
 use caixa_entities::sync_checkpoints::{self, Model};
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, DbBackend, EntityTrait};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbBackend, EntityTrait, sea_query::OnConflict};
 
-use super::{StoreError, statement};
+use super::StoreError;
 
 /// The checkpoints of an incomplete run (empty when the last run finished).
 pub async fn checkpoints(db: &impl ConnectionTrait) -> Result<Vec<Model>, StoreError> {
@@ -19,19 +19,24 @@ pub async fn save(
     after: Option<&str>,
     completed: bool,
 ) -> Result<(), StoreError> {
-    let sql = "INSERT INTO sync_checkpoints (object_type, starting_after, completed, updated_at) \
-               VALUES ($1, $2, $3, $4) ON CONFLICT (object_type) DO UPDATE \
-               SET starting_after = excluded.starting_after, completed = excluded.completed, \
-                   updated_at = excluded.updated_at";
-    let values =
-        vec![object_type.into(), after.map(str::to_owned).into(), completed.into(), Utc::now().into()];
-    db.execute_raw(statement(db, sql, values)).await?;
+    use sync_checkpoints::Column;
+    let row = sync_checkpoints::ActiveModel {
+        object_type: Set(object_type.to_owned()),
+        starting_after: Set(after.map(str::to_owned)),
+        completed: Set(completed),
+        updated_at: Set(Utc::now()),
+    };
+    let newer = [Column::StartingAfter, Column::Completed, Column::UpdatedAt];
+    sync_checkpoints::Entity::insert(row)
+        .on_conflict(OnConflict::column(Column::ObjectType).update_columns(newer).to_owned())
+        .exec_without_returning(db)
+        .await?;
     Ok(())
 }
 
 /// Forgets every checkpoint: the run finished.
 pub async fn clear(db: &impl ConnectionTrait) -> Result<(), StoreError> {
-    db.execute_raw(statement(db, "DELETE FROM sync_checkpoints", vec![])).await?;
+    sync_checkpoints::Entity::delete_many().exec(db).await?;
     Ok(())
 }
 
@@ -44,7 +49,7 @@ pub async fn analyze(db: &impl ConnectionTrait) -> Result<(), StoreError> {
     if db.get_database_backend() == DbBackend::Postgres {
         let sql = "ANALYZE customers, subscriptions, entitlements, entitlement_changes, trial_usage, \
                    products, prices";
-        db.execute_raw(statement(db, sql, vec![])).await?;
+        db.execute_unprepared(sql).await?;
     }
     Ok(())
 }

@@ -231,7 +231,7 @@ pub async fn release_session(db: &impl ConnectionTrait, session: &str) -> Result
 /// `column`'s value when it has one, else `value`: a later confirmation never
 /// overwrites what the first recorded.
 fn kept_or(column: Column, value: impl Into<sea_orm::Value>) -> Expr {
-    Func::coalesce([Expr::col(column).into(), Expr::value(value)]).into()
+    Func::coalesce([Expr::col(column), Expr::value(value)]).into()
 }
 
 /// The ledger in `livemode`, of `user` when given.

@@ -4,11 +4,12 @@
 use caixa_types::{Revision, RevisionError};
 use std::sync::Arc;
 
-use caixa_entities::{entitlement_changes, revision_counter, state::UserState};
+use caixa_entities::{entitlement_changes, entitlements, revision_counter, state::UserState};
 use futures_util::TryStreamExt;
 use sea_orm::{
-    AccessMode, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Statement, StreamTrait, TransactionTrait,
+    AccessMode, ColumnTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, IsolationLevel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    sea_query::{Expr, ExprTrait},
 };
 
 use crate::domain::{
@@ -63,30 +64,22 @@ pub async fn snapshot(
     let isolation = postgres.then_some(IsolationLevel::RepeatableRead);
     let txn = db.begin_with_config(isolation, Some(AccessMode::ReadOnly)).await?;
     let head = revision_counter::Entity::find_by_id(1i16).one(&txn).await?.map_or(0, |row| row.value);
-    let (count_sql, rows_sql) = if postgres {
-        (
-            "SELECT count(*) AS n FROM entitlements WHERE livemode = $1",
-            "SELECT user_id, revision, state::text AS state FROM entitlements WHERE livemode = $1",
-        )
-    } else {
-        (
-            "SELECT count(*) AS n FROM entitlements WHERE livemode = ?1",
-            "SELECT user_id, revision, CAST(state AS TEXT) AS state FROM entitlements WHERE livemode = ?1",
-        )
-    };
-    let count = txn
-        .query_one_raw(Statement::from_sql_and_values(backend, count_sql, [livemode.into()]))
-        .await?
-        .map_or(Ok(0), |row| row.try_get::<i64>("", "n"))?;
+    let of_mode = entitlements::Entity::find().filter(entitlements::Column::Livemode.eq(livemode));
+    let count = of_mode.clone().count(&txn).await?;
     // Sized once, so the table never rehashes (and never holds two copies) while loading.
     let mut users = Users::with_capacity(usize::try_from(count).unwrap_or(0));
     {
-        let mut rows =
-            txn.stream_raw(Statement::from_sql_and_values(backend, rows_sql, [livemode.into()])).await?;
-        while let Some(row) = rows.try_next().await? {
-            let user: String = row.try_get("", "user_id")?;
-            let revision: i64 = row.try_get("", "revision")?;
-            let text: String = row.try_get("", "state")?;
+        // The state as text: parsed here straight into its compact form, never into a
+        // JSON tree first.
+        let as_text = Expr::col(entitlements::Column::State).cast_as("text");
+        let mut rows = of_mode
+            .select_only()
+            .columns([entitlements::Column::UserId, entitlements::Column::Revision])
+            .column_as(as_text, "state")
+            .into_tuple::<(String, i64, String)>()
+            .stream(&txn)
+            .await?;
+        while let Some((user, revision, text)) = rows.try_next().await? {
             let state: UserState = serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt { user: user.clone(), reason: e.to_string() })?;
             users.upsert(Arc::new(Entry::new(&user, Revision::from_db(revision)?, &state, plans)));
