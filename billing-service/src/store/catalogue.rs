@@ -2,7 +2,7 @@
 
 use caixa_entities::{prices, products};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
 use serde_json::json;
 
 use super::{StoreError, upsert};
@@ -18,18 +18,12 @@ pub async fn products(
     db: &impl ConnectionTrait,
     ids: Vec<String>,
 ) -> Result<Vec<products::Model>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(products::Entity::find().filter(products::Column::Id.is_in(ids)).all(db).await?)
+    super::among::<products::Entity>(db, products::Column::Id, ids).await
 }
 
 /// The stored prices among `ids`.
 pub async fn prices(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<prices::Model>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(prices::Entity::find().filter(prices::Column::Id.is_in(ids)).all(db).await?)
+    super::among::<prices::Entity>(db, prices::Column::Id, ids).await
 }
 
 /// Writes `product` over `existing` (or as a new row) as of `as_of`.

@@ -20,10 +20,7 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, 
 
 /// The stored customers among `ids`.
 pub async fn find_many(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<Model>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(customers::Entity::find().filter(customers::Column::Id.is_in(ids)).all(db).await?)
+    super::among::<customers::Entity>(db, customers::Column::Id, ids).await
 }
 
 /// The user's linked, not deleted customers in `livemode`, newest created first (Stripe's

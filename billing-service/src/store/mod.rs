@@ -13,8 +13,8 @@ pub mod sync;
 pub mod trials;
 
 use sea_orm::{
-    ActiveModelBehavior, ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Iterable,
-    PrimaryKeyToColumn, sea_query::OnConflict,
+    ActiveModelBehavior, ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    Iterable, PrimaryKeyToColumn, QueryFilter, sea_query::OnConflict,
 };
 
 /// A store failure.
@@ -36,6 +36,18 @@ pub enum StoreError {
     /// A stored revision no copy of the log can hold.
     #[error("stored revision out of range")]
     Revision(#[from] caixa_types::RevisionError),
+}
+
+/// The stored rows of `E` whose `key` is among `ids` (Stripe's ids, the tables' keys).
+async fn among<E: EntityTrait>(
+    db: &impl ConnectionTrait,
+    key: E::Column,
+    ids: Vec<String>,
+) -> Result<Vec<E::Model>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(E::find().filter(key.is_in(ids)).all(db).await?)
 }
 
 /// Inserts a new row or updates an existing one (`save` would try an UPDATE for a new row

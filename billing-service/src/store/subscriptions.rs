@@ -33,10 +33,7 @@ pub async fn find(db: &impl ConnectionTrait, id: &str) -> Result<Option<Model>, 
 
 /// The stored subscriptions among `ids`.
 pub async fn find_many(db: &impl ConnectionTrait, ids: Vec<String>) -> Result<Vec<Model>, StoreError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(subscriptions::Entity::find().filter(subscriptions::Column::Id.is_in(ids)).all(db).await?)
+    super::among::<subscriptions::Entity>(db, subscriptions::Column::Id, ids).await
 }
 
 /// Writes `sub` over `existing` (or as a new row) as of `as_of`.
