@@ -1,7 +1,7 @@
-//! Stripe's API through async-stripe's client (rustls, retries with backoff on what
-//! Stripe marks retryable). Objects are returned as Stripe's JSON so that the apply path
-//! has one mapping for refetched objects and webhook payloads alike, and a field that a
-//! newer API version adds or drops never blocks an apply.
+//! Stripe's API: async-stripe's request descriptions sent over billing's pooled
+//! [`Transport`]. Objects are returned as Stripe's JSON so that the apply path has one
+//! mapping for refetched objects and webhook payloads alike, and a field that a newer API
+//! version adds or drops never blocks an apply.
 
 use std::time::Duration;
 
@@ -9,7 +9,10 @@ use secrecy::ExposeSecret;
 use serde_json::Value;
 use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod};
 
-use super::keys::UserKeys;
+use super::{
+    keys::UserKeys,
+    transport::{Transport, TransportError},
+};
 use crate::config::StripeSettings;
 
 /// Why a Stripe call failed, by what the caller should do about it.
@@ -41,7 +44,7 @@ pub enum StripeCallError {
 /// A configured Stripe client.
 #[derive(Clone)]
 pub struct StripeApi {
-    client: stripe::Client,
+    client: Transport,
     keys: UserKeys,
 }
 
@@ -49,15 +52,7 @@ impl StripeApi {
     /// A client for the active mode's key, or `None` when no key is configured.
     pub fn from_settings(settings: &StripeSettings) -> Result<Option<Self>, StripeCallError> {
         let Some(key) = &settings.secret_key else { return Ok(None) };
-        let mut base = settings.api_base.to_string();
-        if !base.ends_with('/') {
-            base.push('/');
-        }
-        let client = stripe::ClientBuilder::new(key.expose_secret())
-            .url(base)
-            .request_strategy(RequestStrategy::ExponentialBackoff(3))
-            .timeout(Duration::from_secs(10))
-            .build()
+        let client = Transport::new(settings.api_base.as_str(), key.expose_secret(), Duration::from_secs(10))
             .map_err(|err| StripeCallError::Unreachable(err.to_string()))?;
         Ok(Some(Self { client, keys: settings.user_keys.clone() }))
     }
@@ -115,17 +110,19 @@ impl StripeApi {
     }
 }
 
-fn classify(err: stripe::StripeError) -> StripeCallError {
+fn classify(err: TransportError) -> StripeCallError {
     match err {
-        stripe::StripeError::Stripe(errors, status) => {
-            let message = errors.message.clone().unwrap_or_default();
+        TransportError::Status { status, body } => {
+            let error = &body["error"];
+            let text = |field: &str| error[field].as_str().map(str::to_owned);
+            let message = text("message").unwrap_or_default();
             match status {
                 404 => StripeCallError::NotFound(message),
                 429 | 500.. => StripeCallError::Unreachable(format!("{status}: {message}")),
                 _ => StripeCallError::Rejected {
                     status,
-                    kind: format!("{:?}", errors.type_).to_lowercase(),
-                    param: errors.param.clone(),
+                    kind: text("type").unwrap_or_else(|| "api_error".to_owned()),
+                    param: text("param"),
                     message,
                 },
             }

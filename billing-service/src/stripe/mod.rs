@@ -9,5 +9,6 @@ pub mod lists;
 pub mod objects;
 pub mod resources;
 pub mod signature;
+pub mod transport;
 
 pub use client::{StripeApi, StripeCallError};

@@ -35,6 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/_emulator/latency", post(latency))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/deliveries", get(deliveries))
+        .route("/_emulator/stats", get(stats))
 }
 
 /// Runs `f` under the lock with the request's form and query parameters.
@@ -238,6 +239,13 @@ async fn reset(State(app): State<AppState>) -> Response {
     with_world(&app, None, &[], |world, _| {
         world.reset();
         Ok(json!({ "reset": true }))
+    })
+}
+
+/// How many connections `/v1` requests came on, and how many requests.
+async fn stats(State(app): State<AppState>) -> Response {
+    with_world(&app, None, &[], |world, _| {
+        Ok(json!({ "connections": world.controls.connections.len(), "requests": world.controls.requests }))
     })
 }
 

@@ -85,7 +85,8 @@ impl Emulator {
         let state = AppState { world, deliveries };
         let router = api::router(state.clone());
         let task = tokio::spawn(async move {
-            if let Err(err) = axum::serve(listener, router).await {
+            let service = router.into_make_service_with_connect_info::<SocketAddr>();
+            if let Err(err) = axum::serve(listener, service).await {
                 tracing::error!(error = %err, "stripe emulator stopped");
             }
         });

@@ -36,6 +36,7 @@ mod replica_random;
 mod revisions;
 mod rolling;
 mod settings;
+mod stripe_transport;
 mod sync;
 mod takeover;
 mod traces;

@@ -14,12 +14,13 @@ mod webhook_endpoints;
 use axum::{
     Router,
     body::Bytes,
-    extract::{RawPathParams, RawQuery, State},
+    extract::{ConnectInfo, RawPathParams, RawQuery, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     routing::{MethodFilter, MethodRouter},
 };
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 
 pub use list::{list_page, page};
 
@@ -107,14 +108,24 @@ fn delete(f: Op) -> MethodRouter<AppState> {
 /// Wraps a resource handler in authentication, idempotency and expansion.
 fn op(method_filter: MethodFilter, f: Op) -> MethodRouter<AppState> {
     let handler = move |State(app): State<AppState>,
+                        ConnectInfo(peer): ConnectInfo<SocketAddr>,
                         path: RawPathParams,
                         method: Method,
                         headers: HeaderMap,
                         RawQuery(query): RawQuery,
                         body: Bytes| async move {
         let path = path.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
-        // Stripe is far away: the request waits before it is handled, holding no lock.
-        let delay = app.world.lock().map(|w| w.controls.latency.sample()).unwrap_or_default();
+        // Stripe is far away: the request waits before it is handled, holding no lock;
+        // the first on a connection waits for its handshakes too.
+        let delay = app
+            .world
+            .lock()
+            .map(|mut w| {
+                w.controls.requests += 1;
+                let new_connection = w.controls.connections.insert(peer);
+                w.controls.latency.sample(new_connection)
+            })
+            .unwrap_or_default();
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

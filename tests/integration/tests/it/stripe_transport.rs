@@ -1,0 +1,81 @@
+//! Billing's transport to Stripe, seen from the emulator: connections are kept and
+//! reused (and counted by billing), a rate-limited read is tried again, an idempotency
+//! error never is.
+
+use billing_service::stripe::StripeCallError;
+use caixa_integration_tests::{
+    http_get, metrics::Metrics, spawn_billing_with_stripe, stripe::StripeEmulator,
+};
+use caixa_proto::billing::v1::{CreateCheckoutSessionRequest, billing_service_client::BillingServiceClient};
+use caixa_test_support::{
+    database::{Backend, TestDatabase},
+    grpc::channel,
+};
+
+/// The emulator's count of connections and `/v1` requests so far.
+async fn stats(stripe: &StripeEmulator) -> (u64, u64) {
+    let stats = stripe.get("/_emulator/stats").await;
+    (stats["connections"].as_u64().unwrap(), stats["requests"].as_u64().unwrap())
+}
+
+#[tokio::test]
+async fn checkouts_one_after_another_share_one_connection_to_stripe() {
+    caixa_test_support::init_test_logging();
+    // Arrange
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    let billing =
+        spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_DEFAULT_PRICE_ID", price.as_str())]).await;
+    let mut client = BillingServiceClient::new(channel(billing.grpc_addr).await);
+    let (connections_before, requests_before) = stats(&stripe).await;
+
+    // Act: five new users' checkouts, one after another.
+    for n in 0..5 {
+        let request = CreateCheckoutSessionRequest {
+            user_id: format!("user-{n}"),
+            email: format!("user{n}@example.com"),
+            ..Default::default()
+        };
+        client.create_checkout_session(request).await.unwrap();
+    }
+
+    // Assert: a dozen and more calls, on one connection, and billing counted it.
+    let (connections, requests) = stats(&stripe).await;
+    let (connections, requests) = (connections - connections_before, requests - requests_before);
+    assert!(requests >= 15, "{requests} requests");
+    assert_eq!(connections, 1, "{requests} requests came on {connections} connections");
+    let metrics = Metrics::parse(&http_get(billing.http_addr, "/metrics").await.1);
+    assert_eq!(metrics.value("caixa_stripe_connections_opened_total", &[]), Some(1.0));
+    billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_rate_limited_read_is_tried_again_and_a_reused_idempotency_key_is_not() {
+    // Arrange
+    let stripe = StripeEmulator::start().await;
+    let api = stripe.billing_api();
+    let customer = stripe.post("/v1/customers", &[("email", "ana@example.com")]).await;
+    let id = customer["id"].as_str().unwrap();
+    stripe.post("/_emulator/rate_limit", &[("count", "2")]).await;
+    let (_, before) = stats(&stripe).await;
+
+    // Act: a read that meets two 429s.
+    let read = api.customer(id).await;
+
+    // Assert: three tries, the last answered.
+    let (_, after_read) = stats(&stripe).await;
+    assert_eq!(read.unwrap().id, id);
+    assert_eq!(after_read - before, 3, "two refused tries and one answered");
+
+    // Act: one idempotency key with two different requests.
+    let key = "caixa-test-reused-key";
+    let first = api.post("/customers", &[("email".to_owned(), "bia@example.com".to_owned())], key).await;
+    let second = api.post("/customers", &[("email".to_owned(), "cris@example.com".to_owned())], key).await;
+
+    // Assert: the second is refused once, not tried again.
+    let (_, after_writes) = stats(&stripe).await;
+    assert!(first.is_ok(), "{first:?}");
+    assert!(matches!(second, Err(StripeCallError::Rejected { .. })), "{second:?}");
+    assert_eq!(after_writes - after_read, 2, "one request each");
+}
