@@ -73,10 +73,10 @@ impl StripeError {
         }
     }
 
-    /// 409 idempotency key reused with other parameters.
+    /// 400 idempotency key reused with other parameters.
     pub fn idempotency_mismatch(key: &str) -> Self {
         Self {
-            status: StatusCode::CONFLICT,
+            status: StatusCode::BAD_REQUEST,
             kind: "idempotency_error",
             code: None,
             param: None,
@@ -98,6 +98,48 @@ impl StripeError {
         }
     }
 
+    /// 400 for a parameter the endpoint does not take.
+    pub fn unknown_parameter(param: &str) -> Self {
+        Self {
+            code: Some("parameter_unknown"),
+            ..Self::invalid(param, format!("Received unknown parameter: {param}"))
+        }
+    }
+
+    /// 404 for a path no endpoint answers.
+    pub fn unrecognized_url(method: &str, path: &str) -> Self {
+        Self {
+            status: StatusCode::NOT_FOUND,
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            message: format!(
+                "Unrecognized request URL ({method}: {path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/."
+            ),
+        }
+    }
+
+    /// 400 for a `Stripe-Version` that names no API version.
+    pub fn invalid_version(version: &str) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            code: None,
+            param: None,
+            message: format!("Invalid Stripe API version: {version}"),
+        }
+    }
+
+    /// Whether another try may succeed, as Stripe says in `Stripe-Should-Retry`: yes
+    /// after a rate limit, never after an idempotency error; unsaid otherwise.
+    fn should_retry(&self) -> Option<&'static str> {
+        match (self.status, self.kind) {
+            (StatusCode::TOO_MANY_REQUESTS, _) => Some("true"),
+            (_, "idempotency_error") => Some("false"),
+            _ => None,
+        }
+    }
+
     /// The error body.
     pub fn body(&self) -> serde_json::Value {
         json!({ "error": {
@@ -112,6 +154,12 @@ impl StripeError {
 
 impl IntoResponse for StripeError {
     fn into_response(self) -> Response {
-        (self.status, Json(self.body())).into_response()
+        let mut response = (self.status, Json(self.body())).into_response();
+        if let Some(advice) = self.should_retry() {
+            response
+                .headers_mut()
+                .insert("stripe-should-retry", axum::http::HeaderValue::from_static(advice));
+        }
+        response
     }
 }

@@ -220,7 +220,7 @@ pub fn checkout_session(id: &str, livemode: bool, created: i64, url: &str, field
                              "terms_of_service_acceptance": null },
             "total_details": { "amount_discount": 0, "amount_shipping": 0, "amount_tax": 0 },
             "payment_method_configuration_details": null, "consent_collection": null,
-            "customer_creation": "always", "invoice_creation": null, "ui_mode": "hosted",
+            "customer_creation": "always", "invoice_creation": null, "ui_mode": "hosted_page",
         }),
     );
     if let (Some(object), Value::Object(fields)) = (session.as_object_mut(), fields) {
@@ -260,17 +260,19 @@ pub fn webhook_endpoint(id: &str, livemode: bool, created: i64, fields: Value) -
     .unwrap_or(Value::Null)
 }
 
+/// An event; `request` is the API request that caused it (its id and idempotency key),
+/// `None` for what happened on Stripe's side (a renewal, a test clock).
 pub fn event(
     id: String,
-    event_type: &str,
-    created: i64,
-    livemode: bool,
+    (event_type, created, livemode): (&str, i64, bool),
     data: Value,
     pending: usize,
+    request: Option<&(String, Option<String>)>,
 ) -> Value {
+    let (request_id, key) = request.map_or((None, None), |(id, key)| (Some(id.as_str()), key.as_deref()));
     json!({
         "id": id, "object": "event", "api_version": crate::DEFAULT_API_VERSION, "created": created,
         "data": data, "livemode": livemode, "pending_webhooks": pending,
-        "request": { "id": null, "idempotency_key": null }, "type": event_type,
+        "request": { "id": request_id, "idempotency_key": key }, "type": event_type,
     })
 }

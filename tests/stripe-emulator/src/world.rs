@@ -91,6 +91,9 @@ pub struct World {
     pub controls: Controls,
     pub chaos: Chaos,
     pub idempotency: HashMap<(bool, String), (String, u16, Value)>,
+    /// The API request being handled (its id and idempotency key), named by the events
+    /// it causes.
+    pub request: Option<(String, Option<String>)>,
     deliverer: Deliverer,
 }
 
@@ -120,6 +123,7 @@ impl World {
             },
             chaos: Chaos::default(),
             idempotency: HashMap::new(),
+            request: None,
             deliverer,
         }
     }
@@ -248,8 +252,10 @@ impl World {
         if let Some(previous) = previous.filter(|p| p.as_object().is_some_and(|m| !m.is_empty())) {
             data["previous_attributes"] = previous;
         }
+        let id = self.new_id("evt");
+        let request = self.request.as_ref();
         let event =
-            crate::render::event(self.new_id("evt"), event_type, self.now(), livemode, data, endpoints.len());
+            crate::render::event(id, (event_type, self.now(), livemode), data, endpoints.len(), request);
         self.events.push(event.clone());
         for endpoint in endpoints {
             let id = endpoint["id"].as_str().unwrap_or_default();

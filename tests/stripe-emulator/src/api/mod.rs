@@ -6,6 +6,8 @@ mod checkout;
 mod created;
 mod customers;
 mod events;
+mod headers;
+mod known;
 mod list;
 mod pages;
 mod subscriptions;
@@ -14,13 +16,15 @@ mod webhook_endpoints;
 use axum::{
     Router,
     body::Bytes,
-    extract::{ConnectInfo, RawPathParams, RawQuery, State},
+    extract::{ConnectInfo, MatchedPath, RawPathParams, RawQuery, State},
     http::{HeaderMap, HeaderValue, Method, StatusCode},
     response::{IntoResponse, Response},
     routing::{MethodFilter, MethodRouter},
 };
 use serde_json::{Value, json};
 use std::net::SocketAddr;
+
+use headers::{is_api_version, mode_of, new_request_id, with_request_id};
 
 pub use list::{list_page, page};
 
@@ -90,6 +94,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/events/{id}", get(events::retrieve))
         .merge(pages::router())
         .merge(crate::control::router())
+        .fallback(|method: Method, uri: axum::http::Uri| async move {
+            with_request_id(StripeError::unrecognized_url(method.as_str(), uri.path()).into_response())
+        })
         .with_state(state)
 }
 
@@ -109,6 +116,7 @@ fn delete(f: Op) -> MethodRouter<AppState> {
 fn op(method_filter: MethodFilter, f: Op) -> MethodRouter<AppState> {
     let handler = move |State(app): State<AppState>,
                         ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                        route: MatchedPath,
                         path: RawPathParams,
                         method: Method,
                         headers: HeaderMap,
@@ -129,27 +137,55 @@ fn op(method_filter: MethodFilter, f: Op) -> MethodRouter<AppState> {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        call(&app, f, path, &method, &headers, query, &body)
+        let request =
+            Request { route: route.as_str(), method: &method, headers: &headers, query, body: &body };
+        let request_id = new_request_id();
+        let mut response = call(&app, f, path, request, &request_id);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("request-id", value);
+        }
+        response.headers_mut().insert("stripe-version", HeaderValue::from_static(crate::DEFAULT_API_VERSION));
+        response
     };
     axum::routing::on(method_filter, handler)
+}
+
+/// What the API handler needs of the HTTP request.
+struct Request<'a> {
+    /// The route as declared (`/v1/customers/{id}`).
+    route: &'a str,
+    method: &'a Method,
+    headers: &'a HeaderMap,
+    query: Option<String>,
+    body: &'a [u8],
 }
 
 fn call(
     app: &AppState,
     f: Op,
     path: Vec<(String, String)>,
-    method: &Method,
-    headers: &HeaderMap,
-    query: Option<String>,
-    body: &[u8],
+    request: Request<'_>,
+    request_id: &str,
 ) -> Response {
+    let Request { route, method, headers, query, body } = request;
     let livemode = match mode_of(headers) {
         Ok(livemode) => livemode,
         Err(err) => return err.into_response(),
     };
+    if let Some(version) = headers.get("stripe-version") {
+        let version = version.to_str().unwrap_or_default();
+        if !is_api_version(version) {
+            return StripeError::invalid_version(version).into_response();
+        }
+    }
     let mut params = form::decode(query.as_deref().unwrap_or_default().as_bytes());
     if let (Value::Object(into), Value::Object(from)) = (&mut params, form::decode(body)) {
         into.extend(from);
+    }
+    if let Value::Object(names) = &params
+        && let Some(name) = known::unknown(method, route, names.keys())
+    {
+        return StripeError::unknown_parameter(name).into_response();
     }
     let params = Params(params);
     let Ok(mut world) = app.world.lock() else {
@@ -176,8 +212,11 @@ fn call(
         return response;
     }
     let ctx = Ctx { livemode, path };
+    // Events the handler causes name this request.
+    world.request = Some((request_id.to_owned(), idempotency.clone()));
     let result =
         f(&mut world, &ctx, &params).map(|object| expand(&world, object, &params.expand(), livemode));
+    world.request = None;
     let (status, body) = match result {
         Ok(object) => (StatusCode::OK, object),
         Err(err) => (err.status, err.body()),
@@ -185,42 +224,11 @@ fn call(
     if let Some(key) = idempotency {
         world.idempotency.insert((livemode, key), (fingerprint, status.as_u16(), body.clone()));
     }
-    let mut response = (status, axum::Json(body)).into_response();
-    let request_id = format!("req_{}", &uuid::Uuid::new_v4().simple().to_string()[..14]);
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert("request-id", value);
-    }
-    response
+    (status, axum::Json(body)).into_response()
 }
 
 fn path_string(path: &[(String, String)]) -> String {
     path.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
-}
-
-/// Test or live mode from the secret key, sent as Bearer or Basic auth (`curl -u key:`);
-/// 401 without one, as Stripe answers.
-fn mode_of(headers: &HeaderMap) -> ApiResult<bool> {
-    use base64::Engine;
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let basic = auth
-        .strip_prefix("Basic ")
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .map(|user| user.split(':').next().unwrap_or_default().to_owned());
-    let key = basic.as_deref().or_else(|| auth.strip_prefix("Bearer ")).unwrap_or_default().trim();
-    if key.is_empty() {
-        return Err(StripeError::unauthorized(
-            "You did not provide an API key. You need to provide your API key in the Authorization header, \
-             using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY').",
-        ));
-    }
-    match key.split('_').take(2).collect::<Vec<_>>().as_slice() {
-        ["sk" | "rk", "test"] => Ok(false),
-        ["sk" | "rk", "live"] => Ok(true),
-        _ => Err(StripeError::unauthorized(
-            "Invalid API Key provided: the key must start with sk_test_, sk_live_, rk_test_ or rk_live_.",
-        )),
-    }
 }
 
 /// Replaces ids at the `expand[]` paths with the objects they name.

@@ -58,6 +58,18 @@ impl Api {
         form: &[(&str, &str)],
         headers: &[(&str, &str)],
     ) -> (u16, String) {
+        let (status, _, body) = self.exchange(method, path, form, headers).await;
+        (status, body)
+    }
+
+    /// The status, the answer's headers and its body text.
+    pub async fn exchange(
+        &self,
+        method: &str,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> (u16, HeaderMap, String) {
         let body = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
         let mut request = axum::http::Request::builder()
             .method(method)
@@ -71,9 +83,9 @@ impl Api {
         }
         let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
         let response = client.request(request.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
-        let status = response.status().as_u16();
+        let (status, answered) = (response.status().as_u16(), response.headers().clone());
         let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        (status, String::from_utf8(bytes.to_vec()).unwrap())
+        (status, answered, String::from_utf8(bytes.to_vec()).unwrap())
     }
 
     /// Creates a product and a monthly price; returns the price id.

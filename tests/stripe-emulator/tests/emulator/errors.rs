@@ -75,7 +75,7 @@ async fn idempotency_keys_replay_and_refuse_other_parameters() {
     assert_eq!((s1, s2), (200, 200));
     assert_eq!(first["id"], second["id"], "a replay returns the first result");
     assert_eq!(api.get("/v1/customers").await.1["data"].as_array().unwrap().len(), 1);
-    assert_eq!((s3, conflict["error"]["type"].as_str()), (409, Some("idempotency_error")));
+    assert_eq!((s3, conflict["error"]["type"].as_str()), (400, Some("idempotency_error")));
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod client;
 mod errors;
+mod fidelity;
 mod lifecycle;
 mod pagination;
 mod shapes;
