@@ -217,18 +217,30 @@ async fn chaos(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) 
 
 async fn rate_limit(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     with_world(&app, q, &body, |world, params| {
-        world.controls.rate_limit_next = u32::try_from(params.int("count")?.unwrap_or(1)).unwrap_or(1);
-        Ok(json!({ "rate_limit_next": world.controls.rate_limit_next }))
+        // Stripe's limits per second, per mode: `read`, `write` (0 turns one off).
+        let rate = |name: &str| -> ApiResult<Option<u32>> {
+            Ok(params.int(name)?.map(|v| u32::try_from(v.max(0)).unwrap_or(u32::MAX)))
+        };
+        let (read, write) = (rate("read")?, rate("write")?);
+        if read.is_some() || write.is_some() {
+            let livemode = params.str("mode") == Some("live");
+            world.controls.rate_limits.set(livemode, read.unwrap_or(0), write.unwrap_or(0));
+        } else {
+            world.controls.rate_limit_next = u32::try_from(params.int("count")?.unwrap_or(1)).unwrap_or(1);
+        }
+        Ok(
+            json!({ "rate_limit_next": world.controls.rate_limit_next, "limits": world.controls.rate_limits.describe() }),
+        )
     })
 }
 
-/// `fixed_ms` and `jitter_ms` (see [`crate::world::Latency`]); both 0 turns it off.
+/// `fixed_ms` and `jitter_ms` (see [`crate::limits::Latency`]); both 0 turns it off.
 async fn latency(State(app): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     with_world(&app, q, &body, |world, params| {
         let millis =
             |name: &str| -> ApiResult<u64> { Ok(u64::try_from(params.int(name)?.unwrap_or(0)).unwrap_or(0)) };
         world.controls.latency =
-            crate::world::Latency { fixed_ms: millis("fixed_ms")?, jitter_ms: millis("jitter_ms")? };
+            crate::limits::Latency { fixed_ms: millis("fixed_ms")?, jitter_ms: millis("jitter_ms")? };
         let latency = world.controls.latency;
         Ok(json!({ "fixed_ms": latency.fixed_ms, "jitter_ms": latency.jitter_ms }))
     })

@@ -94,7 +94,7 @@ impl StripeError {
             kind: "invalid_request_error",
             code: Some("rate_limit"),
             param: None,
-            message: "Too many requests hit the API too quickly.".to_owned(),
+            message: "Request rate limit exceeded. Learn more about rate limits here https://stripe.com/docs/rate-limits.".to_owned(),
         }
     }
 

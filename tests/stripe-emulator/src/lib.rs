@@ -19,6 +19,7 @@ mod entitlements;
 mod error;
 mod form;
 mod lifecycle;
+mod limits;
 mod render;
 mod signature;
 mod world;

@@ -33,35 +33,14 @@ pub struct Controls {
     pub after_retries: AfterRetries,
     /// Answer the next N API requests with 429.
     pub rate_limit_next: u32,
+    /// Stripe's rate limits per mode, for reads and writes (off unless set).
+    pub rate_limits: crate::limits::RateLimits,
     /// How long each `/v1` request takes, as Stripe's API does from afar.
-    pub latency: Latency,
+    pub latency: crate::limits::Latency,
     /// The connections `/v1` requests arrived on, by the caller's address and port.
     pub connections: std::collections::HashSet<std::net::SocketAddr>,
     /// `/v1` requests answered.
     pub requests: u64,
-}
-
-/// API latency: `fixed_ms` plus `jitter_ms × u³` for `u` uniform in [0, 1), so the
-/// median adds an eighth of the jitter and the 99th percentile nearly all of it (fixed
-/// 100 and jitter 300 give p50 ≈ 140 ms, p99 ≈ 390 ms, about what Stripe answers in).
-/// A request on a new connection also pays its handshakes: TCP's and TLS's round trips,
-/// two more `fixed_ms`.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Latency {
-    /// Every request waits this long.
-    pub fixed_ms: u64,
-    /// And up to this much more.
-    pub jitter_ms: u64,
-}
-
-impl Latency {
-    /// One request's delay; `new_connection` adds the handshakes' two round trips.
-    pub fn sample(self, new_connection: bool) -> std::time::Duration {
-        let u = fastrand::f64();
-        let extra = (self.jitter_ms as f64 * u * u * u) as u64;
-        let handshakes = if new_connection { 2 * self.fixed_ms } else { 0 };
-        std::time::Duration::from_millis(self.fixed_ms + extra + handshakes)
-    }
 }
 
 struct Stored {
@@ -117,7 +96,8 @@ impl World {
                 retry_days: vec![3, 5, 7],
                 after_retries: AfterRetries::Cancel,
                 rate_limit_next: 0,
-                latency: Latency::default(),
+                rate_limits: Default::default(),
+                latency: Default::default(),
                 connections: Default::default(),
                 requests: 0,
             },
@@ -288,22 +268,5 @@ impl World {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         Value::Object(changed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Latency;
-    use std::time::Duration;
-
-    #[test]
-    fn a_new_connection_pays_two_more_round_trips() {
-        let latency = Latency { fixed_ms: 140, jitter_ms: 0 };
-        assert_eq!(latency.sample(false), Duration::from_millis(140));
-        assert_eq!(latency.sample(true), Duration::from_millis(420));
-        let jittery = Latency { fixed_ms: 100, jitter_ms: 300 };
-        let sampled = jittery.sample(false);
-        assert!(sampled >= Duration::from_millis(100) && sampled < Duration::from_millis(400), "{sampled:?}");
-        assert_eq!(Latency::default().sample(true), Duration::ZERO, "off unless asked for");
     }
 }

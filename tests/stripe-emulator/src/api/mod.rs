@@ -195,6 +195,9 @@ fn call(
         world.controls.rate_limit_next -= 1;
         return StripeError::rate_limited().into_response();
     }
+    if !world.controls.rate_limits.allow(livemode, method != Method::GET) {
+        return StripeError::rate_limited().into_response();
+    }
     let idempotency = (method == Method::POST)
         .then(|| headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::to_owned))
         .flatten();

@@ -114,3 +114,29 @@ async fn checkout_is_hosted_as_today_s_api_names_it() {
 
     assert_eq!(session["ui_mode"], "hosted_page");
 }
+
+#[tokio::test]
+async fn stripe_s_rate_limits_hold_per_mode_and_kind() {
+    let api = Api::start().await;
+    let (status, limits) = api.post("/_emulator/rate_limit", &[("read", "5"), ("write", "2")]).await;
+    assert_eq!((status, &limits["limits"]["test"]["read"]), (200, &serde_json::json!(5.0)));
+
+    let mut reads = Vec::new();
+    for _ in 0..12 {
+        reads.push(api.exchange("GET", "/v1/customers", &[], &[]).await);
+    }
+    let writes = [
+        api.post("/v1/customers", &[]).await.0,
+        api.post("/v1/customers", &[]).await.0,
+        api.post("/v1/customers", &[]).await.0,
+    ];
+    let live = api.with_key("sk_live_emulator").get("/v1/customers").await.0;
+
+    let granted = reads.iter().filter(|(status, _, _)| *status == 200).count();
+    assert!((5..=6).contains(&granted), "a second's burst of 5, and at most one refilled: {granted}");
+    let (_, headers, body) = reads.iter().find(|(status, _, _)| *status == 429).expect("a refused read");
+    assert_eq!(json(body)["error"]["code"], "rate_limit");
+    assert_eq!(headers["stripe-should-retry"], "true");
+    assert_eq!(writes, [200, 200, 429], "writes have their own bucket");
+    assert_eq!(live, 200, "live mode has its own limits");
+}
