@@ -125,6 +125,11 @@ pub struct StripeSettings {
     /// `STRIPE_CUSTOMER_USER_KEYS`: the metadata keys that name a customer's user, in
     /// order (default `user_id,djstripe_subscriber`).
     pub user_keys: UserKeys,
+    /// `STRIPE_READS_PER_SECOND`, `STRIPE_WRITES_PER_SECOND`: this process's share of
+    /// Stripe's rate limits (0: unlimited). Against Stripe itself they default to
+    /// Stripe's limits for the mode (100 each live, 25 each in test mode); elsewhere (an
+    /// emulator) to unlimited. Several replicas split them.
+    pub rate: (f64, f64),
 }
 
 impl Settings {
@@ -196,6 +201,7 @@ impl StripeSettings {
             }
             other => other.map(|s| SecretString::from(s.to_owned())),
         };
+        let api_base = http_url(env, "STRIPE_API_BASE", "https://api.stripe.com")?;
         let default_price_id = env
             .get("STRIPE_DEFAULT_PRICE_ID")
             .map(PriceId::parse)
@@ -207,7 +213,11 @@ impl StripeSettings {
             publishable_key,
             default_price_id,
             webhook_secret,
-            api_base: http_url(env, "STRIPE_API_BASE", "https://api.stripe.com")?,
+            api_base: api_base.clone(),
+            rate: (
+                rate(env, "STRIPE_READS_PER_SECOND", &api_base, live_mode)?,
+                rate(env, "STRIPE_WRITES_PER_SECOND", &api_base, live_mode)?,
+            ),
             trial_days: env.parse_or("STRIPE_TRIAL_DAYS", 14)?,
             user_keys: match env.get("STRIPE_CUSTOMER_USER_KEYS") {
                 Some(list) => UserKeys::parse(list)
@@ -221,6 +231,21 @@ impl StripeSettings {
     pub fn is_configured(&self) -> bool {
         self.secret_key.as_ref().is_some_and(|k| !k.expose_secret().is_empty())
     }
+}
+
+/// A rate of `var`, by default Stripe's limit for the mode when `base` is Stripe's.
+fn rate(env: &Env, var: &str, base: &Url, live_mode: bool) -> Result<f64, ConfigError> {
+    let stripe = base.host_str() == Some("api.stripe.com");
+    let default = match (stripe, live_mode) {
+        (false, _) => 0.0,
+        (true, true) => 100.0,
+        (true, false) => 25.0,
+    };
+    let rate: f64 = env.parse_or(var, default)?;
+    if !rate.is_finite() || rate < 0.0 {
+        return Err(ConfigError::new(var, "must be a number of operations a second, 0 or more"));
+    }
+    Ok(rate)
 }
 
 /// Refuses a key of the wrong kind or the wrong mode, without echoing the key.

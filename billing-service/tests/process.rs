@@ -27,6 +27,7 @@ async fn bad_settings_exit_non_zero_naming_the_variable() {
             (&[("STRIPE_TEST_PUBLIC_KEY", "sk_test_123")], "STRIPE_TEST_PUBLIC_KEY"),
             (&[("DJSTRIPE_WEBHOOK_SECRET", "secret")], "STRIPE_WEBHOOK_SECRET"),
             (&[("STRIPE_TRIAL_DAYS", "-1")], "STRIPE_TRIAL_DAYS"),
+            (&[("STRIPE_READS_PER_SECOND", "-5")], "STRIPE_READS_PER_SECOND"),
             (&[("STRIPE_DEFAULT_PRICE_ID", "prod_123")], "STRIPE_DEFAULT_PRICE_ID"),
             (&[("FRONTEND_URL", "ftp://example.com")], "FRONTEND_URL"),
             (&[("SHUTDOWN_GRACE_SECONDS", "soon")], "SHUTDOWN_GRACE_SECONDS"),

@@ -17,6 +17,7 @@ use crate::{
         accounts::validate,
     },
     error::BillingError,
+    stripe::limiter::user_facing,
 };
 
 /// Serves the billing API.
@@ -60,7 +61,8 @@ impl BillingService for BillingApi {
             self.billing.frontend("subscription/cancel"),
         )?;
         let request = CheckoutRequest { user_id, email, price_id, success_url, cancel_url };
-        let opened: OpenedCheckout = self.billing.create_checkout(request).await?;
+        // A user is waiting: their Stripe calls go before background work.
+        let opened: OpenedCheckout = user_facing(self.billing.create_checkout(request)).await?;
         Ok(Response::new(CreateCheckoutSessionResponse {
             session_id: opened.session_id,
             url: opened.url,
@@ -77,7 +79,7 @@ impl BillingService for BillingApi {
         let r = request.into_inner();
         let session_id = SessionId::parse(&r.session_id).map_err(BillingError::from)?;
         let SyncedCheckout { session_id, subscription_id, status } =
-            self.billing.sync_checkout(&session_id).await?;
+            user_facing(self.billing.sync_checkout(&session_id)).await?;
         let status = status_message(status);
         Ok(Response::new(SyncCheckoutSessionResponse {
             session_id,
@@ -97,7 +99,7 @@ impl BillingService for BillingApi {
         let user_id = validate::user_id(&r.user_id)?;
         let return_url =
             validate::url("return_url", r.return_url.as_deref(), self.billing.frontend("account"))?;
-        let url = self.billing.portal(&user_id, return_url).await?;
+        let url = user_facing(self.billing.portal(&user_id, return_url)).await?;
         Ok(Response::new(CreatePortalSessionResponse { url }))
     }
 

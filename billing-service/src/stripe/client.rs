@@ -52,8 +52,11 @@ impl StripeApi {
     /// A client for the active mode's key, or `None` when no key is configured.
     pub fn from_settings(settings: &StripeSettings) -> Result<Option<Self>, StripeCallError> {
         let Some(key) = &settings.secret_key else { return Ok(None) };
-        let client = Transport::new(settings.api_base.as_str(), key.expose_secret(), Duration::from_secs(10))
-            .map_err(|err| StripeCallError::Unreachable(err.to_string()))?;
+        let (reads, writes) = settings.rate;
+        let limiter = super::limiter::Limiter::new(reads, writes);
+        let client =
+            Transport::new(settings.api_base.as_str(), key.expose_secret(), Duration::from_secs(10), limiter)
+                .map_err(|err| StripeCallError::Unreachable(err.to_string()))?;
         Ok(Some(Self { client, keys: settings.user_keys.clone() }))
     }
 

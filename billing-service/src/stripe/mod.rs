@@ -5,6 +5,7 @@ pub mod checkout;
 pub mod client;
 pub mod event;
 pub mod keys;
+pub mod limiter;
 pub mod lists;
 pub mod objects;
 pub mod resources;

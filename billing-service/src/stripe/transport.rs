@@ -14,6 +14,7 @@ use std::{
     time::Duration,
 };
 
+use super::limiter::Limiter;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{
@@ -63,14 +64,21 @@ type Connector = Counted<HttpsConnector<HttpConnector>>;
 #[derive(Clone)]
 pub struct Transport {
     client: Client<Connector, Full<Bytes>>,
+    limiter: Limiter,
     base: String,
     secret: HeaderValue,
     timeout: Duration,
 }
 
 impl Transport {
-    /// A transport to `base` (`https://api.stripe.com/`, or an emulator) with `secret`.
-    pub fn new(base: &str, secret: &str, timeout: Duration) -> Result<Self, TransportError> {
+    /// A transport to `base` (`https://api.stripe.com/`, or an emulator) with `secret`,
+    /// each try within `timeout` and the process's `limiter`.
+    pub fn new(
+        base: &str,
+        secret: &str,
+        timeout: Duration,
+        limiter: Limiter,
+    ) -> Result<Self, TransportError> {
         let mut secret = HeaderValue::from_str(&format!("Bearer {secret}"))
             .map_err(|_| TransportError::Network("the secret key is not a valid header value".to_owned()))?;
         secret.set_sensitive(true);
@@ -88,7 +96,7 @@ impl Transport {
             .pool_idle_timeout(Duration::from_secs(60))
             .pool_max_idle_per_host(32)
             .build(Counted(https));
-        Ok(Self { client, base: base.trim_end_matches('/').to_owned(), secret, timeout })
+        Ok(Self { client, limiter, base: base.trim_end_matches('/').to_owned(), secret, timeout })
     }
 
     async fn attempt(
@@ -179,6 +187,7 @@ impl StripeClient for Transport {
         let mut tries = 0;
         loop {
             tries += 1;
+            self.limiter.acquire(method != Method::GET).await;
             let sent = self.attempt(self.request(&method, &uri, body.as_ref(), key.as_ref())?).await;
             let (status, advice) = match &sent {
                 Ok((status, _, _)) if status.is_success() => return sent.map(|(_, _, bytes)| bytes),

@@ -257,7 +257,12 @@ async fn reset(State(app): State<AppState>) -> Response {
 /// How many connections `/v1` requests came on, and how many requests.
 async fn stats(State(app): State<AppState>) -> Response {
     with_world(&app, None, &[], |world, _| {
-        Ok(json!({ "connections": world.controls.connections.len(), "requests": world.controls.requests }))
+        let controls = &world.controls;
+        Ok(json!({
+            "connections": controls.connections.len(),
+            "requests": controls.requests,
+            "rate_limited": controls.rate_limited,
+        }))
     })
 }
 

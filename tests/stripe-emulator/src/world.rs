@@ -41,6 +41,8 @@ pub struct Controls {
     pub connections: std::collections::HashSet<std::net::SocketAddr>,
     /// `/v1` requests answered.
     pub requests: u64,
+    /// Of them, refused for Stripe's rate limits.
+    pub rate_limited: u64,
 }
 
 struct Stored {
@@ -100,6 +102,7 @@ impl World {
                 latency: Default::default(),
                 connections: Default::default(),
                 requests: 0,
+                rate_limited: 0,
             },
             chaos: Chaos::default(),
             idempotency: HashMap::new(),

@@ -1,10 +1,13 @@
 //! Billing's transport to Stripe, seen from the emulator: connections are kept and
 //! reused (and counted by billing), a rate-limited read is tried again, an idempotency
-//! error never is.
+//! error never is, and the process's budget keeps under Stripe's rate limits with a
+//! user's checkout served before background work.
+
+use std::time::Duration;
 
 use billing_service::stripe::StripeCallError;
 use caixa_integration_tests::{
-    http_get, metrics::Metrics, spawn_billing_with_stripe, stripe::StripeEmulator,
+    http_get, metrics::Metrics, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until,
 };
 use caixa_proto::billing::v1::{CreateCheckoutSessionRequest, billing_service_client::BillingServiceClient};
 use caixa_test_support::{
@@ -78,4 +81,51 @@ async fn a_rate_limited_read_is_tried_again_and_a_reused_idempotency_key_is_not(
     assert!(first.is_ok(), "{first:?}");
     assert!(matches!(second, Err(StripeCallError::Rejected { .. })), "{second:?}");
     assert_eq!(after_writes - after_read, 2, "one request each");
+}
+
+#[tokio::test]
+async fn checkouts_get_through_a_background_storm_without_a_429() {
+    caixa_test_support::init_test_logging();
+    // Arrange: billing with a budget under Stripe's test-mode limits, following an
+    // account whose every change it refetches (a backlog after an outage, say).
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    let settings = [
+        ("STRIPE_DEFAULT_PRICE_ID", price.as_str()),
+        ("STRIPE_READS_PER_SECOND", "20"),
+        ("STRIPE_WRITES_PER_SECOND", "20"),
+    ];
+    let billing = spawn_billing_with_stripe(&db, &stripe, &settings).await;
+    stripe.register_billing(&db, billing.http_addr).await;
+    stripe.seed_account(40).await;
+    stripe.post("/_emulator/rate_limit", &[("read", "25"), ("write", "25")]).await;
+    let mut client = BillingServiceClient::new(channel(billing.grpc_addr).await);
+    let conn = db.connect().await;
+
+    // Act: five users check out while billing refetches the backlog.
+    for n in 0..5 {
+        let request = CreateCheckoutSessionRequest {
+            user_id: format!("buyer-{n}"),
+            email: format!("buyer{n}@example.com"),
+            ..Default::default()
+        };
+        client.create_checkout_session(request).await.unwrap();
+    }
+    let pending_after_checkouts = pending(&conn).await;
+
+    // Assert: every checkout went through before the backlog was drained, and Stripe
+    // refused nothing, then or while the backlog drained.
+    assert!(pending_after_checkouts > 0, "the checkouts went ahead of the background work");
+    wait_until("the backlog drained", Duration::from_secs(90), || async { pending(&conn).await == 0 }).await;
+    let stats = stripe.get("/_emulator/stats").await;
+    assert_eq!(stats["rate_limited"], 0, "{stats}");
+    billing.running.stop().await.unwrap();
+}
+
+/// Inbox events not yet applied.
+async fn pending(conn: &sea_orm::DatabaseConnection) -> u64 {
+    use caixa_entities::stripe_events::{Column, Entity, InboxStatus};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    Entity::find().filter(Column::Status.is_in(InboxStatus::PENDING)).count(conn).await.unwrap()
 }

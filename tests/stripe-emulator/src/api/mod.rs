@@ -196,6 +196,7 @@ fn call(
         return StripeError::rate_limited().into_response();
     }
     if !world.controls.rate_limits.allow(livemode, method != Method::GET) {
+        world.controls.rate_limited += 1;
         return StripeError::rate_limited().into_response();
     }
     let idempotency = (method == Method::POST)

@@ -139,4 +139,6 @@ async fn stripe_s_rate_limits_hold_per_mode_and_kind() {
     assert_eq!(headers["stripe-should-retry"], "true");
     assert_eq!(writes, [200, 200, 429], "writes have their own bucket");
     assert_eq!(live, 200, "live mode has its own limits");
+    let (_, stats) = api.get("/_emulator/stats").await;
+    assert_eq!(stats["rate_limited"].as_u64(), Some(reads.len() as u64 - granted as u64 + 1));
 }
