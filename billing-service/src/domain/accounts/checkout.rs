@@ -85,7 +85,7 @@ impl Billing {
     ) -> Result<OpenedCheckout, BillingError> {
         let request = request.clone();
         let live = self.settings.live_mode;
-        let customer = customers::find_or_create(
+        let (customer, created) = customers::find_or_create(
             &self.db,
             stripe,
             (request.user_id.as_str(), request.email.as_str()),
@@ -95,8 +95,15 @@ impl Billing {
         .await?;
         let email = trials::normalize_email(&request.email);
         // The newest session carries the trial: older open ones are closed first, and
-        // reservations whose sessions should have ended are checked with Stripe.
-        sessions::close_open(&self.db, stripe, request.user_id.as_str(), &customer, live).await?;
+        // reservations whose sessions should have ended are checked with Stripe. A
+        // customer this call created has no session to close: billing opens sessions
+        // only for customers it has stored, and this one was not stored before (an
+        // idempotent replay of its creation included), so Stripe is not asked.
+        if created {
+            store::trials::release_unattached(&self.db, request.user_id.as_str(), live).await?;
+        } else {
+            sessions::close_open(&self.db, stripe, request.user_id.as_str(), &customer, live).await?;
+        }
         sessions::check_lapsed(&self.db, stripe, Some((request.user_id.as_str(), &email))).await?;
         let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
         let reservation = match self.settings.trial_days {

@@ -112,16 +112,17 @@ pub fn pick(mut linked: Vec<rows::Model>, granting: Option<&str>) -> Option<rows
 }
 
 /// The user's customer id ([`preferred`]), created at Stripe (with `metadata.user_id`)
-/// when missing. The caller holds the user's lock.
+/// when missing, and whether it was created by this call. The caller holds the user's
+/// lock.
 pub async fn find_or_create(
     db: &DatabaseConnection,
     stripe: &StripeApi,
     (user, email): (&str, &str),
     livemode: bool,
     policy: &Policy,
-) -> Result<String, BillingError> {
+) -> Result<(String, bool), BillingError> {
     if let Some(customer) = preferred(db, user, livemode, policy).await? {
-        return Ok(customer.id);
+        return Ok((customer.id, false));
     }
     let form =
         vec![("email".to_owned(), email.to_owned()), ("metadata[user_id]".to_owned(), user.to_owned())];
@@ -135,5 +136,5 @@ pub async fn find_or_create(
     let created = stripe.create_customer(&form, &key).await?;
     let id = created.id.clone();
     apply(db, &[Fetched::now(StripeObject::Customer(created))], None).await?;
-    Ok(id)
+    Ok((id, true))
 }
