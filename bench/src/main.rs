@@ -7,6 +7,10 @@
 //! account as dj-stripe leaves one (default 10,000 customers) and times its takeover:
 //! sync, trial history, link file, shadow comparison (docs/migrating-from-dj-stripe.md).
 //!
+//! `cargo run --release -p caixa-bench -- afar [CHECKOUTS] [RTT_MS]` times checkouts with
+//! every Stripe call a round trip of RTT_MS (default 140, São Paulo to Stripe) and a new
+//! connection two more: new users, then the same users again (default 20 each).
+//!
 //! `cargo run --release -p caixa-bench -- rolling [USERS]` restarts two billing and two
 //! entitlement processes in turn under a caller and new subscribers (default 200 users
 //! first) and reports the longest CheckAccess the caller saw.
@@ -25,6 +29,7 @@
 //! results).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: a failed step should stop it loudly
 
+mod afar;
 mod baseline;
 mod h2load;
 mod ingest;
@@ -67,6 +72,13 @@ fn main() -> anyhow::Result<ExitCode> {
         Some("convergence") => {
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(convergence())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some("afar") => {
+            let checkouts: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(20);
+            let rtt: u64 = std::env::args().nth(3).map(|a| a.parse()).transpose()?.unwrap_or(140);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(afar::run(checkouts, rtt))?;
             return Ok(ExitCode::SUCCESS);
         }
         Some("rolling") => {
