@@ -82,6 +82,15 @@ impl StripeApi {
         self.send(builder, Some(idempotency_key)).await
     }
 
+    /// A write async-stripe's typed request describes, with an idempotency key.
+    pub async fn send_request(
+        &self,
+        request: RequestBuilder,
+        idempotency_key: &str,
+    ) -> Result<Value, StripeCallError> {
+        self.send(request, Some(idempotency_key)).await
+    }
+
     #[tracing::instrument(name = "stripe request", level = "debug", skip_all)]
     async fn send(
         &self,

@@ -93,13 +93,14 @@ impl StripeApi {
         Ok(users)
     }
 
-    /// `POST /checkout/sessions`.
+    /// `POST /checkout/sessions`, from async-stripe's typed request.
     pub async fn create_checkout_session(
         &self,
-        form: &Form,
+        request: &stripe_checkout::checkout_session::CreateCheckoutSession,
         idempotency_key: &str,
     ) -> Result<CheckoutSession> {
-        Ok(CheckoutSession::from_json(&self.post("/checkout/sessions", form, idempotency_key).await?))
+        use stripe_client_core::StripeRequest;
+        Ok(CheckoutSession::from_json(&self.send_request(request.build(), idempotency_key).await?))
     }
 
     /// `POST /webhook_endpoints`; returns the endpoint with its signing secret.

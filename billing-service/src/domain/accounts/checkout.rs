@@ -1,7 +1,13 @@
 //! Opening a Checkout Session: one customer per user, the newest session carries the
 //! trial, and a customer deleted at Stripe behind billing's back is replaced.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
+use stripe_checkout::checkout_session::{
+    CreateCheckoutSession, CreateCheckoutSessionLineItems, CreateCheckoutSessionSubscriptionData,
+};
+use stripe_shared::CheckoutSessionMode;
 
 use crate::domain::{
     accounts::billing::{Billing, CheckoutRequest},
@@ -111,30 +117,8 @@ impl Billing {
             _ => trials::reserve(&self.db, request.user_id.as_str(), &email, live, reservation_ttl).await?,
         };
         let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
-        let mut form = vec![
-            ("mode", "subscription".to_owned()),
-            ("customer", customer),
-            ("client_reference_id", request.user_id.to_string()),
-            ("line_items[0][price]", request.price_id.to_string()),
-            ("line_items[0][quantity]", "1".to_owned()),
-            ("success_url", request.success_url),
-            ("cancel_url", request.cancel_url),
-            ("metadata[user_id]", request.user_id.to_string()),
-            ("subscription_data[metadata][user_id]", request.user_id.to_string()),
-        ];
-        if trial_days > 0 {
-            form.push(("subscription_data[trial_period_days]", trial_days.to_string()));
-        }
-        // The session's completion and its subscription's creation arrive later as
-        // webhooks; this lets them join the trace of this call.
-        let mut form: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-        if let Some(traceparent) = caixa_runtime::telemetry::trace::traceparent() {
-            // The key the bridge reads back (`trace::METADATA_KEY`).
-            let key = caixa_runtime::telemetry::trace::METADATA_KEY;
-            form.push((format!("subscription_data[metadata][{key}]"), traceparent.clone()));
-            form.push((format!("metadata[{key}]"), traceparent));
-        }
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
+        let form = session_form(&request, customer, trial_days);
         let session = match stripe.create_checkout_session(&form, &key).await {
             Ok(session) => session,
             // Stripe may have made the session without answering: the reservation stays,
@@ -159,4 +143,31 @@ impl Billing {
             expires_at: session.expires_at,
         })
     }
+}
+
+/// The session to create, in async-stripe's typed request, so that a misspelt parameter
+/// does not compile.
+fn session_form(request: &CheckoutRequest, customer: String, trial_days: u32) -> CreateCheckoutSession {
+    let mut metadata = HashMap::from([("user_id".to_owned(), request.user_id.to_string())]);
+    // The session's completion and its subscription's creation arrive later as webhooks;
+    // the trace context lets them join the trace of this call (the bridge reads it back
+    // under `trace::METADATA_KEY`).
+    if let Some(traceparent) = caixa_runtime::telemetry::trace::traceparent() {
+        metadata.insert(caixa_runtime::telemetry::trace::METADATA_KEY.to_owned(), traceparent);
+    }
+    let mut subscription = CreateCheckoutSessionSubscriptionData::new();
+    subscription.metadata = Some(metadata.clone());
+    subscription.trial_period_days = (trial_days > 0).then_some(trial_days);
+    let mut line = CreateCheckoutSessionLineItems::new();
+    line.price = Some(request.price_id.to_string());
+    line.quantity = Some(1);
+    CreateCheckoutSession::new()
+        .mode(CheckoutSessionMode::Subscription)
+        .customer(customer)
+        .client_reference_id(request.user_id.to_string())
+        .line_items(vec![line])
+        .success_url(request.success_url.clone())
+        .cancel_url(request.cancel_url.clone())
+        .metadata(metadata)
+        .subscription_data(subscription)
 }
