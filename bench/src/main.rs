@@ -1,7 +1,8 @@
-//! `cargo run --release -p caixa-bench -- sync [CUSTOMERS] [stripe-latency]` seeds an
-//! emulator account (default 10,000 customers with subscriptions) and measures
+//! `cargo run --release -p caixa-bench -- sync [CUSTOMERS] [stripe-latency] [stripe-limits]`
+//! seeds an emulator account (default 10,000 customers with subscriptions) and measures
 //! `sync-stripe` into PostgreSQL: objects per second and peak RSS; with `stripe-latency`
-//! every API call takes as long as Stripe's from afar.
+//! every API call takes as long as Stripe's from afar, with `stripe-limits` the emulator
+//! keeps Stripe's test-mode rate limits and the sync its budget under them.
 //!
 //! `cargo run --release -p caixa-bench -- takeover [CUSTOMERS] [stripe-latency]` builds an
 //! account as dj-stripe leaves one (default 10,000 customers) and times its takeover:
@@ -90,14 +91,19 @@ fn main() -> anyhow::Result<ExitCode> {
         Some(step @ ("sync" | "takeover")) => {
             let customers: usize = std::env::args().nth(2).map(|a| a.parse()).transpose()?.unwrap_or(10_000);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            let stripe_latency = match std::env::args().nth(3).as_deref() {
-                None => false,
-                Some("stripe-latency") => true,
-                Some(other) => anyhow::bail!("unknown {step} option {other:?} (expected stripe-latency)"),
-            };
+            let (mut stripe_latency, mut stripe_limits) = (false, false);
+            for option in std::env::args().skip(3) {
+                match option.as_str() {
+                    "stripe-latency" => stripe_latency = true,
+                    "stripe-limits" if step == "sync" => stripe_limits = true,
+                    other => anyhow::bail!(
+                        "unknown {step} option {other:?} (expected stripe-latency, stripe-limits)"
+                    ),
+                }
+            }
             let role = (BILLING_ROLE, "1".to_owned());
             match step {
-                "sync" => runtime.block_on(sync::run(customers, stripe_latency, role))?,
+                "sync" => runtime.block_on(sync::run(customers, (stripe_latency, stripe_limits), role))?,
                 _ => runtime.block_on(takeover::run(customers, stripe_latency, role))?,
             }
             return Ok(ExitCode::SUCCESS);

@@ -24,10 +24,11 @@ pub(crate) async fn far_away(stripe: &StripeEmulator) {
 }
 
 /// Seeds `customers` customers and syncs them, with Stripe's latency on every call when
-/// `stripe_latency`; prints a Markdown table.
+/// `stripe_latency` and Stripe's test-mode rate limits (25 reads and 25 writes a second)
+/// when `stripe_limits`; prints a Markdown table.
 pub async fn run(
     customers: usize,
-    stripe_latency: bool,
+    (stripe_latency, stripe_limits): (bool, bool),
     billing_role: (&'static str, String),
 ) -> anyhow::Result<()> {
     let stripe = StripeEmulator::start().await;
@@ -40,6 +41,14 @@ pub async fn run(
     let db = TestDatabase::migrated(Backend::Postgres).await;
     let mut env = stripe.billing_env();
     env.extend([("DATABASE_URL", db.url.clone()), billing_role]);
+    if stripe_limits {
+        stripe.post("/_emulator/rate_limit", &[("read", "25"), ("write", "25")]).await;
+        env.extend([
+            ("STRIPE_READS_PER_SECOND", "25".to_owned()),
+            ("STRIPE_WRITES_PER_SECOND", "25".to_owned()),
+        ]);
+        println!("the emulator keeps Stripe's test-mode limits, 25 reads and 25 writes a second");
+    }
     let exe = std::env::current_exe()?;
     let started = Instant::now();
     let mut process =
@@ -83,5 +92,10 @@ pub async fn run(
     println!("| objects per second (the command's own clock) | {:.0} |", objects as f64 / seconds.max(0.001));
     println!("| revisions written | {} |", summary["revisions"]);
     println!("| sync-stripe peak RSS | {} MiB |", peak / 1024);
+    let stats = stripe.get("/_emulator/stats").await;
+    println!(
+        "| Stripe requests (whole run), refused for rate limits | {}, {} |",
+        stats["requests"], stats["rate_limited"]
+    );
     Ok(())
 }
