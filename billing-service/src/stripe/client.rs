@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use serde_json::Value;
-use stripe_client_core::{RequestBuilder, RequestStrategy, StripeMethod};
+use stripe_client_core::{IdempotencyKey, RequestBuilder, StripeMethod};
 
 use super::{
     keys::UserKeys,
@@ -79,7 +79,7 @@ impl StripeApi {
     ) -> Result<Value, StripeCallError> {
         let mut builder = RequestBuilder::new(StripeMethod::Post, path);
         builder.body = Some(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish());
-        self.send(builder, Some(idempotency_key)).await
+        self.send_request(builder, idempotency_key).await
     }
 
     /// A write async-stripe's typed request describes, with an idempotency key.
@@ -97,15 +97,17 @@ impl StripeApi {
         builder: RequestBuilder,
         idempotency_key: Option<&str>,
     ) -> Result<Value, StripeCallError> {
-        let mut request = builder.customize::<miniserde::json::Value>();
-        if let Some(key) = idempotency_key {
-            let key = stripe_client_core::IdempotencyKey::new(key)
-                .map_err(|err| StripeCallError::Unreachable(format!("invalid idempotency key: {err}")))?;
-            request = request.request_strategy(RequestStrategy::Idempotent(key));
-        }
-        let method = if idempotency_key.is_some() { "POST" } else { "GET" };
+        let key = idempotency_key
+            .map(IdempotencyKey::new)
+            .transpose()
+            .map_err(|err| StripeCallError::Unreachable(format!("invalid idempotency key: {err}")))?;
+        let method = match builder.method {
+            StripeMethod::Get => "GET",
+            StripeMethod::Post => "POST",
+            StripeMethod::Delete => "DELETE",
+        };
         let started = std::time::Instant::now();
-        let sent = request.send(&self.client).await.map_err(classify);
+        let sent = self.client.send(builder, key).await.map_err(classify);
         let outcome = match &sent {
             Ok(_) => "ok",
             Err(StripeCallError::NotFound(_)) => "not_found",
@@ -116,9 +118,8 @@ impl StripeApi {
             .increment(1);
         metrics::histogram!("caixa_stripe_request_duration_seconds", "method" => method)
             .record(started.elapsed().as_secs_f64());
-        let value = sent?;
-        serde_json::from_str(&miniserde::json::to_string(&value))
-            .map_err(|err| StripeCallError::Unreachable(err.to_string()))
+        // Parsed once, straight into the JSON billing's parsers read.
+        serde_json::from_slice(&sent?).map_err(|err| StripeCallError::Unreachable(err.to_string()))
     }
 }
 

@@ -27,7 +27,8 @@ use hyper_util::{
     rt::TokioExecutor,
 };
 use stripe_client_core::{
-    CustomizedStripeRequest, IdempotencyKey, RequestStrategy, StripeClient, StripeClientErr, StripeMethod,
+    CustomizedStripeRequest, IdempotencyKey, RequestBuilder, RequestStrategy, StripeClient, StripeClientErr,
+    StripeMethod,
 };
 
 /// Attempts per call, the first included.
@@ -50,6 +51,9 @@ pub enum TransportError {
     /// An answer that is not what the request expects.
     #[error("unreadable answer from Stripe: {0}")]
     Unreadable(String),
+    /// The client or a request could not be built (a key that is no header value).
+    #[error("cannot build a request to Stripe: {0}")]
+    Setup(String),
 }
 
 impl StripeClientErr for TransportError {
@@ -80,7 +84,7 @@ impl Transport {
         limiter: Limiter,
     ) -> Result<Self, TransportError> {
         let mut secret = HeaderValue::from_str(&format!("Bearer {secret}"))
-            .map_err(|_| TransportError::Network("the secret key is not a valid header value".to_owned()))?;
+            .map_err(|_| TransportError::Setup("the secret key is not a valid header value".to_owned()))?;
         secret.set_sensitive(true);
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -142,7 +146,7 @@ impl Transport {
         }
         builder
             .body(Full::new(body.cloned().unwrap_or_default()))
-            .map_err(|e| TransportError::Network(format!("cannot build the request: {e}")))
+            .map_err(|e| TransportError::Setup(e.to_string()))
     }
 }
 
@@ -158,8 +162,8 @@ fn retryable(status: Option<StatusCode>, advice: Option<bool>) -> bool {
 /// The wait before try `n` (1-based, after the first): 0.5 s, then 1 s, …, with jitter.
 fn backoff(n: u32) -> Duration {
     let base = Duration::from_millis(500) * 2u32.saturating_pow(n.saturating_sub(1).min(5));
-    let jitter = u64::from(std::process::id() ^ n).wrapping_mul(2_654_435_761) % 250;
-    base + Duration::from_millis(jitter)
+    // Calls that failed together do not come back together.
+    base + Duration::from_millis(fastrand::u64(0..250))
 }
 
 impl StripeClient for Transport {
@@ -167,6 +171,18 @@ impl StripeClient for Transport {
 
     async fn execute(&self, request: CustomizedStripeRequest) -> Result<Bytes, TransportError> {
         let (request, config) = request.into_pieces();
+        self.send(request, config.request_strategy.as_ref().and_then(RequestStrategy::get_key)).await
+    }
+}
+
+impl Transport {
+    /// Sends `request` (under `key` if given; a write without one gets a fresh key), with
+    /// the budget's token for each try; Stripe's answer as it came.
+    pub async fn send(
+        &self,
+        request: RequestBuilder,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Bytes, TransportError> {
         let method = match request.method {
             StripeMethod::Get => Method::GET,
             StripeMethod::Post => Method::POST,
@@ -178,7 +194,7 @@ impl StripeClient for Transport {
             uri.push_str(query);
         }
         // A write is retried only under one idempotency key, so Stripe applies it once.
-        let key = match config.request_strategy.as_ref().and_then(RequestStrategy::get_key) {
+        let key = match key {
             Some(key) => Some(key),
             None if method != Method::GET => Some(IdempotencyKey::new_uuid_v4()),
             None => None,
