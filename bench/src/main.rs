@@ -8,6 +8,11 @@
 //! account as dj-stripe leaves one (default 10,000 customers) and times its takeover:
 //! sync, trial history, link file, shadow comparison (docs/migrating-from-dj-stripe.md).
 //!
+//! `cargo run --release -p caixa-bench -- drain [CUSTOMERS] [EVENTS] [stripe-latency]
+//! [stripe-limits]` stores a backlog of the newest EVENTS (default 100,000) of an emulator
+//! account of CUSTOMERS (default 20,000) in billing's inbox, as Stripe redelivers after an
+//! outage, and times a billing process draining it.
+//!
 //! `cargo run --release -p caixa-bench -- afar [CHECKOUTS] [RTT_MS]` times checkouts with
 //! every Stripe call a round trip of RTT_MS (default 140, São Paulo to Stripe) and a new
 //! connection two more: new users, then the same users again (default 20 each).
@@ -32,6 +37,7 @@
 
 mod afar;
 mod baseline;
+mod drain;
 mod h2load;
 mod ingest;
 mod instructions;
@@ -80,6 +86,29 @@ fn main() -> anyhow::Result<ExitCode> {
             let rtt: u64 = std::env::args().nth(3).map(|a| a.parse()).transpose()?.unwrap_or(140);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(afar::run(checkouts, rtt))?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some("drain") => {
+            let arg = |n: usize, default: usize| -> anyhow::Result<usize> {
+                Ok(std::env::args().nth(n).map(|a| a.parse()).transpose()?.unwrap_or(default))
+            };
+            let mut step = drain::Drain {
+                customers: arg(2, 20_000)?,
+                events: arg(3, 100_000)?,
+                stripe_latency: false,
+                stripe_limits: false,
+            };
+            for option in std::env::args().skip(4) {
+                match option.as_str() {
+                    "stripe-latency" => step.stripe_latency = true,
+                    "stripe-limits" => step.stripe_limits = true,
+                    other => anyhow::bail!(
+                        "unknown drain option {other:?} (expected stripe-latency, stripe-limits)"
+                    ),
+                }
+            }
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(drain::run(step, (BILLING_ROLE, "1".to_owned())))?;
             return Ok(ExitCode::SUCCESS);
         }
         Some("rolling") => {

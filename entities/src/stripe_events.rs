@@ -71,6 +71,8 @@ impl InboxStatus {
     /// Still to be applied (waiting, due for a retry, or claimed).
     pub const PENDING: [InboxStatus; 3] =
         [InboxStatus::Received, InboxStatus::Retry, InboxStatus::Processing];
+    /// Waiting for a worker: not yet attempted, or due again after a failure.
+    pub const WAITING: [InboxStatus; 2] = [InboxStatus::Received, InboxStatus::Retry];
 }
 
 /// Standalone table.

@@ -14,6 +14,7 @@ mod m20261128_000006_lifecycle;
 mod m20261128_000007_sync;
 mod m20261128_000008_trace_context;
 mod m20261204_000009_customers_per_user;
+mod m20261206_000010_pending_events;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000007_sync::Migration),
             Box::new(m20261128_000008_trace_context::Migration),
             Box::new(m20261204_000009_customers_per_user::Migration),
+            Box::new(m20261206_000010_pending_events::Migration),
         ]
     }
 }

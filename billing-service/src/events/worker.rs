@@ -1,6 +1,7 @@
-//! The inbox worker: claims due events (oldest first per customer, customers in
-//! parallel), applies each through the one apply path, retries failures with
-//! exponential backoff and dead-letters them after too many attempts.
+//! The inbox worker: claims each customer's due events (oldest first, customers in
+//! parallel), settles each customer's chain with one refetch per object through the one
+//! apply path, retries failures with exponential backoff and dead-letters them after too
+//! many attempts.
 
 use std::{sync::Arc, time::Duration};
 
@@ -50,16 +51,16 @@ impl Worker {
         let mut in_flight = JoinSet::new();
         loop {
             let free = concurrency.saturating_sub(in_flight.len());
-            // A claim reads every pending event (to keep each customer's order), so under
-            // a backlog it costs more than an apply: claim for half the slots at once,
-            // not for each slot as it frees.
+            // Claim when half the slots are free, not for each slot as it frees: fewer,
+            // larger claims under a backlog.
             if free > 0 && (in_flight.is_empty() || free >= concurrency.div_ceil(2)) {
-                match inbox::claim(&this.db, &id, free as u64, lease).await {
+                let sizes = (free as u64, (free * CHAIN_CAP) as u64);
+                match inbox::claim(&this.db, &id, sizes, lease).await {
                     Ok(events) => {
-                        for event in events {
+                        for chain in inbox::chains(events) {
                             let (this, id) = (this.clone(), id.clone());
-                            let span = apply_span(&event);
-                            in_flight.spawn(async move { this.process(&event, &id).await }.instrument(span));
+                            let span = chain.first().map_or_else(tracing::Span::current, apply_span);
+                            in_flight.spawn(async move { this.process(&chain, &id).await }.instrument(span));
                         }
                     }
                     Err(err) => tracing::warn!(error = %err, "cannot claim inbox events"),
@@ -77,43 +78,56 @@ impl Worker {
         Ok(())
     }
 
-    async fn process(&self, event: &caixa_entities::stripe_events::Model, worker: &str) {
-        match self.intake.settle(&self.db, event, worker).await {
-            Ok(settled) => {
-                if let Some(head) = settled.revisions.iter().max() {
-                    self.feed.publish(*head);
-                }
-                let outcome = if settled.ignored.is_some() { "ignored" } else { "processed" };
-                metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
-                tracing::debug!(event = %event.id, kind = %event.event_type, outcome, revisions = ?settled.revisions, "event applied");
+    /// Settles one claimed chain: publishes what it wrote, records the failure of the
+    /// event it stopped at and gives back the events behind that one.
+    async fn process(&self, chain: &inbox::Chain, worker: &str) {
+        let settled = self.intake.settle_chain(&self.db, chain, worker).await;
+        if let Some(head) = settled.revisions.iter().max() {
+            self.feed.publish(*head);
+        }
+        metrics::counter!("caixa_inbox_events_total", "outcome" => "processed")
+            .increment(settled.processed as u64);
+        metrics::counter!("caixa_inbox_events_total", "outcome" => "ignored")
+            .increment(settled.ignored as u64);
+        if chain.len() > 1 {
+            metrics::counter!("caixa_inbox_coalesced_events_total")
+                .increment((settled.processed + settled.ignored) as u64);
+            metrics::counter!("caixa_inbox_coalesced_fetches_total").increment(settled.fetched as u64);
+        }
+        tracing::debug!(events = chain.len(), processed = settled.processed, ignored = settled.ignored, fetched = settled.fetched, revisions = ?settled.revisions, "events applied");
+        let Some((at, err)) = settled.stopped else { return };
+        let (Some(event), behind) = (chain.get(at), chain.get(at + 1..).unwrap_or_default()) else { return };
+        let backoff = backoff(self.settings.retry_base, event.attempts);
+        let failed = inbox::fail(
+            &self.db,
+            event,
+            worker,
+            &err.to_string(),
+            self.settings.max_attempts,
+            chrono::Duration::from_std(backoff).unwrap_or_default(),
+        )
+        .await;
+        // When even the failure cannot be recorded, the claim lapses and another pass
+        // (or replica) takes the events again: said, not dropped.
+        let outcome = match failed {
+            Ok(true) => "dead",
+            Ok(false) => "retry",
+            Err(record) => {
+                tracing::error!(event = %event.id, error = %record, "the event's failure could not be recorded; its claim will lapse");
+                "unrecorded"
             }
-            Err(err) => {
-                let backoff = backoff(self.settings.retry_base, event.attempts);
-                let failed = inbox::fail(
-                    &self.db,
-                    event,
-                    worker,
-                    &err.to_string(),
-                    self.settings.max_attempts,
-                    chrono::Duration::from_std(backoff).unwrap_or_default(),
-                )
-                .await;
-                // When even the failure cannot be recorded, the claim lapses and another
-                // pass (or replica) takes the event again: said, not dropped.
-                let outcome = match failed {
-                    Ok(true) => "dead",
-                    Ok(false) => "retry",
-                    Err(record) => {
-                        tracing::error!(event = %event.id, error = %record, "the event's failure could not be recorded; its claim will lapse");
-                        "unrecorded"
-                    }
-                };
-                metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
-                tracing::warn!(event = %event.id, kind = %event.event_type, attempts = event.attempts, error = %err, outcome, "event not applied");
-            }
+        };
+        metrics::counter!("caixa_inbox_events_total", "outcome" => outcome).increment(1);
+        tracing::warn!(event = %event.id, kind = %event.event_type, attempts = event.attempts, error = %err, outcome, "event not applied");
+        let behind: Vec<&str> = behind.iter().map(|e| e.id.as_str()).collect();
+        if let Err(err) = inbox::release(&self.db, &behind, worker).await {
+            tracing::error!(events = behind.len(), error = %err, "events behind a failed one could not be given back; their claim will lapse");
         }
     }
 }
+
+/// The most events claimed behind each customer's head in one claim.
+const CHAIN_CAP: usize = 64;
 
 /// The span of applying one inbox event: in the trace of the delivery that stored it
 /// when traces are on, else the worker's own span (for the logs).

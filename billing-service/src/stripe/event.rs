@@ -145,6 +145,34 @@ pub enum Target {
     Subscribers(String),
 }
 
+impl Target {
+    /// The Stripe object this target refetches, as (kind, id): events with the same key
+    /// are settled by one fetch. `None` for targets applied from their own payload, each
+    /// of which counts.
+    pub fn key(&self) -> Option<(&'static str, &str)> {
+        match self {
+            Self::Customer(id) => Some(("customer", id)),
+            Self::Subscription { id, .. } => Some(("subscription", id)),
+            Self::CheckoutSession(id) => Some(("checkout_session", id)),
+            Self::Product(id) => Some(("product", id)),
+            Self::Price(id) => Some(("price", id)),
+            Self::DeletedCustomer(_) | Self::Subscribers(_) => None,
+        }
+    }
+
+    /// Whether the event's own payload may stand in for the object when Stripe cannot
+    /// be asked (all but an invoice's subscription).
+    fn payload_usable(&self) -> bool {
+        !matches!(self, Self::Subscription { payload_usable: false, .. })
+    }
+
+    /// Whether `later`, naming the same object, should stand for it instead: the newer
+    /// event, unless only this one's payload could stand in for the object.
+    pub fn yields_to(&self, later: &Target) -> bool {
+        later.payload_usable() || !self.payload_usable()
+    }
+}
+
 /// Why a payload is not a Stripe event.
 #[derive(Debug, thiserror::Error)]
 pub enum EventError {

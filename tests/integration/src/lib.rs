@@ -215,3 +215,26 @@ pub async fn billing_command_with(
     let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
     (output.status.code(), text(&output.stdout), text(&output.stderr))
 }
+
+/// An inbox event as the bridge stores it: `kind` about `object` (whose `id` and
+/// `customer` become the event's object and ordering key) at Unix time `created`.
+pub fn inbox_event(
+    id: &str,
+    kind: &str,
+    created: i64,
+    object: serde_json::Value,
+) -> billing_service::store::inbox::NewEvent {
+    billing_service::store::inbox::NewEvent {
+        id: id.to_owned(),
+        event_type: kind.to_owned(),
+        livemode: false,
+        api_version: None,
+        created: chrono::DateTime::from_timestamp(created, 0).expect("a time in range"),
+        object_id: object["id"].as_str().map(str::to_owned),
+        customer_id: object["customer"].as_str().map(str::to_owned),
+        endpoint_id: None,
+        payload: serde_json::json!({ "id": id, "type": kind, "created": created, "livemode": false, "data": { "object": object } })
+            .to_string(),
+        trace_context: None,
+    }
+}

@@ -109,6 +109,27 @@ impl StripeEmulator {
             .await
     }
 
+    /// Every event the emulator holds, oldest first, as Stripe would redeliver them.
+    pub async fn events_oldest_first(&self) -> Vec<Value> {
+        let mut events = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let path = match &after {
+                Some(id) => format!("/v1/events?limit=100&starting_after={id}"),
+                None => "/v1/events?limit=100".to_owned(),
+            };
+            let page = self.get(&path).await;
+            let data = page["data"].as_array().cloned().unwrap_or_default();
+            after = data.last().and_then(|e| e["id"].as_str()).map(str::to_owned);
+            events.extend(data);
+            if page["has_more"] != true || after.is_none() {
+                break;
+            }
+        }
+        events.reverse();
+        events
+    }
+
     /// An account of `users` customers (`s0`, `s1`, …), one subscription each, in every
     /// status by `i % 5` (trialing, active, canceled after a trial, past_due, canceling at
     /// period end); features on the product. No webhook endpoint: nothing is delivered.

@@ -59,15 +59,13 @@ impl From<ApplyError> for crate::error::BillingError {
     }
 }
 
-/// The inbox event an apply settles, marked done in the same transaction.
+/// The inbox events an apply settles, marked done in the same transaction.
 #[derive(Clone, Copy)]
 pub struct Settles<'a> {
-    /// `evt_...`.
-    pub event_id: &'a str,
-    /// The worker holding its claim.
+    /// `evt_...` ids, each with what it becomes: `Processed` or `Ignored`.
+    pub events: &'a [(&'a str, InboxStatus)],
+    /// The worker holding their claim.
     pub worker: &'a str,
-    /// `Processed` or `Ignored`.
-    pub status: InboxStatus,
     /// An event to store in the same transaction: the confirmation of an early apply,
     /// which must exist exactly when the apply it confirms does.
     pub then: Option<&'a inbox::NewEvent>,
@@ -106,7 +104,10 @@ async fn apply_once(
     }
     let revisions = revisions::record_users(&txn, users).await?;
     if let Some(s) = settles {
-        inbox::finish(&txn, s.event_id, s.worker, s.status).await?;
+        for status in [InboxStatus::Processed, InboxStatus::Ignored] {
+            let ids: Vec<&str> = s.events.iter().filter(|(_, to)| *to == status).map(|(id, _)| *id).collect();
+            inbox::finish(&txn, &ids, s.worker, status).await?;
+        }
         if let Some(next) = s.then {
             inbox::insert_many(&txn, std::slice::from_ref(next)).await?;
         }

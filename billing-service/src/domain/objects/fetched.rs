@@ -44,3 +44,33 @@ impl Fetched {
         }
     }
 }
+
+/// Products fetched in the last few seconds. Chains settled side by side often lack the
+/// same product (a new plan's first subscribers): it is asked of Stripe once, not once
+/// per chain, and kept with the time of Stripe's answer so that it never overwrites a
+/// newer row.
+#[derive(Clone, Default)]
+pub struct RecentProducts(std::sync::Arc<tokio::sync::Mutex<Vec<(std::time::Instant, Fetched)>>>);
+
+/// How long a fetched product stands in for asking again.
+const FRESH: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl RecentProducts {
+    /// Product `id`, fetched within [`FRESH`] or now. Misses wait for one another, so
+    /// concurrent chains that lack one product make one request.
+    pub async fn get(
+        &self,
+        stripe: &crate::stripe::StripeApi,
+        id: &str,
+    ) -> Result<Fetched, crate::stripe::StripeCallError> {
+        let mut recent = self.0.lock().await;
+        recent.retain(|(at, _)| at.elapsed() < FRESH);
+        let known = recent.iter().find(|(_, f)| matches!(&f.object, StripeObject::Product(p) if p.id == id));
+        if let Some((_, fetched)) = known {
+            return Ok(fetched.clone());
+        }
+        let fetched = Fetched::now(StripeObject::Product(stripe.product(id).await?));
+        recent.push((std::time::Instant::now(), fetched.clone()));
+        Ok(fetched)
+    }
+}

@@ -14,6 +14,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use crate::domain::{
     accounts::sessions::SessionCheckError,
     objects::apply::{ApplyError, Fetched, Settles, Source, apply},
+    objects::fetched::RecentProducts,
     objects::lifecycle,
 };
 use crate::{
@@ -64,12 +65,14 @@ pub struct Intake {
     /// Set once an event has shown Stripe's clock ahead of ours by more than the skew
     /// bound; from then on no update to a stored object is applied early.
     clock_ahead: Arc<AtomicBool>,
+    /// Products lacked by chains settled side by side, asked of Stripe once.
+    products: RecentProducts,
 }
 
 impl Intake {
     /// Refetches through `stripe` when configured; `keys` name customers' users.
     pub fn new(stripe: Option<StripeApi>, keys: UserKeys) -> Self {
-        Self { stripe, keys, clock_ahead: Arc::default() }
+        Self { stripe, keys, clock_ahead: Arc::default(), products: RecentProducts::default() }
     }
 
     /// Refetches through `stripe`, with its link keys.
@@ -101,12 +104,22 @@ impl Intake {
                 Some(format!("billing does not act on {}", event.type_name)),
             ),
         };
-        let settles = Settles { event_id: &row.id, worker, status, then: None };
+        let settles = Settles { events: &[(&row.id, status)], worker, then: None };
         let revisions = apply(db, &objects, Some(settles)).await?;
-        if let Some(stripe) = &self.stripe {
-            crate::domain::accounts::links::copy_links(stripe, &objects).await;
-        }
+        self.copy_links(&objects).await;
         Ok(Settled { revisions, ignored })
+    }
+
+    /// The keys that name a customer's user.
+    pub(super) fn keys(&self) -> &UserKeys {
+        &self.keys
+    }
+
+    /// Copies user links Stripe lacks onto applied `objects`, when Stripe is configured.
+    pub(super) async fn copy_links(&self, objects: &[Fetched]) {
+        if let Some(stripe) = &self.stripe {
+            crate::domain::accounts::links::copy_links(stripe, objects).await;
+        }
     }
 
     /// Settles an event from its own object, without waiting for Stripe: Stripe's API
@@ -161,8 +174,7 @@ impl Intake {
         // The confirming refetch waits in the inbox behind this event, so that it runs in
         // the customer's order like any event, never beside the customer's next one.
         let confirm = confirmation(row);
-        let settles =
-            Settles { event_id: &row.id, worker, status: InboxStatus::Processed, then: Some(&confirm) };
+        let settles = Settles { events: &[(&row.id, InboxStatus::Processed)], worker, then: Some(&confirm) };
         let revisions = apply(db, &objects, Some(settles)).await.ok()?;
         metrics::counter!("caixa_events_applied_early_total").increment(1);
         tracing::debug!(event = %event.id, ?revisions, "applied from the event; a refetch will confirm it");
@@ -201,7 +213,7 @@ impl Intake {
 
     /// The target as Stripe has it now, or the event's payload (as of the event) when
     /// Stripe cannot be asked.
-    async fn fetch(
+    pub(super) async fn fetch(
         &self,
         event: &StripeEvent,
         target: Target,
@@ -262,8 +274,8 @@ impl Intake {
         let stored = catalogue::products(db, wanted.clone()).await?;
         let mut missing = Vec::new();
         for id in wanted.iter().filter(|id| !stored.iter().any(|row| &row.id == *id)) {
-            if let Ok(product) = stripe.product(id).await {
-                missing.push(Fetched::now(StripeObject::Product(product)));
+            if let Ok(product) = self.products.get(stripe, id).await {
+                missing.push(product);
             }
         }
         missing.extend(objects);

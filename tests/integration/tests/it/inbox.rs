@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use billing_service::{
     domain::objects::apply::{Fetched, Source, StripeObject, apply},
-    store::inbox::{self, NewEvent},
+    store::inbox,
     stripe::objects::Subscription,
 };
 use caixa_entities::{stripe_events, subscriptions, webhook_endpoints};
-use caixa_integration_tests::{spawn_billing, wait_until};
+use caixa_integration_tests::{inbox_event, spawn_billing, wait_until};
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
 };
@@ -23,21 +23,6 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, DatabaseConnection, EntityTrai
 use serde_json::json;
 
 on_both_backends!(a_hopeless_event_goes_dead_and_can_be_replayed, rotation_and_heartbeats);
-
-fn new_event(id: &str, kind: &str, created: i64, object: serde_json::Value) -> NewEvent {
-    NewEvent {
-        id: id.to_owned(),
-        event_type: kind.to_owned(),
-        livemode: false,
-        api_version: None,
-        created: DateTime::from_timestamp(created, 0).unwrap(),
-        object_id: object["id"].as_str().map(str::to_owned),
-        customer_id: object["customer"].as_str().map(str::to_owned),
-        endpoint_id: None,
-        payload: json!({ "id": id, "type": kind, "created": created, "livemode": false, "data": { "object": object } }).to_string(),
-        trace_context: None,
-    }
-}
 
 async fn status_of(db: &DatabaseConnection, id: &str) -> String {
     stripe_events::Entity::find_by_id(id)
@@ -61,12 +46,12 @@ async fn a_hopeless_event_goes_dead_and_can_be_replayed(backend: Backend) {
         source: Source::Stripe,
     };
     apply(&conn, &[stored], None).await.unwrap();
-    inbox::insert(&conn, new_event("evt_old", "customer.subscription.updated", now - 60, sub.clone()))
+    inbox::insert(&conn, inbox_event("evt_old", "customer.subscription.updated", now - 60, sub.clone()))
         .await
         .unwrap();
     inbox::insert(
         &conn,
-        new_event("evt_odd", "radar.early_fraud_warning.created", now, json!({ "id": "issfr_1" })),
+        inbox_event("evt_odd", "radar.early_fraud_warning.created", now, json!({ "id": "issfr_1" })),
     )
     .await
     .unwrap();

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod backlog;
 mod billing_api;
 mod bridge_limits;
 mod commands;

@@ -78,7 +78,7 @@ async fn two_workers_apply_1000_events_once_each_in_customer_order() {
     wait_until("1,000 events processed", Duration::from_secs(90), || all_processed(&conn, 1000)).await;
 
     // Assert: each claimed once (a stale, out-of-order apply would have been retried),
-    // every subscription at its last event, every event a revision of its user.
+    // every subscription at its last event, each user at least one revision.
     let retried = stripe_events::Entity::find()
         .filter(stripe_events::Column::Attempts.ne(1))
         .count(&conn)
@@ -93,7 +93,10 @@ async fn two_workers_apply_1000_events_once_each_in_customer_order() {
             sub.id
         );
     }
-    assert_eq!(entitlement_changes::Entity::find().count(&conn).await.unwrap(), 1000);
+    // A customer's events claimed together apply as one change (its last event's), so a
+    // user has between one revision and one per event.
+    let changes = entitlement_changes::Entity::find().count(&conn).await.unwrap();
+    assert!((100..=1000).contains(&changes), "{changes} revisions");
     first.running.stop().await.unwrap();
     second.running.stop().await.unwrap();
 }
@@ -105,7 +108,7 @@ async fn an_event_left_by_a_dead_worker_is_processed_once(backend: Backend) {
     let db = TestDatabase::migrated(backend).await;
     let conn = db.connect().await;
     inbox::insert(&conn, event(1, 0, Utc::now().timestamp())).await.unwrap();
-    let claimed = inbox::claim(&conn, "dead-worker", 1, chrono::Duration::zero()).await.unwrap();
+    let claimed = inbox::claim(&conn, "dead-worker", (1, 1), chrono::Duration::zero()).await.unwrap();
     assert_eq!(claimed.len(), 1);
 
     // Act: a new process starts.

@@ -8,12 +8,16 @@ use caixa_entities::stripe_events::{self, Column, Entity as Events, InboxStatus}
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveValue::Set,
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    sea_query::{Alias, Expr, ExprTrait, LockBehavior, LockType, OnConflict, Order, Query},
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 
 use super::StoreError;
+
+mod claim;
+
 use crate::stripe::event::StripeEvent;
+pub use claim::{Chain, chains, claim, rank, release};
 
 /// A verified event, as the bridge stores it.
 pub struct NewEvent {
@@ -111,95 +115,23 @@ fn row(event: &NewEvent, now: DateTime<Utc>) -> stripe_events::ActiveModel {
     }
 }
 
-/// Where an event stands among a customer's events of the same second (Stripe stamps
-/// events in whole seconds and their ids carry no order): in the order their objects
-/// come to be, the customer, then its subscription, then its checkout session, then the
-/// rest (invoices, entitlements). A subscription's own event, which can apply from its
-/// payload, then comes before the invoice events that must ask Stripe.
-fn rank(of: &Alias) -> Expr {
-    let kind = || Expr::col((of.clone(), Column::EventType));
-    Expr::case(kind().like("customer.subscription.%"), 1)
-        .case(kind().like("customer.%"), 0)
-        .case(kind().like("checkout.session.%"), 2)
-        .finally(3)
-        .into()
-}
-
-/// Claims up to `limit` events for `worker`: due ones, and ones whose claim lapsed (a
-/// worker died), but only the oldest pending event of each customer (by [`rank`] within
-/// a second), so one customer's events apply in order while different customers proceed
-/// in parallel. On PostgreSQL `SKIP LOCKED` lets several billing replicas claim side by
-/// side.
-pub async fn claim(
-    db: &impl ConnectionTrait,
-    worker: &str,
-    limit: u64,
-    lease: Duration,
-) -> Result<Vec<stripe_events::Model>, StoreError> {
-    let now = Utc::now();
-    let (e, p) = (Alias::new("e"), Alias::new("p"));
-    let col = |of: &Alias, column: Column| Expr::col((of.clone(), column));
-    let waiting = [InboxStatus::Received, InboxStatus::Retry];
-    let due = Condition::any()
-        .add(col(&e, Column::Status).is_in(waiting).and(col(&e, Column::NextAttemptAt).lte(now)))
-        .add(col(&e, Column::Status).eq(InboxStatus::Processing).and(col(&e, Column::LockedUntil).lt(now)));
-    let (created_p, created_e) = (col(&p, Column::StripeCreated), col(&e, Column::StripeCreated));
-    let earlier = Condition::any()
-        .add(created_p.clone().lt(created_e.clone()))
-        .add(created_p.clone().eq(created_e.clone()).and(rank(&p).lt(rank(&e))))
-        .add(
-            created_p
-                .eq(created_e)
-                .and(rank(&p).eq(rank(&e)))
-                .and(col(&p, Column::Id).lt(col(&e, Column::Id))),
-        );
-    let before_it = Query::select()
-        .expr(Expr::val(1))
-        .from_as(Events, p.clone())
-        .and_where(col(&p, Column::CustomerId).eq(col(&e, Column::CustomerId)))
-        .and_where(col(&p, Column::Status).is_in(InboxStatus::PENDING))
-        .cond_where(earlier)
-        .to_owned();
-    let mut oldest = Query::select();
-    oldest
-        .column((e.clone(), Column::Id))
-        .from_as(Events, e.clone())
-        .cond_where(due)
-        .and_where(Expr::exists(before_it).not())
-        .order_by((e.clone(), Column::StripeCreated), Order::Asc)
-        .order_by_expr(rank(&e), Order::Asc)
-        .order_by((e.clone(), Column::Id), Order::Asc)
-        .limit(limit);
-    if db.get_database_backend() == DbBackend::Postgres {
-        oldest.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-    }
-    let mut events = Events::update_many()
-        .col_expr(Column::Status, Expr::value(InboxStatus::Processing))
-        .col_expr(Column::LockedBy, Expr::value(worker))
-        .col_expr(Column::LockedUntil, Expr::value(now + lease))
-        .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-        .col_expr(Column::UpdatedAt, Expr::value(now))
-        .filter(Column::Id.in_subquery(oldest))
-        .exec_with_returning(db)
-        .await?;
-    events.sort_by(|a, b| (a.stripe_created, &a.id).cmp(&(b.stripe_created, &b.id)));
-    Ok(events)
-}
-
-/// Marks a claimed event done (`Processed` or `Ignored`), inside the apply transaction.
+/// Marks claimed events done (`Processed` or `Ignored`), inside the apply transaction.
 pub async fn finish(
     db: &impl ConnectionTrait,
-    id: &str,
+    ids: &[&str],
     worker: &str,
     status: InboxStatus,
 ) -> Result<(), StoreError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
     let now = Utc::now();
     unlocked(Events::update_many())
         .col_expr(Column::Status, Expr::value(status))
         .col_expr(Column::ProcessedAt, Expr::value(now))
         .col_expr(Column::UpdatedAt, Expr::value(now))
         .col_expr(Column::LastError, Expr::value(None::<String>))
-        .filter(Column::Id.eq(id))
+        .filter(Column::Id.is_in(ids.iter().copied()))
         .filter(Column::LockedBy.eq(worker))
         .exec(db)
         .await?;
