@@ -1,7 +1,7 @@
 //! Stripe from afar: CreateCheckoutSession timed with every Stripe call taking a round
 //! trip of `rtt` ms (and a new connection two more, its TCP and TLS handshakes), as from
 //! a deployment far from Stripe's API. New users (customer and session made) and the
-//! same users again (their open session closed first), p50 and p99 of each, and how many
+//! same users again (their open session closed beside the new one), p50 and p99 of each, and how many
 //! connections billing opened for all of it.
 
 use std::time::Instant;
@@ -64,7 +64,7 @@ pub async fn run(checkouts: usize, rtt: u64) -> anyhow::Result<()> {
         millis(&new, 0.99)
     );
     println!(
-        "| CreateCheckoutSession, same user again (open session closed) | {:.0} ms | {:.0} ms |",
+        "| CreateCheckoutSession, same user again (older session expired beside the new one) | {:.0} ms | {:.0} ms |",
         millis(&again, 0.5),
         millis(&again, 0.99)
     );

@@ -6,6 +6,7 @@
 
 mod text_enum;
 
+pub mod checkout_sessions;
 pub mod customers;
 pub mod entitlement_changes;
 pub mod entitlements;

@@ -8,6 +8,7 @@ pub mod endpoints;
 pub mod inbox;
 pub mod reconcile;
 pub mod revisions;
+pub mod sessions;
 pub mod subscriptions;
 pub mod sync;
 pub mod trials;

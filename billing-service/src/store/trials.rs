@@ -121,6 +121,22 @@ pub async fn extend(db: &impl ConnectionTrait, id: i64, until: DateTime<Utc>) ->
     Ok(())
 }
 
+/// The reservation `user` holds in `livemode`, if any (for an open session, or from a
+/// create that never answered), with the session it is attached to.
+pub async fn held(
+    db: &impl ConnectionTrait,
+    user: &str,
+    livemode: bool,
+) -> Result<Option<(i64, Option<String>)>, StoreError> {
+    let row = trial_usage::Entity::find()
+        .filter(Column::UserId.eq(user))
+        .filter(Column::Livemode.eq(livemode))
+        .filter(Column::State.eq(TrialState::Reserved))
+        .one(db)
+        .await?;
+    Ok(row.map(|row| (row.id, row.checkout_session_id)))
+}
+
 /// Gives back the user's reservations that no session carries (a create that failed
 /// before Stripe answered), once Stripe has been checked for open sessions.
 pub async fn release_unattached(

@@ -5,16 +5,9 @@ use serde_json::Value;
 
 use super::objects::{Subscription, id_of, metadata_user, text, timestamp};
 
-/// Where a Checkout Session stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SessionStatus {
-    /// Waiting for the user.
-    Open,
-    /// Paid or the trial started: Stripe made the subscription.
-    Complete,
-    /// Lapsed or expired unused.
-    Expired,
-}
+/// Where a Checkout Session stands: the stored enum, so that what Stripe says and what
+/// `checkout_sessions` holds are one type.
+pub use caixa_entities::checkout_sessions::SessionState as SessionStatus;
 
 /// A Checkout Session (`cs_...`).
 #[derive(Clone, Debug, PartialEq)]

@@ -18,7 +18,7 @@ use crate::domain::{
 };
 use crate::{
     error::BillingError,
-    store,
+    store::{self, sessions::Opened},
     stripe::{StripeApi, StripeCallError, objects::Customer},
 };
 
@@ -82,66 +82,121 @@ impl Billing {
         Ok(true)
     }
 
-    /// Finds or makes the customer, closes older sessions, reserves the trial if the user
-    /// may have one, and opens the session.
+    /// Finds or makes the customer, reserves the trial if the user may have one, opens
+    /// the session and closes the older ones.
+    ///
+    /// A returning user's checkout makes one Stripe call's wait: the sessions billing
+    /// recorded as open are expired beside the create, not before it. The trial stays
+    /// single: a reservation held for an older session moves to the new one, and if an
+    /// older session turns out to have completed meanwhile (its trial used), the new
+    /// session is expired and opened again without one. If an older session cannot be
+    /// closed, the new one is expired and the checkout fails, as it would have before.
     async fn open_session(
         &self,
         stripe: &StripeApi,
         request: &CheckoutRequest,
     ) -> Result<OpenedCheckout, BillingError> {
-        let request = request.clone();
-        let live = self.settings.live_mode;
-        let (customer, created) = customers::find_or_create(
-            &self.db,
-            stripe,
-            (request.user_id.as_str(), request.email.as_str()),
-            live,
-            &self.policy,
-        )
-        .await?;
+        let (user, live) = (request.user_id.as_str(), self.settings.live_mode);
+        let (customer, created) =
+            customers::find_or_create(&self.db, stripe, (user, request.email.as_str()), live, &self.policy)
+                .await?;
         let email = trials::normalize_email(&request.email);
-        // The newest session carries the trial: older open ones are closed first, and
-        // reservations whose sessions should have ended are checked with Stripe. A
-        // customer this call created has no session to close: billing opens sessions
-        // only for customers it has stored, and this one was not stored before (an
-        // idempotent replay of its creation included), so Stripe is not asked.
-        if created {
-            store::trials::release_unattached(&self.db, request.user_id.as_str(), live).await?;
-        } else {
-            sessions::close_open(&self.db, stripe, request.user_id.as_str(), &customer, live).await?;
-        }
-        sessions::check_lapsed(&self.db, stripe, Some((request.user_id.as_str(), &email))).await?;
+        let older = self.older_sessions(stripe, user, &customer, created).await?;
+        sessions::check_lapsed(&self.db, stripe, Some((user, &email))).await?;
         let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
-        let reservation = match self.settings.trial_days {
-            0 => None,
-            _ => trials::reserve(&self.db, request.user_id.as_str(), &email, live, reservation_ttl).await?,
+        let (reservation, moved) = match self.settings.trial_days {
+            0 => (None, false),
+            _ => match store::trials::held(&self.db, user, live).await? {
+                Some((id, session)) => (Some(id), session.is_some()),
+                None => (trials::reserve(&self.db, user, &email, live, reservation_ttl).await?, false),
+            },
         };
         let trial_days = trials::days_granted(self.settings.trial_days, reservation.is_some());
         let key = format!("caixa-checkout-{}", uuid::Uuid::new_v4());
-        let form = session_form(&request, customer, trial_days);
-        let session = match stripe.create_checkout_session(&form, &key).await {
+        let form = session_form(request, customer.clone(), trial_days);
+        let (made, closed) =
+            tokio::join!(stripe.create_checkout_session(&form, &key), sessions::expire_all(stripe, &older));
+        let session = match made {
             Ok(session) => session,
-            // Stripe may have made the session without answering: the reservation stays,
-            // unattached, until the user's next checkout has asked Stripe.
-            Err(err @ StripeCallError::Unreachable(_)) => return Err(err.into()),
             Err(err) => {
-                if let Some(id) = reservation {
+                sessions::settle_closed(&self.db, user, closed).await?;
+                // Stripe may have made the session without answering: the reservation
+                // stays, unattached, until the user's next checkout. One moved from an
+                // older session stays with it, and goes when that session's end is known.
+                if let (Some(id), false) =
+                    (reservation, moved || matches!(err, StripeCallError::Unreachable(_)))
+                {
                     store::trials::release(&self.db, id).await?;
                 }
                 return Err(err.into());
             }
         };
+        let expires_at = session.expires_at.unwrap_or(reservation_ttl);
         if let Some(id) = reservation {
-            store::trials::attach(&self.db, id, &session.id, session.expires_at.unwrap_or(reservation_ttl))
-                .await?;
+            store::trials::attach(&self.db, id, &session.id, expires_at).await?;
         }
-        tracing::info!(user = %request.user_id, session = %session.id, trial_days, "checkout session created");
+        let opened = Opened {
+            id: &session.id,
+            livemode: live,
+            user,
+            customer: &customer,
+            expires_at: session.expires_at,
+        };
+        store::sessions::record(&self.db, &opened).await?;
+        match sessions::settle_closed(&self.db, user, closed).await {
+            Ok(false) => {}
+            Ok(true) if trial_days == 0 => {}
+            // An older session completed before its expiry reached it: its trial was the
+            // user's one.
+            Ok(true) => {
+                tracing::info!(user, session = %session.id, "an older session completed meanwhile; opening again without a trial");
+                self.withdraw(stripe, user, &session.id).await?;
+                return Box::pin(self.open_session(stripe, request)).await;
+            }
+            Err(err) => {
+                self.withdraw(stripe, user, &session.id).await?;
+                return Err(err.into());
+            }
+        }
+        tracing::info!(user, session = %session.id, trial_days, closed = older.len(), "checkout session created");
         Ok(OpenedCheckout {
             session_id: session.id,
             url: session.url.unwrap_or_default(),
             trial_days,
             expires_at: session.expires_at,
         })
+    }
+
+    /// The open sessions to close before the user's new one: none for a customer this
+    /// call created (billing opens sessions only for customers it has stored), those
+    /// billing recorded as open for one it opened sessions for, and otherwise (sessions
+    /// made before billing took the account over) Stripe's, closed now.
+    async fn older_sessions(
+        &self,
+        stripe: &StripeApi,
+        user: &str,
+        customer: &str,
+        created: bool,
+    ) -> Result<Vec<String>, BillingError> {
+        let live = self.settings.live_mode;
+        if created {
+            store::trials::release_unattached(&self.db, user, live).await?;
+            return Ok(Vec::new());
+        }
+        match store::sessions::open_of(&self.db, customer).await? {
+            Some(open) => Ok(open.into_iter().map(|row| row.id).collect()),
+            None => {
+                sessions::close_open(&self.db, stripe, user, customer, live).await?;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Expires a session just opened that must not stand, and applies its end.
+    async fn withdraw(&self, stripe: &StripeApi, user: &str, session: &str) -> Result<(), BillingError> {
+        let closed = sessions::expire_all(stripe, &[session.to_owned()]).await;
+        sessions::settle_closed(&self.db, user, closed).await?;
+        Ok(())
     }
 }
 

@@ -54,20 +54,9 @@ pub async fn close_open(
     customer: &str,
     livemode: bool,
 ) -> Result<(), SessionCheckError> {
-    let mut closed = Vec::new();
-    for session in stripe.open_checkout_sessions(customer).await? {
-        let session = match stripe.expire_checkout_session(&session.id).await {
-            Ok(expired) => expired,
-            // It completed (or expired) between the list and now: ask what it became.
-            Err(StripeCallError::Rejected { .. }) => stripe.checkout_session(&session.id).await?,
-            Err(err) => return Err(err.into()),
-        };
-        tracing::info!(user, session = %session.id, status = ?session.status, "older checkout session closed");
-        closed.push(Fetched::now(StripeObject::CheckoutSession(session)));
-    }
-    if !closed.is_empty() {
-        apply(db, &closed, None).await?;
-    }
+    let open: Vec<String> =
+        stripe.open_checkout_sessions(customer).await?.into_iter().map(|s| s.id).collect();
+    settle_closed(db, user, expire_all(stripe, &open).await).await?;
     trials::release_unattached(db, user, livemode).await?;
     Ok(())
 }
@@ -114,4 +103,53 @@ pub async fn check_lapsed(
         }
     }
     Ok(changed)
+}
+
+/// Expires the sessions `ids` at Stripe, side by side, and says what became of each: a
+/// session that completed (or expired) before the expiry reached it is fetched instead.
+/// One Stripe has no more is taken as expired.
+pub async fn expire_all(stripe: &StripeApi, ids: &[String]) -> Vec<Result<CheckoutSession, StripeCallError>> {
+    futures_util::future::join_all(ids.iter().map(|id| expire(stripe, id))).await
+}
+
+async fn expire(stripe: &StripeApi, id: &str) -> Result<CheckoutSession, StripeCallError> {
+    match stripe.expire_checkout_session(id).await {
+        Err(StripeCallError::Rejected { .. }) => stripe.checkout_session(id).await,
+        Err(StripeCallError::NotFound(_)) => Ok(CheckoutSession {
+            status: Some(SessionStatus::Expired),
+            ..CheckoutSession::from_json(&serde_json::json!({ "id": id }))
+        }),
+        other => other,
+    }
+}
+
+/// Applies what became of closed sessions (a completed one confirms its trial, an
+/// expired one frees its reservation). Fails with the first session that could not be
+/// closed, after applying the others. Returns whether any had completed.
+pub async fn settle_closed(
+    db: &DatabaseConnection,
+    user: &str,
+    closed: Vec<Result<CheckoutSession, StripeCallError>>,
+) -> Result<bool, SessionCheckError> {
+    let mut settled = Vec::new();
+    let mut failed = None;
+    for result in closed {
+        match result {
+            Ok(session) => {
+                tracing::info!(user, session = %session.id, status = ?session.status, "older checkout session closed");
+                settled.push(session);
+            }
+            Err(err) => failed = failed.or(Some(err)),
+        }
+    }
+    let completed = settled.iter().any(|s| s.status == Some(SessionStatus::Complete));
+    if !settled.is_empty() {
+        let fetched: Vec<Fetched> =
+            settled.into_iter().map(|s| Fetched::now(StripeObject::CheckoutSession(s))).collect();
+        apply(db, &fetched, None).await?;
+    }
+    match failed {
+        Some(err) => Err(err.into()),
+        None => Ok(completed),
+    }
 }

@@ -20,7 +20,7 @@ use crate::domain::{accounts::trials, objects::lifecycle};
 pub use crate::stripe::objects::StripeObject;
 use crate::{
     store::{
-        StoreError, catalogue, customers, inbox, revisions,
+        StoreError, catalogue, customers, inbox, revisions, sessions,
         subscriptions::{self, Ownership},
     },
     stripe::objects::{CheckoutSession, Customer, Subscription},
@@ -266,6 +266,9 @@ async fn put_session(
         link_customer(db, customer, user, session, as_of).await?;
     }
     trials::settle_session(db, session).await?;
+    if let Some(status) = session.status {
+        sessions::set_status(db, &session.id, status).await?;
+    }
     if let Some(sub) = &session.subscription {
         users.extend(put_subscription(db, sub, fetched).await?.1);
     }

@@ -34,6 +34,7 @@ mod reliability;
 mod replica;
 mod replica_checkout;
 mod replica_random;
+mod returning_checkout;
 mod revisions;
 mod rolling;
 mod settings;

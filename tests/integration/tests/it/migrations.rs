@@ -11,6 +11,7 @@ use chrono::Utc;
 use sea_orm::{ActiveModelTrait, DatabaseConnection, EntityTrait, Set};
 
 const TABLES: &[&str] = &[
+    "checkout_sessions",
     "customers",
     "entitlement_changes",
     "entitlements",
