@@ -213,8 +213,8 @@ impl World {
     }
 
     /// Events in the caller's mode, newest first.
-    pub fn events(&self, livemode: bool) -> Vec<Value> {
-        self.events.iter().rev().filter(|e| e["livemode"] == livemode).cloned().collect()
+    pub fn events(&self, livemode: bool) -> Vec<&Value> {
+        self.events.iter().rev().filter(|e| e["livemode"] == livemode).collect()
     }
 
     /// Remembers a webhook endpoint's signing secret.

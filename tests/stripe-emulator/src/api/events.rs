@@ -23,7 +23,7 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     }
     let created = Created::from_params(params)?;
     let oldest = world.now() - RETENTION;
-    let items: Vec<Value> = world
+    let items: Vec<&Value> = world
         .events(ctx.livemode)
         .into_iter()
         .filter(|event| {
@@ -43,6 +43,7 @@ pub fn retrieve(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
         .events(ctx.livemode)
         .into_iter()
         .find(|e| e["id"] == id)
+        .cloned()
         .ok_or_else(|| StripeError::no_such("event", id, "id"))
 }
 
