@@ -55,6 +55,7 @@ impl Intake {
     /// Settles claimed `rows`, one customer's (or one object's) events in apply order.
     /// A single event takes [`Intake::settle`], which may apply it from its payload at
     /// once; several are coalesced: each object they name is refetched once.
+    #[tracing::instrument(name = "settle events", level = "debug", skip_all, fields(events = rows.len()))]
     pub async fn settle_chain(
         &self,
         db: &DatabaseConnection,

@@ -122,7 +122,7 @@ async fn a_checkout_its_webhooks_and_their_applies_are_one_trace_down_to_the_fol
         ("caixa.billing.v1.BillingService/CreateCheckoutSession", "billing-service"),
         ("webhook delivery", "billing-service"),
         ("apply event", "billing-service"),
-        ("settle event", "billing-service"),
+        ("settle events", "billing-service"),
         ("caixa.entitlement.v1.EntitlementService/CheckAccess", "entitlement-service"),
     ];
     let missing =
