@@ -2,7 +2,7 @@
 //! live subscription to; a change in that set emits
 //! `entitlements.active_entitlement_summary.updated`.
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::{render, world::World};
 
@@ -23,10 +23,8 @@ impl World {
     /// The customer's active entitlements, one per feature.
     pub fn active_entitlements(&self, customer: &str, livemode: bool) -> Vec<Value> {
         let mut features: Vec<Value> = Vec::new();
-        let subscriptions = self.list("subscription", livemode, |s| {
-            s["customer"] == json!(customer) && ENTITLING.iter().any(|status| s["status"] == *status)
-        });
-        for sub in subscriptions {
+        let subscriptions = self.subscriptions_of(customer, livemode);
+        for sub in subscriptions.iter().filter(|s| ENTITLING.iter().any(|status| s["status"] == *status)) {
             let product = sub["items"]["data"][0]["price"]["product"].as_str().unwrap_or_default();
             for attached in self.features_of(product, livemode) {
                 let feature = &attached["entitlement_feature"];

@@ -60,6 +60,9 @@ pub struct World {
     /// thousands of customers holds tens of thousands of objects).
     /// In order of creation (by `seq`), so a list walks newest first without sorting.
     by_type: HashMap<String, std::collections::BTreeMap<u64, String>>,
+    /// Subscription ids by customer (a subscription's customer never changes), so a
+    /// customer's subscriptions are found without scanning every subscription.
+    subscriptions_by_customer: HashMap<String, Vec<String>>,
     events: Vec<Value>,
     secrets: HashMap<String, String>,
     pub sims: HashMap<String, SubSim>,
@@ -86,6 +89,7 @@ impl World {
             seq: 0,
             objects: HashMap::new(),
             by_type: HashMap::new(),
+            subscriptions_by_customer: HashMap::new(),
             events: Vec::new(),
             secrets: HashMap::new(),
             sims: HashMap::new(),
@@ -147,8 +151,24 @@ impl World {
             ids.remove(&earlier.seq);
         }
         ids.insert(self.seq, id.clone());
+        if object["object"] == "subscription"
+            && let Some(customer) = object["customer"].as_str()
+        {
+            let subs = self.subscriptions_by_customer.entry(customer.to_owned()).or_default();
+            if !subs.contains(&id) {
+                subs.push(id.clone());
+            }
+        }
         self.objects.insert(id, Stored { seq: self.seq, object: object.clone() });
         object
+    }
+
+    /// The customer's subscriptions in the caller's mode, newest first.
+    pub fn subscriptions_of(&self, customer: &str, livemode: bool) -> Vec<Value> {
+        let ids = self.subscriptions_by_customer.get(customer).map(Vec::as_slice).unwrap_or_default();
+        let mut subs: Vec<&Stored> = ids.iter().filter_map(|id| self.objects.get(id)).collect();
+        subs.sort_by_key(|s| std::cmp::Reverse(s.seq));
+        subs.into_iter().map(|s| &s.object).filter(|o| o["livemode"] == livemode).cloned().collect()
     }
 
     /// An object by id, in the caller's mode.

@@ -51,7 +51,7 @@ pub fn delete(world: &mut World, ctx: &Ctx, _: &Params) -> ApiResult<Value> {
     if customer["deleted"] == true {
         return Err(StripeError::no_such("customer", ctx.id("id"), "id"));
     }
-    let subscriptions = world.list("subscription", ctx.livemode, |s| s["customer"] == customer["id"]);
+    let subscriptions = world.subscriptions_of(customer["id"].as_str().unwrap_or_default(), ctx.livemode);
     for sub in subscriptions {
         world.cancel_now(sub["id"].as_str().unwrap_or_default(), ctx.livemode, "cancellation_requested");
     }

@@ -60,7 +60,7 @@ async fn portal_page(State(app): State<AppState>, Path(id): Path<String>) -> Res
     };
     let livemode = session["livemode"].as_bool().unwrap_or(false);
     let subs: String = world
-        .list("subscription", livemode, |s| s["customer"] == session["customer"])
+        .subscriptions_of(session["customer"].as_str().unwrap_or_default(), livemode)
         .iter()
         .map(|s| {
             format!(
