@@ -86,3 +86,52 @@ async fn an_apply_that_finds_its_new_row_inserted_meanwhile_decides_again() {
     assert_eq!(row.user_id.as_deref(), Some("user-1"), "the link is kept");
     assert_eq!(row.as_of, linked_at, "the newer state is kept");
 }
+
+/// Two transactions that update the same two rows in opposite orders: PostgreSQL picks
+/// one as the deadlock's victim, and billing reads that failure as one to try again.
+#[tokio::test]
+async fn a_deadlock_victim_is_told_to_try_again() {
+    // Arrange: two customers, two connections, each holding one row.
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let (first, second) = (db.connect().await, db.connect().await);
+    for id in ["cus_a", "cus_b"] {
+        let customer = Customer::from_json(
+            &json!({ "id": id, "object": "customer", "livemode": false }),
+            &UserKeys::default(),
+        );
+        apply(
+            &first,
+            &[Fetched {
+                object: StripeObject::Customer(customer),
+                as_of: Utc::now(),
+                source: Source::Stripe,
+            }],
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    let touch = |id: &str| {
+        Statement::from_sql_and_values(
+            sea_orm::DbBackend::Postgres,
+            "UPDATE customers SET updated_at = now() WHERE id = $1",
+            [id.into()],
+        )
+    };
+    let (a, b) = (first.begin().await.unwrap(), second.begin().await.unwrap());
+    a.execute_raw(touch("cus_a")).await.unwrap();
+    b.execute_raw(touch("cus_b")).await.unwrap();
+
+    // Act: each reaches for the other's row.
+    let (from_a, from_b) = tokio::join!(a.execute_raw(touch("cus_b")), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        b.execute_raw(touch("cus_a")).await
+    });
+
+    // Assert: exactly one failed, and as a conflict to try again; other errors are not.
+    let failures: Vec<billing_service::store::StoreError> =
+        [from_a.err(), from_b.err()].into_iter().flatten().map(Into::into).collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(failures[0].is_transient_conflict(), "{:?}", failures[0]);
+    assert!(!billing_service::store::StoreError::Raced.is_transient_conflict());
+}

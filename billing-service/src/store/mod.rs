@@ -39,6 +39,24 @@ pub enum StoreError {
     Revision(#[from] caixa_types::RevisionError),
 }
 
+impl StoreError {
+    /// Whether PostgreSQL picked this transaction as a deadlock's victim or refused it for
+    /// a serialization conflict: it wrote nothing, and the same work tried again goes
+    /// through. Two applies that write the same rows in different orders (a checkout
+    /// closing a session while the inbox settles that customer's events) can deadlock.
+    pub fn is_transient_conflict(&self) -> bool {
+        use sea_orm::{DbErr, RuntimeErr};
+        let Self::Db(DbErr::Exec(RuntimeErr::SqlxError(err)) | DbErr::Query(RuntimeErr::SqlxError(err))) =
+            self
+        else {
+            return false;
+        };
+        err.as_database_error()
+            .and_then(|db| db.code())
+            .is_some_and(|code| code == "40P01" || code == "40001")
+    }
+}
+
 /// The stored rows of `E` whose `key` is among `ids` (Stripe's ids, the tables' keys).
 async fn among<E: EntityTrait>(
     db: &impl ConnectionTrait,

@@ -1,5 +1,7 @@
 //! The Stripe calls billing makes, each returning the typed object it asked for.
 
+use stripe_client_core::StripeRequest;
+
 use super::{
     StripeApi, StripeCallError,
     objects::{CheckoutSession, Customer, Price, Product, Subscription, feature_keys},
@@ -38,8 +40,10 @@ impl StripeApi {
 
     /// `POST /checkout/sessions/{id}/expire`: the session can no longer be completed.
     pub async fn expire_checkout_session(&self, id: &str) -> Result<CheckoutSession> {
-        let path = format!("/checkout/sessions/{id}/expire");
-        Ok(CheckoutSession::from_json(&self.post(&path, &Vec::new(), &format!("caixa-expire-{id}")).await?))
+        let request = stripe_checkout::checkout_session::ExpireCheckoutSession::new(id);
+        Ok(CheckoutSession::from_json(
+            &self.send_request(request.build(), &format!("caixa-expire-{id}")).await?,
+        ))
     }
 
     /// `GET /products/{id}`, with the lookup keys of its Stripe Entitlements features.
@@ -60,10 +64,18 @@ impl StripeApi {
         Ok(Price::from_json(&self.get(&format!("/prices/{id}")).await?))
     }
 
-    /// `POST /customers`.
-    pub async fn create_customer(&self, form: &Form, idempotency_key: &str) -> Result<Customer> {
-        let customer =
-            Customer::from_json(&self.post("/customers", form, idempotency_key).await?, self.user_keys());
+    /// `POST /customers`: `user`'s customer, their id under `metadata.user_id`.
+    pub async fn create_customer(
+        &self,
+        (user, email): (&str, &str),
+        idempotency_key: &str,
+    ) -> Result<Customer> {
+        let metadata = std::collections::HashMap::from([("user_id".to_owned(), user.to_owned())]);
+        let request = stripe_core::customer::CreateCustomer::new().email(email).metadata(metadata);
+        let customer = Customer::from_json(
+            &self.send_request(request.build(), idempotency_key).await?,
+            self.user_keys(),
+        );
         if customer.id.is_empty() {
             return Err(StripeCallError::Unreachable("Stripe returned a customer without id".to_owned()));
         }
@@ -99,7 +111,6 @@ impl StripeApi {
         request: &stripe_checkout::checkout_session::CreateCheckoutSession,
         idempotency_key: &str,
     ) -> Result<CheckoutSession> {
-        use stripe_client_core::StripeRequest;
         Ok(CheckoutSession::from_json(&self.send_request(request.build(), idempotency_key).await?))
     }
 
@@ -121,8 +132,16 @@ impl StripeApi {
     }
 
     /// `POST /billing_portal/sessions`; returns the portal's URL.
-    pub async fn create_portal_session(&self, form: &Form, idempotency_key: &str) -> Result<String> {
-        let session = self.post("/billing_portal/sessions", form, idempotency_key).await?;
+    pub async fn create_portal_session(
+        &self,
+        customer: &str,
+        return_url: &str,
+        idempotency_key: &str,
+    ) -> Result<String> {
+        let request = stripe_billing::billing_portal_session::CreateBillingPortalSession::new()
+            .customer(customer)
+            .return_url(return_url);
+        let session = self.send_request(request.build(), idempotency_key).await?;
         Ok(session["url"].as_str().unwrap_or_default().to_owned())
     }
 }

@@ -177,8 +177,8 @@ impl Billing {
                 "user {user} has no Stripe customer yet; a checkout creates one"
             )));
         };
-        let form = vec![("customer".to_owned(), customer.id), ("return_url".to_owned(), return_url)];
-        Ok(stripe.create_portal_session(&form, &format!("caixa-portal-{}", uuid::Uuid::new_v4())).await?)
+        let key = format!("caixa-portal-{}", uuid::Uuid::new_v4());
+        Ok(stripe.create_portal_session(&customer.id, &return_url, &key).await?)
     }
 
     /// The user's status from the local database, with access decided now.

@@ -124,8 +124,6 @@ pub async fn find_or_create(
     if let Some(customer) = preferred(db, user, livemode, policy).await? {
         return Ok((customer.id, false));
     }
-    let form =
-        vec![("email".to_owned(), email.to_owned()), ("metadata[user_id]".to_owned(), user.to_owned())];
     let mode = if livemode { "live" } else { "test" };
     // A fixed key per user would replay a customer deleted since: each deleted customer
     // starts a new generation.
@@ -133,7 +131,7 @@ pub async fn find_or_create(
         0 => format!("caixa-customer-{mode}-{user}"),
         generation => format!("caixa-customer-{mode}-{user}-{generation}"),
     };
-    let created = stripe.create_customer(&form, &key).await?;
+    let created = stripe.create_customer((user, email), &key).await?;
     let id = created.id.clone();
     apply(db, &[Fetched::now(StripeObject::Customer(created))], None).await?;
     Ok((id, true))

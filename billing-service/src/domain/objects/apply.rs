@@ -79,13 +79,17 @@ pub async fn apply(
     settles: Option<Settles<'_>>,
 ) -> Result<Vec<Revision>, ApplyError> {
     // A row read as missing can be inserted by a concurrent apply before this one writes
-    // it; the transaction is then rolled back and everything decided again from what is
-    // stored now.
+    // it, and two applies can deadlock; the transaction is then rolled back and
+    // everything decided again from what is stored now.
     let mut tries = 0;
     loop {
         tries += 1;
         match apply_once(db, objects, settles).await {
-            Err(ApplyError::Store(StoreError::Raced)) if tries < 3 => continue,
+            Err(ApplyError::Store(err))
+                if tries < 3 && (matches!(err, StoreError::Raced) || err.is_transient_conflict()) =>
+            {
+                continue;
+            }
             result => return result,
         }
     }
