@@ -99,3 +99,18 @@ fn data_that_is_not_an_object_is_no_object_rather_than_a_panic() {
         assert_eq!(event.object, expected, "{data}");
     }
 }
+
+#[test]
+fn events_naming_one_object_share_a_key_and_the_usable_payload_stands_for_them() {
+    let own = Target::Subscription { id: "sub_1".into(), payload_usable: true };
+    let invoice = Target::Subscription { id: "sub_1".into(), payload_usable: false };
+    assert_eq!(own.key(), invoice.key(), "one object, one refetch");
+    assert_ne!(own.key(), Target::Subscription { id: "sub_2".into(), payload_usable: true }.key());
+    assert_ne!(Target::Customer("x".into()).key(), Target::Product("x".into()).key(), "kinds apart");
+    assert_eq!(Target::Subscribers("cus_1".into()).key(), None, "applied from each payload");
+    // A later event stands for the object unless only the earlier one's payload could.
+    assert!(own.yields_to(&own.clone()));
+    assert!(!own.yields_to(&invoice));
+    assert!(invoice.yields_to(&own));
+    assert!(invoice.yields_to(&invoice.clone()));
+}
