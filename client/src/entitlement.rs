@@ -32,6 +32,9 @@ pub struct Access {
     pub revision: Revision,
     /// Whether the service had lost contact with billing for longer than it allows.
     pub stale: bool,
+    /// Whether nothing was learnt at all: the entitlement service could not be asked,
+    /// and a guard failing open let the request through ([`Access::degraded`]).
+    pub degraded: bool,
 }
 
 impl Access {
@@ -46,6 +49,23 @@ impl Access {
                 .map(|s| StripeId::new(&s)),
             revision: Revision::new(answer.revision),
             stale: answer.stale,
+            degraded: false,
+        }
+    }
+
+    /// What a guard failing open hands the handler when the entitlement service could
+    /// not answer: allowed, with nothing known (no reason, status or subscription), and
+    /// marked degraded so that a handler can hold back what must not be given away.
+    pub fn degraded() -> Self {
+        Self {
+            allowed: true,
+            reason: AccessReason::Unspecified,
+            status: SubscriptionStatus::Unspecified,
+            access_until: None,
+            subscription_id: None,
+            revision: Revision::default(),
+            stale: true,
+            degraded: true,
         }
     }
 

@@ -9,18 +9,25 @@
 //! Allowed: the inner service runs, with the [`Access`] in the request's extensions.
 //! Denied: `PERMISSION_DENIED` (gRPC) or 403 with a JSON body (HTTP), both naming the
 //! reason. No user: `UNAUTHENTICATED` or 401. The entitlement service unreachable: the
-//! feature's [`FailMode`], logged and counted (`caixa_guard_unavailable_total`).
+//! feature's [`FailMode`], logged and counted (`caixa_guard_unavailable_total`); failing
+//! open hands the handler [`Access::degraded`]. Any other failure (credentials the
+//! service refuses, a method it does not allow this caller, a user id it rejects) is not
+//! an outage and no fail mode applies: `INTERNAL` or 500, logged the first time and
+//! counted (`caixa_guard_errors_total`).
 
 use std::{
     future::Future,
     pin::Pin,
-    sync::Arc,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     task::{Context, Poll},
 };
 
 use tower::{Layer, Service};
 
-use crate::{Access, EntitlementClient, LocalReplica};
+use crate::{Access, ClientError, EntitlementClient, LocalReplica};
 
 /// What the guard does when the entitlement service cannot answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,12 +69,38 @@ pub struct RequireFeature<U> {
     feature: Arc<str>,
     fail: FailMode,
     user_from: U,
+    /// Set once a failure that is not an outage has been logged.
+    said: Arc<AtomicBool>,
 }
 
 impl RequireFeature<NoUser> {
     /// Requires `feature` (an empty one: any access at all); fails closed by default.
+    ///
+    /// # Panics
+    /// When `feature` is not a feature key (lowercase letters, digits, `_ - . :`): a
+    /// guard is built at start, where a misspelt feature should stop the program rather
+    /// than refuse every request. [`RequireFeature::try_new`] returns the error instead.
     pub fn new(client: EntitlementClient, feature: &str) -> Self {
-        Self { client, replica: None, feature: feature.into(), fail: FailMode::Closed, user_from: NoUser }
+        match Self::try_new(client, feature) {
+            Ok(guard) => guard,
+            Err(err) => panic!("RequireFeature::new: {err}"),
+        }
+    }
+
+    /// [`RequireFeature::new`], with a feature that is not a feature key as an error.
+    pub fn try_new(
+        client: EntitlementClient,
+        feature: &str,
+    ) -> Result<Self, caixa_types::input::InvalidInput> {
+        let feature = caixa_types::input::feature(feature)?;
+        Ok(Self {
+            client,
+            replica: None,
+            feature: feature.into(),
+            fail: FailMode::Closed,
+            user_from: NoUser,
+            said: Arc::default(),
+        })
     }
 
     /// How to find the user of a request (a header set by your authentication, a claim,
@@ -82,6 +115,7 @@ impl RequireFeature<NoUser> {
             feature: self.feature,
             fail: self.fail,
             user_from,
+            said: self.said,
         }
     }
 }
@@ -143,8 +177,8 @@ where
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         let user = (self.guard.user_from)(&parts);
-        let (client, feature, fail) =
-            (self.guard.client.clone(), self.guard.feature.clone(), self.guard.fail);
+        let (client, feature, fail, said) =
+            (self.guard.client.clone(), self.guard.feature.clone(), self.guard.fail, self.guard.said.clone());
         // A fresh replica decides here; a stale one (None) leaves it to the service.
         let local = user.as_deref().and_then(|u| self.guard.replica.as_ref()?.check(u, &feature));
         Box::pin(async move {
@@ -163,15 +197,35 @@ where
                         .increment(1);
                     Ok(answer(grpc, Refusal::Denied(&access), &feature))
                 }
-                Err(err) => {
+                Err(err @ ClientError::Unavailable(_)) => {
                     let mode = if fail == FailMode::Open { "open" } else { "closed" };
                     metrics::counter!("caixa_guard_unavailable_total", "feature" => feature.to_string(), "fail" => mode)
                         .increment(1);
                     tracing::warn!(%feature, fail = mode, error = %err, "entitlement check failed; applying the fail mode");
                     match fail {
-                        FailMode::Open => inner.call(http::Request::from_parts(parts, body)).await,
+                        FailMode::Open => {
+                            parts.extensions.insert(Access::degraded());
+                            inner.call(http::Request::from_parts(parts, body)).await
+                        }
                         FailMode::Closed => Ok(answer(grpc, Refusal::Unavailable, &feature)),
                     }
+                }
+                Err(err) => {
+                    let kind = match err {
+                        ClientError::Unauthorized(_) => "unauthorized",
+                        ClientError::Rejected(_) => "rejected",
+                        _ => "other",
+                    };
+                    metrics::counter!("caixa_guard_errors_total", "feature" => feature.to_string(), "kind" => kind)
+                        .increment(1);
+                    // The same cause (a bad token, a refused method) fails every request:
+                    // said once, then counted.
+                    if said.swap(true, Ordering::Relaxed) {
+                        tracing::debug!(%feature, kind, error = %err, "entitlement check refused");
+                    } else {
+                        tracing::error!(%feature, kind, error = %err, "entitlement check refused; this is not an outage, so no fail mode applies (said once)");
+                    }
+                    Ok(answer(grpc, Refusal::Broken, &feature))
                 }
             }
         })
@@ -182,6 +236,8 @@ enum Refusal<'a> {
     NoUser,
     Denied(&'a Access),
     Unavailable,
+    /// The check failed for a reason retrying will not fix.
+    Broken,
 }
 
 /// The refusal as gRPC (a trailers-only status) or HTTP (a status and a JSON body).
@@ -204,6 +260,11 @@ fn answer<R: GuardBody>(grpc: bool, refusal: Refusal<'_>, feature: &str) -> http
             tonic::Status::unavailable("access cannot be checked now; retry"),
             http::StatusCode::SERVICE_UNAVAILABLE,
             serde_json::json!({ "error": "unavailable", "message": "access cannot be checked now; retry" }),
+        ),
+        Refusal::Broken => (
+            tonic::Status::internal("access cannot be checked: the check was refused"),
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({ "error": "internal", "message": "access cannot be checked: the check was refused" }),
         ),
     };
     if grpc {

@@ -162,6 +162,7 @@ impl LocalReplica {
             subscription_id: decision.subscription.map(|s| s.stripe_id().clone()),
             revision,
             stale: false,
+            degraded: false,
         }
     }
 

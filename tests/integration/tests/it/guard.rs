@@ -21,7 +21,7 @@ fn user_header(parts: &http::request::Parts) -> Option<String> {
 }
 
 /// An axum app: `/reports` needs "reports" and fails closed, `/feed` needs any access
-/// and fails open; both echo what the guard attached.
+/// and fails open; both echo what the guard attached (failing open, a degraded access).
 async fn serve_app(client: &EntitlementClient) -> SocketAddr {
     async fn echo(Extension(access): Extension<Access>) -> String {
         format!("{:?} until {:?}", access.reason, access.access_until)
@@ -31,7 +31,12 @@ async fn serve_app(client: &EntitlementClient) -> SocketAddr {
             "/reports",
             get(echo).layer(RequireFeature::new(client.clone(), "reports").user_from(user_header)),
         )
-        .route("/feed", get(|| async { "feed" }))
+        .route(
+            "/feed",
+            get(|Extension(access): Extension<Access>| async move {
+                format!("feed, degraded: {}", access.degraded)
+            }),
+        )
         .layer(RequireFeature::new(client.clone(), "").user_from(user_header).fail(FailMode::Open));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -101,6 +106,10 @@ async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
     assert_eq!(refusal["reason"], "ACCESS_REASON_PAYMENT_FAILED", "{body}");
     assert!(refusal["message"].as_str().unwrap().contains("payment failed"), "{body}");
     assert_eq!(get_with(app, "/reports", &[]).await.0, 401, "no user");
+    // A user id the service refuses is no outage: 500, not the fail mode's pass.
+    let (code, body) = get_with(app, "/feed", &[("x-user", &"u".repeat(300))]).await;
+    assert_eq!(code, 500, "a refused check on a fail-open route: {body}");
+    assert!(body.contains("internal"), "{body}");
     // gRPC.
     assert!(grpc_check(grpc, "u-trial").await.is_ok());
     let denied = grpc_check(grpc, "u-failed").await.unwrap_err();
@@ -113,9 +122,17 @@ async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
     assert_eq!(code, 503, "fail closed: {body}");
     assert_eq!(
         get_with(app, "/feed", &[("x-user", "u-failed")]).await,
-        (200, "feed".to_owned()),
-        "fail open"
+        (200, "feed, degraded: true".to_owned()),
+        "fail open, with an access that says nothing is known"
     );
     assert_eq!(grpc_check(grpc, "u-trial").await.unwrap_err().code(), tonic::Code::Unavailable);
     billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_guard_for_a_feature_that_is_no_feature_key_is_not_built() {
+    let client = EntitlementClient::new(&["http://127.0.0.1:1"], ClientConfig::default()).unwrap();
+    let err = RequireFeature::try_new(client.clone(), "Reports!").err().expect("refused");
+    assert!(err.to_string().contains("feature"), "{err}");
+    assert!(RequireFeature::try_new(client, "reports").is_ok());
 }
