@@ -28,7 +28,8 @@ async fn main() -> anyhow::Result<()> {
     let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default())?;
     let app = Router::new()
         .route("/reports", get(reports))
-        .layer(RequireFeature::new(client, "reports").user_from(user).fail(FailMode::Closed))
+        // `route_layer`: unknown paths still answer 404 and wrong methods 405.
+        .route_layer(RequireFeature::new(client, "reports").user_from(user).fail(FailMode::Closed))
         .route("/", get(|| async { "open to everyone\n" }));
     let listener = tokio::net::TcpListener::bind(&addr).await?;
     println!("listening on http://{addr}; try: curl -i -H 'x-user: user-1' http://{addr}/reports");

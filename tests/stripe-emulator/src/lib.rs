@@ -99,7 +99,8 @@ impl Emulator {
         self.addr
     }
 
-    /// Creates a test-mode product (granting the feature `app`) with a monthly price and
+    /// Creates a test-mode product (granting the features `app` and `reports`, the one the
+    /// client examples guard) with a monthly price and
     /// returns the price id: a plan to sell when the account starts empty.
     pub fn seed_plan(&self, name: &str, amount: i64, currency: &str) -> Result<String, String> {
         let mut world = self.state.world.lock().map_err(|_| "emulator state poisoned".to_owned())?;

@@ -37,7 +37,13 @@ async fn serve_app(client: &EntitlementClient) -> SocketAddr {
                 format!("feed, degraded: {}", access.degraded)
             }),
         )
-        .layer(RequireFeature::new(client.clone(), "").user_from(user_header).fail(FailMode::Open));
+        .route_layer(RequireFeature::new(client.clone(), "").user_from(user_header).fail(FailMode::Open));
+    // Guarded as docs/client.md shows: `route_layer`, so the guard never answers for a
+    // path or method the router does not serve.
+    let documented = Router::new()
+        .route("/export", get(echo))
+        .route_layer(RequireFeature::new(client.clone(), "reports").user_from(user_header));
+    let app = app.nest("/documented", documented);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -106,6 +112,10 @@ async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
     assert_eq!(refusal["reason"], "ACCESS_REASON_PAYMENT_FAILED", "{body}");
     assert!(refusal["message"].as_str().unwrap().contains("payment failed"), "{body}");
     assert_eq!(get_with(app, "/reports", &[]).await.0, 401, "no user");
+    // The documented guard answers only for what the router serves.
+    let (code, body) = get_with(app, "/documented/export", &[("x-user", "u-trial")]).await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(get_with(app, "/documented/nothing", &[("x-user", "u-failed")]).await.0, 404, "unknown path");
     // A user id the service refuses is no outage: 500, not the fail mode's pass.
     let (code, body) = get_with(app, "/feed", &[("x-user", &"u".repeat(300))]).await;
     assert_eq!(code, 500, "a refused check on a fail-open route: {body}");

@@ -271,7 +271,7 @@ pub(crate) fn seed_plan(world: &mut World, name: &str, amount: i64, currency: &s
     let product = catalog::create_product(
         world,
         &ctx,
-        &Params(json!({ "name": name, "metadata": { "features": "app" } })),
+        &Params(json!({ "name": name, "metadata": { "features": "app,reports" } })),
     )?;
     let price = catalog::create_price(
         world,

@@ -147,3 +147,18 @@ async fn dropped_deliveries_stay_in_the_events_list() {
     let (_, events) = api.get("/v1/events?type=customer.created").await;
     assert_eq!(events["data"].as_array().unwrap().len(), 2, "the dropped event is still listed");
 }
+
+#[tokio::test]
+async fn the_seeded_plan_grants_the_features_the_client_examples_guard() {
+    // Arrange: the plan `cargo stack` sells.
+    let api = Api::start().await;
+    let price = api.emulator.seed_plan("Caixa Pro", 4990, "brl").unwrap();
+
+    // Act
+    let (_, price) = api.get(&format!("/v1/prices/{price}")).await;
+    let (_, product) = api.get(&format!("/v1/products/{}", price["product"].as_str().unwrap())).await;
+
+    // Assert: `app` for the app itself, `reports` for the examples' guarded route.
+    let features: Vec<&str> = product["metadata"]["features"].as_str().unwrap().split(',').collect();
+    assert_eq!(features, ["app", "reports"]);
+}
