@@ -14,6 +14,10 @@
 //! service refuses, a method it does not allow this caller, a user id it rejects) is not
 //! an outage and no fail mode applies: `INTERNAL` or 500, logged the first time and
 //! counted (`caixa_guard_errors_total`).
+//!
+//! On a tonic server, health checks and reflection pass unguarded (probes and tools have
+//! no user), unless [`RequireFeature::method`] names one of their methods; `method` also
+//! gives any method a feature of its own.
 
 use std::{
     future::Future,
@@ -71,7 +75,17 @@ pub struct RequireFeature<U> {
     user_from: U,
     /// Set once a failure that is not an outage has been logged.
     said: Arc<AtomicBool>,
+    /// gRPC methods (`/package.Service/Method`) with a feature of their own.
+    methods: Arc<Vec<(String, Arc<str>)>>,
 }
+
+/// gRPC services any caller reaches unguarded, unless a method of theirs is named with
+/// [`RequireFeature::method`]: health checks (probes carry no user) and reflection.
+const OPEN_SERVICES: [&str; 3] = [
+    "/grpc.health.v1.Health/",
+    "/grpc.reflection.v1.ServerReflection/",
+    "/grpc.reflection.v1alpha.ServerReflection/",
+];
 
 impl RequireFeature<NoUser> {
     /// Requires `feature` (an empty one: any access at all); fails closed by default.
@@ -100,6 +114,7 @@ impl RequireFeature<NoUser> {
             fail: FailMode::Closed,
             user_from: NoUser,
             said: Arc::default(),
+            methods: Arc::default(),
         })
     }
 
@@ -116,6 +131,7 @@ impl RequireFeature<NoUser> {
             fail: self.fail,
             user_from,
             said: self.said,
+            methods: self.methods,
         }
     }
 }
@@ -130,6 +146,19 @@ impl<U> RequireFeature<U> {
     /// What to do when the entitlement service cannot answer.
     pub fn fail(mut self, mode: FailMode) -> Self {
         self.fail = mode;
+        self
+    }
+
+    /// Requires `feature` for the gRPC method `path` (`/package.Service/Method`) instead
+    /// of the guard's own; a health or reflection method named here is guarded too.
+    ///
+    /// # Panics
+    /// When `feature` is not a feature key, as [`RequireFeature::new`].
+    pub fn method(mut self, path: &str, feature: &str) -> Self {
+        match caixa_types::input::feature(feature) {
+            Ok(feature) => Arc::make_mut(&mut self.methods).push((path.to_owned(), feature.into())),
+            Err(err) => panic!("RequireFeature::method({path:?}): {err}"),
+        }
         self
     }
 }
@@ -171,14 +200,21 @@ where
         // The clone that was polled ready runs the request; a fresh clone stays behind.
         let fresh = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, fresh);
+        let path = request.uri().path();
+        let feature = match self.guard.methods.iter().find(|(method, _)| method == path) {
+            Some((_, feature)) => feature.clone(),
+            None if OPEN_SERVICES.iter().any(|open| path.starts_with(open)) => {
+                return Box::pin(inner.call(request));
+            }
+            None => self.guard.feature.clone(),
+        };
         let (mut parts, body) = request.into_parts();
         let grpc = parts
             .headers
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         let user = (self.guard.user_from)(&parts);
-        let (client, feature, fail, said) =
-            (self.guard.client.clone(), self.guard.feature.clone(), self.guard.fail, self.guard.said.clone());
+        let (client, fail, said) = (self.guard.client.clone(), self.guard.fail, self.guard.said.clone());
         // A fresh replica decides here; a stale one (None) leaves it to the service.
         let local = user.as_deref().and_then(|u| self.guard.replica.as_ref()?.check(u, &feature));
         Box::pin(async move {

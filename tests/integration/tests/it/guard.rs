@@ -50,16 +50,26 @@ async fn serve_app(client: &EntitlementClient) -> SocketAddr {
     addr
 }
 
-/// A tonic service (gRPC health) that needs "reports".
-async fn serve_grpc(client: &EntitlementClient) -> SocketAddr {
+/// Health's Check, standing in for a method of your own.
+const CHECK: &str = "/grpc.health.v1.Health/Check";
+
+/// A tonic server (gRPC health, standing in for your own service) behind `guard`.
+async fn serve_grpc<U>(guard: RequireFeature<U>) -> SocketAddr
+where
+    U: Fn(&http::request::Parts) -> Option<String> + Clone + Send + Sync + 'static,
+{
     let (_, health) = tonic_health::server::health_reporter();
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let guard = RequireFeature::new(client.clone(), "reports").user_from(user_header);
     tokio::spawn(
         tonic::transport::Server::builder()
             .layer(guard)
             .add_service(health)
+            .add_service(reflection)
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
     addr
@@ -70,6 +80,23 @@ async fn grpc_check(addr: SocketAddr, user: &str) -> Result<(), tonic::Status> {
     let mut request = tonic::Request::new(HealthCheckRequest { service: String::new() });
     request.metadata_mut().insert("x-user", user.parse().unwrap());
     client.check(request).await.map(drop)
+}
+
+/// Whether reflection lists the server's services to a caller with no user.
+async fn lists_services(addr: SocketAddr) -> bool {
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest,
+    };
+    let mut client = ServerReflectionClient::new(caixa_test_support::grpc::channel(addr).await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    match client.server_reflection_info(tokio_stream::iter([request])).await {
+        Ok(response) => response.into_inner().message().await.is_ok_and(|m| m.is_some()),
+        Err(_) => false,
+    }
 }
 
 #[tokio::test]
@@ -101,7 +128,14 @@ async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
     })
     .await;
     let app = serve_app(&client).await;
-    let grpc = serve_grpc(&client).await;
+    let grpc = serve_grpc(
+        RequireFeature::new(client.clone(), "reports").user_from(user_header).method(CHECK, "reports"),
+    )
+    .await;
+    let plain = serve_grpc(RequireFeature::new(client.clone(), "reports").user_from(user_header)).await;
+    let exports =
+        serve_grpc(RequireFeature::new(client.clone(), "").user_from(user_header).method(CHECK, "exports"))
+            .await;
 
     // Act and assert: HTTP.
     let (code, body) = get_with(app, "/reports", &[("x-user", "u-trial")]).await;
@@ -125,6 +159,13 @@ async fn the_guard_lets_paying_users_through_and_tells_the_others_why() {
     let denied = grpc_check(grpc, "u-failed").await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
     assert!(denied.message().contains("payment failed"), "{}", denied.message());
+    // Health passes unguarded unless named (probes have no user); a named method has its
+    // own feature, here one the plan lacks.
+    assert!(grpc_check(plain, "u-failed").await.is_ok(), "health is open");
+    assert!(lists_services(grpc).await, "reflection is open, even without a user");
+    let not_in_plan = grpc_check(exports, "u-trial").await.unwrap_err();
+    assert_eq!(not_in_plan.code(), tonic::Code::PermissionDenied);
+    assert!(not_in_plan.message().contains("exports"), "{}", not_in_plan.message());
 
     // The entitlement service goes away: "reports" fails closed, the feed fails open.
     entitlement.running.stop().await.unwrap();
