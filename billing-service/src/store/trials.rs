@@ -80,6 +80,18 @@ pub async fn attach(
     Ok(())
 }
 
+/// Unties a reservation from its session: a create Stripe may have made without
+/// answering carries it now, unknown, so the user's next checkout asks Stripe.
+pub async fn detach(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
+    trial_usage::Entity::update_many()
+        .col_expr(Column::CheckoutSessionId, Expr::value(None::<String>))
+        .col_expr(Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Gives a reservation back.
 pub async fn release(db: &impl ConnectionTrait, id: i64) -> Result<(), StoreError> {
     trial_usage::Entity::delete_many()

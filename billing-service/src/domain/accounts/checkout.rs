@@ -107,7 +107,10 @@ impl Billing {
         let (reservation, moved) = match self.settings.trial_days {
             0 => (None, false),
             _ => match store::trials::held(&self.db, user, live).await? {
-                Some((id, session)) => (Some(id), session.is_some()),
+                // Held for a session closing now: it moves to the new one.
+                Some((id, Some(session))) if older.contains(&session) => (Some(id), true),
+                // Held for a session this checkout does not close: no second trial.
+                Some(_) => (None, false),
                 None => (trials::reserve(&self.db, user, &email, live, reservation_ttl).await?, false),
             },
         };
@@ -119,15 +122,16 @@ impl Billing {
         let session = match made {
             Ok(session) => session,
             Err(err) => {
-                sessions::settle_closed(&self.db, user, closed).await?;
                 // Stripe may have made the session without answering: the reservation
-                // stays, unattached, until the user's next checkout. One moved from an
-                // older session stays with it, and goes when that session's end is known.
-                if let (Some(id), false) =
-                    (reservation, moved || matches!(err, StripeCallError::Unreachable(_)))
-                {
-                    store::trials::release(&self.db, id).await?;
+                // stays, unattached, so that the user's next checkout asks Stripe for
+                // open sessions. One that Stripe refused gives a fresh reservation back,
+                // and leaves a moved one with the older session, whose end decides it.
+                match (reservation, matches!(err, StripeCallError::Unreachable(_))) {
+                    (Some(id), true) => store::trials::detach(&self.db, id).await?,
+                    (Some(id), false) if !moved => store::trials::release(&self.db, id).await?,
+                    _ => {}
                 }
+                sessions::settle_closed(&self.db, user, closed).await?;
                 return Err(err.into());
             }
         };
@@ -167,10 +171,11 @@ impl Billing {
         })
     }
 
-    /// The open sessions to close before the user's new one: none for a customer this
+    /// The open sessions to close beside the user's new one: none for a customer this
     /// call created (billing opens sessions only for customers it has stored), those
     /// billing recorded as open for one it opened sessions for, and otherwise (sessions
-    /// made before billing took the account over) Stripe's, closed now.
+    /// made before billing took the account over, or by a create that never answered)
+    /// Stripe's, closed now.
     async fn older_sessions(
         &self,
         stripe: &StripeApi,
@@ -183,9 +188,12 @@ impl Billing {
             store::trials::release_unattached(&self.db, user, live).await?;
             return Ok(Vec::new());
         }
+        // A reservation no session carries is a create Stripe may have made without
+        // answering: that session is unknown here, so Stripe is asked.
+        let unanswered = matches!(store::trials::held(&self.db, user, live).await?, Some((_, None)));
         match store::sessions::open_of(&self.db, customer).await? {
-            Some(open) => Ok(open.into_iter().map(|row| row.id).collect()),
-            None => {
+            Some(open) if !unanswered => Ok(open.into_iter().map(|row| row.id).collect()),
+            _ => {
                 sessions::close_open(&self.db, stripe, user, customer, live).await?;
                 Ok(Vec::new())
             }

@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 
 on_both_backends!(
     a_returning_users_checkout_closes_the_older_session_beside_the_new_one,
+    after_a_create_that_never_answered_stripe_is_asked,
     a_session_billing_never_saw_is_found_at_stripe_and_closed,
     an_older_session_completed_meanwhile_leaves_the_new_one_without_a_trial
 );
@@ -161,5 +162,47 @@ async fn an_older_session_completed_meanwhile_leaves_the_new_one_without_a_trial
     assert!(withdrawn.clone().all(|(_, status)| status == "expired"), "{statuses:?}");
     let ledger = trials::ledger(&s.conn, false, Some("user-1")).await.unwrap();
     assert_eq!(ledger.iter().map(|t| t.state).collect::<Vec<_>>(), [TrialState::Confirmed], "{ledger:?}");
+    s.billing.running.stop().await.unwrap();
+}
+
+async fn after_a_create_that_never_answered_stripe_is_asked(backend: Backend) {
+    // Arrange: a first checkout; then a create Stripe made but never answered (a session
+    // billing does not know, its reservation left unattached).
+    let mut s = setup(backend).await;
+    let (first, _) = s.checkout("user-1").await;
+    let customer = s.stripe.get(&format!("/v1/checkout/sessions/{}", first.session_id)).await["customer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let price = s.stripe.monthly_price().await;
+    let unknown = s
+        .stripe
+        .post(
+            "/v1/checkout/sessions",
+            &[
+                ("mode", "subscription"),
+                ("customer", &customer),
+                ("line_items[0][price]", &price),
+                ("line_items[0][quantity]", "1"),
+                ("subscription_data[trial_period_days]", "14"),
+                ("success_url", "http://localhost/ok"),
+            ],
+        )
+        .await;
+    let (reservation, _) = trials::held(&s.conn, "user-1", false).await.unwrap().unwrap();
+    trials::detach(&s.conn, reservation).await.unwrap();
+
+    // Act
+    let (again, calls) = s.checkout("user-1").await;
+
+    // Assert: Stripe was asked, so the unknown session is closed too; one trial, on the
+    // newest session.
+    assert_eq!(calls, 4, "list, two expiries, create");
+    assert_eq!(s.status_at_stripe(unknown["id"].as_str().unwrap()).await, "expired");
+    assert_eq!(s.status_at_stripe(&first.session_id).await, "expired");
+    assert!(again.trial_applied);
+    let ledger = trials::ledger(&s.conn, false, Some("user-1")).await.unwrap();
+    assert_eq!(ledger.len(), 1, "{ledger:?}");
+    assert_eq!(ledger[0].checkout_session_id.as_deref(), Some(again.session_id.as_str()));
     s.billing.running.stop().await.unwrap();
 }
