@@ -36,6 +36,11 @@ use caixa_types::Revision;
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
 use table::{BATCH, Entry, Table};
 
+/// `user` and `feature` as the service reads them, or `None` when it would refuse either.
+fn valid<'a>(user: &'a str, feature: &'a str) -> Option<(&'a str, &'a str)> {
+    Some((caixa_types::input::user_id(user).ok()?, caixa_types::input::feature(feature).ok()?))
+}
+
 /// The service sends a heartbeat every 5 s on an idle stream.
 const SILENCE: Duration = Duration::from_secs(12);
 
@@ -116,24 +121,38 @@ impl LocalReplica {
         self.check_at(user, feature, self.shared.clock.load(Ordering::Relaxed))
     }
 
-    /// As [`Self::check`], at `now` (Unix seconds).
+    /// As [`Self::check`], at `now` (Unix seconds). The ids are read as the service reads
+    /// them (surrounding whitespace is not part of a user id); one the service would
+    /// refuse is `None`, left to the service to answer.
     pub fn check_at(&self, user: &str, feature: &str, now: i64) -> Option<Access> {
         if !self.is_fresh() {
             return None;
         }
+        let (user, feature) = valid(user, feature)?;
         let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
         let users = self.shared.users.read().ok()?;
         Some(self.decide(users.get(user), feature, now, revision))
     }
 
+    /// As [`Self::check`], but `None` also while the replica has not yet applied
+    /// `revision`: read your writes. A caller that just learnt a revision (from
+    /// `SyncCheckoutSession`, say) passes it, and asks the service while this copy
+    /// catches up, rather than refuse a user who has just paid.
+    pub fn check_at_least(&self, user: &str, feature: &str, revision: impl Into<Revision>) -> Option<Access> {
+        let access = self.check(user, feature)?;
+        (access.revision >= revision.into()).then_some(access)
+    }
+
     /// Several `(user, feature)` checks at once, answered in order; `None` when the
-    /// replica is stale. Faster per check than [`Self::check`]: one read lock for all,
+    /// replica is stale, or when the service would refuse any of the ids. Faster per check than [`Self::check`]: one read lock for all,
     /// and each group of users is looked up before any of them is decided, so their
     /// cache misses overlap instead of queueing one behind the other.
     pub fn check_many(&self, checks: &[(&str, &str)]) -> Option<Vec<Access>> {
         if !self.is_fresh() {
             return None;
         }
+        let checks: Vec<(&str, &str)> =
+            checks.iter().map(|(user, feature)| valid(user, feature)).collect::<Option<_>>()?;
         let now = self.shared.clock.load(Ordering::Relaxed);
         let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
         let users = self.shared.users.read().ok()?;

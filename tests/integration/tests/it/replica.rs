@@ -84,6 +84,22 @@ async fn the_replica_agrees_with_the_service_follows_it_across_a_restart_and_say
     assert_eq!(replica.users(), 24, "the snapshot holds the account");
     assert_agree(&client, &replica, &users).await;
 
+    // Ids read as the service reads them; one it refuses is left to it; read your writes.
+    let padded = replica.check(" user-0 ", "reports").unwrap();
+    assert_eq!(
+        padded,
+        replica.check("user-0", "reports").unwrap(),
+        "surrounding spaces are no part of an id"
+    );
+    assert_eq!(padded.allowed, client.check(" user-0 ", "reports").await.unwrap().allowed);
+    assert!(replica.check(&"u".repeat(300), "").is_none(), "an id the service refuses");
+    assert!(replica.check("user-0", "Reports!").is_none(), "a feature the service refuses");
+    assert!(replica.check_many(&[("user-0", ""), ("", "")]).is_none(), "a batch with an empty id");
+    let applied = replica.check("user-0", "").unwrap().revision;
+    assert!(replica.check_at_least("user-0", "", applied).is_some());
+    let ahead = caixa_client::Revision::new(applied.get() + 1);
+    assert!(replica.check_at_least("user-0", "", ahead).is_none(), "behind the caller's revision");
+
     // The guard decides from the replica: a trialing user passes, a canceled one is refused.
     let app = axum::Router::new().route("/reports", axum::routing::get(|| async { "reports" })).layer(
         RequireFeature::new(client.clone(), "reports")
