@@ -168,7 +168,11 @@ impl Streamer {
             }
             if last_sent.elapsed() >= self.heartbeat {
                 let head = revisions::head(&self.db).await.map(|(head, _)| head).unwrap_or(cursor);
-                let beat = Heartbeat { head_revision: head.get(), sent_at: Some(caixa_proto::now()) };
+                let beat = Heartbeat {
+                    head_revision: head.get(),
+                    sent_at: Some(caixa_proto::now()),
+                    as_of: Some(caixa_proto::now()),
+                };
                 if tx.send(Ok(WatchResponse { event: Some(Event::Heartbeat(beat)) })).await.is_err() {
                     return;
                 }

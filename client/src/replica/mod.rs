@@ -45,10 +45,15 @@ fn valid<'a>(user: &'a str, feature: &'a str) -> Option<(&'a str, &'a str)> {
 const SILENCE: Duration = Duration::from_secs(12);
 
 /// How a replica decides and how stale it may get.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ReplicaConfig {
     /// Past this long without a message from the service, `check` answers `None`.
     pub max_staleness: Duration,
+    /// The service's `STALENESS_BOUND_SECONDS`: once the service's data is older than
+    /// this (it lost billing), answers say `stale`, as the service's do.
+    pub staleness_bound: Duration,
+    /// The service's `STALE_DENY_FEATURES`: denied with reason `STALE` while stale.
+    pub stale_deny_features: Vec<String>,
     /// The policy's grace periods; must equal the service's (`ACCESS_GRACE_DAYS`,
     /// `TRIAL_END_GRACE_SECONDS`).
     pub policy: Policy,
@@ -60,6 +65,8 @@ impl Default for ReplicaConfig {
     fn default() -> Self {
         Self {
             max_staleness: Duration::from_secs(30),
+            staleness_bound: Duration::from_secs(30),
+            stale_deny_features: Vec::new(),
             policy: Policy::default(),
             load_timeout: Duration::from_secs(60),
         }
@@ -77,6 +84,9 @@ struct Shared {
     /// itself on some virtual machines).
     clock: AtomicI64,
     fresh: AtomicBool,
+    /// Unix seconds the service's data is current as of (its last contact with billing),
+    /// from its heartbeats; `i64::MAX` until one says.
+    as_of: AtomicI64,
     config: ReplicaConfig,
 }
 
@@ -102,7 +112,8 @@ impl LocalReplica {
             epoch: Instant::now(),
             clock: AtomicI64::new(now()),
             fresh: AtomicBool::new(false),
-            config,
+            as_of: AtomicI64::new(i64::MAX),
+            config: config.clone(),
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
         tokio::spawn(follow(pool, shared.clone(), loaded_tx));
@@ -172,17 +183,27 @@ impl LocalReplica {
     fn decide(&self, entry: Option<&Entry>, feature: &str, now: i64, revision: Revision) -> Access {
         let subscriptions = entry.map_or(&[][..], |e| e.subscriptions());
         let feature = Some(feature).filter(|f| !f.is_empty());
-        let decision = self.shared.config.policy.decide(subscriptions, feature, now);
-        Access {
+        let config = &self.shared.config;
+        let decision = config.policy.decide(subscriptions, feature, now);
+        let bound = i64::try_from(config.staleness_bound.as_secs()).unwrap_or(i64::MAX);
+        let stale = now.saturating_sub(self.shared.as_of.load(Ordering::Relaxed)) > bound;
+        let mut access = Access {
             allowed: decision.allowed,
             reason: decision.reason,
             status: decision.status,
             access_until: decision.access_until,
             subscription_id: decision.subscription.map(|s| s.stripe_id().clone()),
             revision,
-            stale: false,
+            stale,
             degraded: false,
+        };
+        // As the service answers: a feature that must not be given away on old data.
+        if stale && feature.is_some_and(|f| config.stale_deny_features.iter().any(|d| d == f)) {
+            access.allowed = false;
+            access.reason = crate::proto::AccessReason::Stale;
+            access.access_until = None;
         }
+        access
     }
 
     /// Whether the last message from the service is within `max_staleness` (as of the
@@ -258,7 +279,10 @@ async fn follow(pool: Pool, shared: Arc<Shared>, loaded: tokio::sync::oneshot::S
                     shared.touch();
                     match message.event {
                         Some(Event::Change(state)) => shared.apply(&state),
-                        Some(Event::Heartbeat(_)) => {
+                        Some(Event::Heartbeat(beat)) => {
+                            if let Some(as_of) = beat.as_of {
+                                shared.as_of.store(as_of.seconds, Ordering::Relaxed);
+                            }
                             if let Some(done) = loaded.take() {
                                 done.send(()).ok();
                             }

@@ -39,7 +39,11 @@ pub(super) fn changes(
                 return;
             }
         }
-        let whole = Heartbeat { head_revision: head.max(sent).get(), sent_at: Some(caixa_proto::now()) };
+        let whole = Heartbeat {
+            head_revision: head.max(sent).get(),
+            sent_at: Some(caixa_proto::now()),
+            as_of: Some(caixa_proto::timestamp(cache.as_of())),
+        };
         if !send(&tx, Event::Heartbeat(whole), drained.as_mut()).await {
             return;
         }
@@ -57,7 +61,11 @@ pub(super) fn changes(
                     }
                 },
                 () = tokio::time::sleep(Duration::from_secs(5)) => {
-                    Event::Heartbeat(Heartbeat { head_revision: cache.revision().get(), sent_at: Some(caixa_proto::now()) })
+                    Event::Heartbeat(Heartbeat {
+                        head_revision: cache.revision().get(),
+                        sent_at: Some(caixa_proto::now()),
+                        as_of: Some(caixa_proto::timestamp(cache.as_of())),
+                    })
                 }
                 () = tx.closed() => return,
                 () = drained.as_mut() => return shutting_down(&tx),

@@ -28,8 +28,14 @@ async fn assert_agree(client: &EntitlementClient, replica: &LocalReplica, users:
             let service = client.check(user, feature).await.unwrap();
             let local = replica.check(user, feature).expect("a fresh replica answers");
             assert_eq!(
-                (local.allowed, local.reason, local.access_until, &local.subscription_id),
-                (service.allowed, service.reason, service.access_until, &service.subscription_id),
+                (local.allowed, local.reason, local.access_until, &local.subscription_id, local.stale),
+                (
+                    service.allowed,
+                    service.reason,
+                    service.access_until,
+                    &service.subscription_id,
+                    service.stale
+                ),
                 "{user} / {feature:?}"
             );
         }
@@ -152,4 +158,64 @@ async fn the_replica_agrees_with_the_service_follows_it_across_a_restart_and_say
     assert!(!replica.is_fresh());
     assert_eq!(ask("user-0").await, 503, "a stale replica is not asked; the service is down: fail closed");
     billing.running.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn when_the_service_loses_billing_and_its_log_the_replica_says_stale_and_denies_what_it_denies() {
+    caixa_test_support::init_test_logging();
+    // Arrange: a trialing user; the service marks answers stale 3 s after it last heard
+    // from billing or its log, and then denies "reports"; the replica is configured the
+    // same.
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let stripe = StripeEmulator::start().await;
+    let price = stripe.monthly_price().await;
+    let billing = spawn_billing_with_stripe(&db, &stripe, &[("WATCH_HEARTBEAT_SECONDS", "1")]).await;
+    stripe.register_billing(&db, billing.http_addr).await;
+    stripe.subscribe(&price, "user-s", "7").await;
+    let settings = [("STALENESS_BOUND_SECONDS", "3"), ("STALE_DENY_FEATURES", "reports")];
+    let entitlement =
+        caixa_integration_tests::spawn_entitlement_with(&db, billing.grpc_addr, &settings).await;
+    let url = format!("http://{}", entitlement.grpc_addr);
+    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default()).unwrap();
+    wait_until("the subscriber reached the service", Duration::from_secs(20), || async {
+        client.check("user-s", "reports").await.is_ok_and(|a| a.allowed)
+    })
+    .await;
+    let config = ReplicaConfig {
+        staleness_bound: Duration::from_secs(3),
+        stale_deny_features: vec!["reports".to_owned()],
+        ..ReplicaConfig::default()
+    };
+    let replica = LocalReplica::start(&[url.as_str()], ClientConfig::default(), config).await.unwrap();
+    let users = ["user-s".to_owned()];
+    assert_agree(&client, &replica, &users).await;
+    assert!(!replica.check("user-s", "reports").unwrap().stale);
+
+    // Act: billing and the database (the log the service falls back to) go away; the
+    // service keeps its heartbeats, saying how old its data is.
+    billing.running.stop().await.unwrap();
+    db.set_reachable(false).await;
+    wait_until("the service says stale", Duration::from_secs(20), || async {
+        client.check("user-s", "").await.is_ok_and(|a| a.stale)
+    })
+    .await;
+    wait_until("the replica says stale", Duration::from_secs(20), || async {
+        replica.check("user-s", "").is_some_and(|a| a.stale)
+    })
+    .await;
+
+    // Assert: both deny "reports" as stale and still grant the rest, saying stale.
+    for feature in ["reports", ""] {
+        let (service, local) =
+            (client.check("user-s", feature).await.unwrap(), replica.check("user-s", feature).unwrap());
+        assert_eq!(
+            (local.allowed, local.reason, local.stale),
+            (service.allowed, service.reason, service.stale),
+            "{feature:?}"
+        );
+    }
+    let denied = replica.check("user-s", "reports").unwrap();
+    assert_eq!((denied.allowed, denied.reason), (false, caixa_client::proto::AccessReason::Stale));
+    assert!(replica.check("user-s", "").unwrap().allowed, "a feature the service does not deny");
+    db.set_reachable(true).await;
 }
