@@ -77,7 +77,12 @@ pub struct RequireFeature<U> {
     said: Arc<AtomicBool>,
     /// gRPC methods (`/package.Service/Method`) with a feature of their own.
     methods: Arc<Vec<(String, Arc<str>)>>,
+    /// The revision a request's answer must reflect, when the caller knows one.
+    revision_from: Option<RevisionFrom>,
 }
+
+/// Reads, from a request, a revision its answer must reflect.
+type RevisionFrom = Arc<dyn Fn(&http::request::Parts) -> Option<crate::Revision> + Send + Sync>;
 
 /// gRPC services any caller reaches unguarded, unless a method of theirs is named with
 /// [`RequireFeature::method`]: health checks (probes carry no user) and reflection.
@@ -115,6 +120,7 @@ impl RequireFeature<NoUser> {
             user_from: NoUser,
             said: Arc::default(),
             methods: Arc::default(),
+            revision_from: None,
         })
     }
 
@@ -132,6 +138,7 @@ impl RequireFeature<NoUser> {
             user_from,
             said: self.said,
             methods: self.methods,
+            revision_from: self.revision_from,
         }
     }
 }
@@ -146,6 +153,19 @@ impl<U> RequireFeature<U> {
     /// What to do when the entitlement service cannot answer.
     pub fn fail(mut self, mode: FailMode) -> Self {
         self.fail = mode;
+        self
+    }
+
+    /// Read your writes: `revision_from` reads, from a request, a revision its answer must
+    /// reflect (one `SyncCheckoutSession` returned, carried in a cookie or header). The
+    /// replica answers only once it holds that revision, and the service is asked for an
+    /// answer at least as fresh, so a user who has just paid is not refused from an older
+    /// copy.
+    pub fn revision_from<F>(mut self, revision_from: F) -> Self
+    where
+        F: Fn(&http::request::Parts) -> Option<crate::Revision> + Send + Sync + 'static,
+    {
+        self.revision_from = Some(Arc::new(revision_from));
         self
     }
 
@@ -214,9 +234,21 @@ where
             .get(http::header::CONTENT_TYPE)
             .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
         let user = (self.guard.user_from)(&parts);
-        let (client, fail, said) = (self.guard.client.clone(), self.guard.fail, self.guard.said.clone());
-        // A fresh replica decides here; a stale one (None) leaves it to the service.
-        let local = user.as_deref().and_then(|u| self.guard.replica.as_ref()?.check(u, &feature));
+        let at_least = self.guard.revision_from.as_ref().and_then(|read| read(&parts));
+        let (fail, said) = (self.guard.fail, self.guard.said.clone());
+        let client = match at_least {
+            Some(revision) => self.guard.client.at_least_as_fresh(revision),
+            None => self.guard.client.clone(),
+        };
+        // A fresh replica that holds the revision asked for decides here; otherwise
+        // (None) the service does.
+        let local = user.as_deref().and_then(|u| {
+            let replica = self.guard.replica.as_ref()?;
+            match at_least {
+                Some(revision) => replica.check_at_least(u, &feature, revision),
+                None => replica.check(u, &feature),
+            }
+        });
         Box::pin(async move {
             let Some(user) = user else { return Ok(answer(grpc, Refusal::NoUser, &feature)) };
             let checked = match local {

@@ -121,6 +121,32 @@ async fn the_replica_agrees_with_the_service_follows_it_across_a_restart_and_say
     assert_eq!(ask("user-0").await, 200, "trialing");
     assert_eq!(ask("user-3").await, 403, "canceled");
 
+    // Read your writes: a request carrying a revision is decided by a copy that holds it.
+    let reading =
+        axum::Router::new().route("/reports", axum::routing::get(|| async { "reports" })).route_layer(
+            RequireFeature::new(client.clone(), "reports")
+                .user_from(|parts| parts.headers.get("x-user")?.to_str().ok().map(str::to_owned))
+                .revision_from(|parts| {
+                    let revision = parts.headers.get("x-revision")?.to_str().ok()?.parse().ok()?;
+                    Some(caixa_client::Revision::new(revision))
+                })
+                .with_replica(replica.clone()),
+        );
+    let ask_at = |revision: u64| {
+        let request = http::Request::get("/reports")
+            .header("x-user", "user-0")
+            .header("x-revision", revision.to_string())
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let app = reading.clone();
+        async move { app.oneshot(request).await.unwrap().status().as_u16() }
+    };
+    let held = replica.revision().get();
+    assert_eq!(ask_at(held).await, 200, "a revision the replica holds");
+    // One no write has made yet: neither the replica nor the service can answer for it,
+    // and the route fails closed.
+    assert_eq!(ask_at(held + 1).await, 503, "a revision nobody holds yet");
+
     // New subscribers arrive through the stream.
     for n in 0..3 {
         let user = format!("new-{n}");
