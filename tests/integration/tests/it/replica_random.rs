@@ -122,15 +122,22 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
         users.iter().flat_map(|u| FEATURES.iter().map(move |f| (u.as_str(), *f))).collect();
     let many = replica.check_many(&pairs).expect("a fresh replica answers many");
     let mut differ = Vec::new();
-    let key = |a: &Access| (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone());
+    let key =
+        |a: &Access| (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone(), a.stale);
     for (((user, feature), service), many) in pairs.iter().zip(&service).zip(&many) {
         let local = replica.check(user, feature).expect("a fresh replica answers");
-        if key(&local) != key(service) || key(many) != key(service) {
+        // Read your writes: holding the service's head, it answers for that revision too,
+        // from data at least as new as the service's.
+        let at_head = replica.check_at_least(user, feature, head);
+        let behind = local.revision < service.revision || at_head.as_ref() != Some(&local);
+        if key(&local) != key(service) || key(many) != key(service) || behind {
             differ.push(format!(
-                "{user}/{feature:?}: replica {:?}, many {:?}, service {:?}",
+                "{user}/{feature:?}: replica {:?} at {}, many {:?}, service {:?} at {}",
                 key(&local),
+                local.revision.get(),
                 key(many),
-                key(service)
+                key(service),
+                service.revision.get()
             ));
         }
     }
