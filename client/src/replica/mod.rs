@@ -94,6 +94,9 @@ struct Shared {
 #[derive(Clone)]
 pub struct LocalReplica {
     shared: Arc<Shared>,
+    /// Dropped with the last handle, which ends the task that follows the service (and
+    /// closes its stream) at once.
+    _alive: Arc<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl LocalReplica {
@@ -116,10 +119,11 @@ impl LocalReplica {
             config: config.clone(),
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
-        tokio::spawn(follow(pool, shared.clone(), loaded_tx));
+        let (alive, gone) = tokio::sync::oneshot::channel();
+        tokio::spawn(follow(pool, shared.clone(), loaded_tx, gone));
         tokio::spawn(tick(Arc::downgrade(&shared)));
         match tokio::time::timeout(config.load_timeout, loaded).await {
-            Ok(Ok(())) => Ok(Self { shared }),
+            Ok(Ok(())) => Ok(Self { shared, _alive: Arc::new(alive) }),
             _ => Err(ClientError::Unavailable(tonic::Status::unavailable(
                 "the entitlement snapshot did not load in time",
             ))),
@@ -238,6 +242,9 @@ async fn tick(shared: std::sync::Weak<Shared>) {
         let Some(shared) = shared.upgrade() else { return };
         shared.clock.store(now(), Ordering::Relaxed);
         shared.refresh_freshness();
+        let since_ms = shared.epoch.elapsed().as_millis() as i64 - shared.contact_ms.load(Ordering::Acquire);
+        metrics::gauge!("caixa_replica_contact_age_seconds").set(since_ms.max(0) as f64 / 1000.0);
+        metrics::gauge!("caixa_replica_revision").set(shared.revision.load(Ordering::Acquire) as f64);
     }
 }
 
@@ -263,19 +270,35 @@ impl Shared {
     }
 }
 
-/// Follows the service for as long as the replica lives; reconnects after the revision
-/// it last applied.
-async fn follow(pool: Pool, shared: Arc<Shared>, loaded: tokio::sync::oneshot::Sender<()>) {
+/// Follows the service for as long as the replica lives (until `gone` says the last
+/// handle dropped); reconnects after the revision it last applied, after a jittered
+/// pause so that many callers restarted together do not reconnect in step.
+async fn follow(
+    pool: Pool,
+    shared: Arc<Shared>,
+    loaded: tokio::sync::oneshot::Sender<()>,
+    mut gone: tokio::sync::oneshot::Receiver<()>,
+) {
     let mut loaded = Some(loaded);
     loop {
         let after = shared.revision.load(Ordering::Acquire);
         let request = pool.authorized(WatchEntitlementsRequest { after_revision: after });
-        match EntitlementServiceClient::new(pool.channel()).watch_entitlements(request).await {
+        let mut service = EntitlementServiceClient::new(pool.channel());
+        let watched = tokio::select! {
+            watched = service.watch_entitlements(request) => watched,
+            _ = &mut gone => return,
+        };
+        match watched {
             Ok(stream) => {
                 let mut stream = stream.into_inner();
-                // A stream that stays silent past a few heartbeats is dead even if its
-                // connection is not (a draining server): reconnect.
-                while let Ok(Ok(Some(message))) = tokio::time::timeout(SILENCE, stream.message()).await {
+                loop {
+                    // A stream that stays silent past a few heartbeats is dead even if its
+                    // connection is not (a draining server): reconnect.
+                    let message = tokio::select! {
+                        message = tokio::time::timeout(SILENCE, stream.message()) => message,
+                        _ = &mut gone => return,
+                    };
+                    let Ok(Ok(Some(message))) = message else { break };
                     shared.touch();
                     match message.event {
                         Some(Event::Change(state)) => shared.apply(&state),
@@ -283,6 +306,9 @@ async fn follow(pool: Pool, shared: Arc<Shared>, loaded: tokio::sync::oneshot::S
                             if let Some(as_of) = beat.as_of {
                                 shared.as_of.store(as_of.seconds, Ordering::Relaxed);
                             }
+                            let behind =
+                                beat.head_revision.saturating_sub(shared.revision.load(Ordering::Acquire));
+                            metrics::gauge!("caixa_replica_lag_revisions").set(behind as f64);
                             if let Some(done) = loaded.take() {
                                 done.send(()).ok();
                             }
@@ -294,9 +320,15 @@ async fn follow(pool: Pool, shared: Arc<Shared>, loaded: tokio::sync::oneshot::S
             }
             Err(status) => tracing::warn!(%status, "cannot watch the entitlement service; retrying"),
         }
-        if Arc::strong_count(&shared) == 1 {
-            return; // every replica handle is gone
+        let pause = Duration::from_millis(500 + u64::from(jitter_ms()));
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = &mut gone => return,
         }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// Up to a second, from the clock's nanoseconds: enough to spread reconnects.
+fn jitter_ms() -> u32 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() % 1_000)
 }

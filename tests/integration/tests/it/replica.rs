@@ -245,3 +245,45 @@ async fn when_the_service_loses_billing_and_its_log_the_replica_says_stale_and_d
     assert!(replica.check("user-s", "").unwrap().allowed, "a feature the service does not deny");
     db.set_reachable(true).await;
 }
+
+#[tokio::test]
+async fn the_last_replica_handle_dropped_ends_its_tasks() {
+    caixa_test_support::init_test_logging();
+    // Arrange: both services as processes, so that this runtime runs only the replica.
+    let db = TestDatabase::migrated(Backend::Sqlite).await;
+    let mut billing = ServiceProcess::spawn(
+        env!("CARGO_BIN_EXE_billing-process"),
+        &[
+            ("DATABASE_URL", db.url.clone()),
+            ("BILLING_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+            ("BILLING_HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ],
+    );
+    let billing_addr = billing.address("billing service listening", "grpc_addr").await;
+    let env = [
+        ("DATABASE_URL", db.url.clone()),
+        ("BILLING_URL", format!("http://{billing_addr}")),
+        ("ENTITLEMENT_GRPC_ADDR", "127.0.0.1:0".to_owned()),
+    ];
+    let mut service = ServiceProcess::spawn(ENTITLEMENT, &env);
+    let addr = service.address("entitlement service listening", "grpc_addr").await;
+    let url = format!("http://{addr}");
+    let tasks = || tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    let before = tasks();
+    let replica = LocalReplica::start(&[url.as_str()], ClientConfig::default(), ReplicaConfig::default())
+        .await
+        .unwrap();
+    let copy = replica.clone();
+    assert!(tasks() > before, "the replica follows in tasks of its own");
+
+    // Act: every handle dropped.
+    drop(replica);
+    drop(copy);
+
+    // Assert: its tasks end (the stream closes) rather than follow the service for good.
+    wait_until("the replica's tasks ended", Duration::from_secs(5), || async { tasks() <= before }).await;
+    service.terminate();
+    billing.terminate();
+    service.wait_exit(Duration::from_secs(30)).await;
+    billing.wait_exit(Duration::from_secs(30)).await;
+}
