@@ -126,7 +126,9 @@ impl Worker {
     }
 }
 
-/// The most events claimed behind each customer's head in one claim.
+/// Events a claim may take per free slot, in all: a claim for N customers takes at most
+/// N × this many, the oldest first, so a customer with a longer backlog gets a prefix
+/// now and the rest in a later claim.
 const CHAIN_CAP: usize = 64;
 
 /// The span of applying one inbox event: in the trace of the delivery that stored it

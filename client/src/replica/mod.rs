@@ -159,20 +159,24 @@ impl LocalReplica {
     }
 
     /// Several `(user, feature)` checks at once, answered in order; `None` when the
-    /// replica is stale, or when the service would refuse any of the ids. Faster per check than [`Self::check`]: one read lock for all,
-    /// and each group of users is looked up before any of them is decided, so their
-    /// cache misses overlap instead of queueing one behind the other.
+    /// replica is stale, or when the service would refuse any of the ids. Faster per
+    /// check than [`Self::check`]: one read lock for all, and each group of users is
+    /// looked up before any of them is decided, so their cache misses overlap instead of
+    /// queueing one behind the other.
     pub fn check_many(&self, checks: &[(&str, &str)]) -> Option<Vec<Access>> {
         if !self.is_fresh() {
             return None;
         }
-        let checks: Vec<(&str, &str)> =
-            checks.iter().map(|(user, feature)| valid(user, feature)).collect::<Option<_>>()?;
         let now = self.shared.clock.load(Ordering::Relaxed);
         let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
         let users = self.shared.users.read().ok()?;
         let mut answers = Vec::with_capacity(checks.len());
-        for batch in checks.chunks(BATCH) {
+        for raw in checks.chunks(BATCH) {
+            let mut read = [("", ""); BATCH];
+            for (slot, (user, feature)) in read.iter_mut().zip(raw) {
+                *slot = valid(user, feature)?;
+            }
+            let batch = &read[..raw.len()];
             let ids: [&str; BATCH] = std::array::from_fn(|i| batch.get(i).map_or("", |(user, _)| *user));
             let mut entries = [None; BATCH];
             users.get_many(&ids[..batch.len()], &mut entries);

@@ -101,12 +101,12 @@ impl Billing {
             customers::find_or_create(&self.db, stripe, (user, request.email.as_str()), live, &self.policy)
                 .await?;
         let email = trials::normalize_email(&request.email);
-        let older = self.older_sessions(stripe, user, &customer, created).await?;
+        let (older, held) = self.older_sessions(stripe, user, &customer, created).await?;
         sessions::check_lapsed(&self.db, stripe, Some((user, &email))).await?;
         let reservation_ttl = Utc::now() + trials::RESERVATION_TTL;
         let (reservation, moved) = match self.settings.trial_days {
             0 => (None, false),
-            _ => match store::trials::held(&self.db, user, live).await? {
+            _ => match held {
                 // Held for a session closing now: it moves to the new one.
                 Some((id, Some(session))) if older.contains(&session) => (Some(id), true),
                 // Held for a session this checkout does not close: no second trial.
@@ -171,31 +171,34 @@ impl Billing {
         })
     }
 
-    /// The open sessions to close beside the user's new one: none for a customer this
-    /// call created (billing opens sessions only for customers it has stored), those
-    /// billing recorded as open for one it opened sessions for, and otherwise (sessions
-    /// made before billing took the account over, or by a create that never answered)
-    /// Stripe's, closed now.
+    /// The open sessions to close beside the user's new one, and the reservation the
+    /// user then holds (with its session): none to close for a customer this call created
+    /// (billing opens sessions only for customers it has stored), those billing recorded
+    /// as open for one it opened sessions for, and otherwise (sessions made before
+    /// billing took the account over, or by a create that never answered) Stripe's,
+    /// closed now.
     async fn older_sessions(
         &self,
         stripe: &StripeApi,
         user: &str,
         customer: &str,
         created: bool,
-    ) -> Result<Vec<String>, BillingError> {
+    ) -> Result<(Vec<String>, Held), BillingError> {
         let live = self.settings.live_mode;
+        let held = || store::trials::held(&self.db, user, live);
         if created {
             store::trials::release_unattached(&self.db, user, live).await?;
-            return Ok(Vec::new());
+            return Ok((Vec::new(), held().await?));
         }
+        let before = held().await?;
         // A reservation no session carries is a create Stripe may have made without
         // answering: that session is unknown here, so Stripe is asked.
-        let unanswered = matches!(store::trials::held(&self.db, user, live).await?, Some((_, None)));
+        let unanswered = matches!(before, Some((_, None)));
         match store::sessions::open_of(&self.db, customer).await? {
-            Some(open) if !unanswered => Ok(open.into_iter().map(|row| row.id).collect()),
+            Some(open) if !unanswered => Ok((open.into_iter().map(|row| row.id).collect(), before)),
             _ => {
                 sessions::close_open(&self.db, stripe, user, customer, live).await?;
-                Ok(Vec::new())
+                Ok((Vec::new(), held().await?))
             }
         }
     }
@@ -207,6 +210,9 @@ impl Billing {
         Ok(())
     }
 }
+
+/// A reservation the user holds, with the session it is attached to.
+type Held = Option<(i64, Option<String>)>;
 
 /// The session to create, in async-stripe's typed request, so that a misspelt parameter
 /// does not compile.

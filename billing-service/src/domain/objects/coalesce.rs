@@ -24,7 +24,8 @@ pub struct ChainSettled {
     pub processed: usize,
     /// Events of kinds billing does not act on.
     pub ignored: usize,
-    /// Stripe objects refetched for them.
+    /// Stripe objects refetched for them (one request each, however many events named
+    /// the object).
     pub fetched: usize,
     /// The event that failed (by its place in the chain) and why: it and the events
     /// after it were not settled.
@@ -123,7 +124,8 @@ impl Intake {
         let cut = stopped.as_ref().map_or(rows.len(), |(at, _)| *at);
         let objects: Vec<Fetched> =
             objects.into_iter().filter(|(first, _)| *first < cut).map(|(_, o)| o).collect();
-        let fetched = objects.len();
+        // Targets without a key apply from their own payload: no request was made.
+        let fetched = slots.iter().filter(|slot| slot.target.key().is_some()).count();
         let settled: Vec<(&str, InboxStatus)> =
             rows.iter().zip(&statuses).take(cut).map(|(row, status)| (row.id.as_str(), *status)).collect();
         if settled.is_empty() {

@@ -31,12 +31,11 @@ pub fn rank(event_type: &str) -> i32 {
 
 /// [`rank`] in SQL, for the events aliased `of`.
 fn rank_sql(of: &Alias) -> Expr {
-    let kind = || Expr::col((of.clone(), Column::EventType));
-    let (first, rest) = RANKS.split_first().map_or(((" ", OTHERS), &[][..]), |(f, r)| (*f, r));
-    let mut case = Expr::case(kind().like(format!("{}%", first.0)), first.1);
-    for (prefix, rank) in rest {
-        case = case.case(kind().like(format!("{prefix}%")), *rank);
-    }
+    let like = |prefix: &str| Expr::col((of.clone(), Column::EventType)).like(format!("{prefix}%"));
+    let [(prefix, rank), rest @ ..] = RANKS;
+    let case = rest
+        .iter()
+        .fold(Expr::case(like(prefix), rank), |case, (prefix, rank)| case.case(like(prefix), *rank));
     case.finally(OTHERS).into()
 }
 
@@ -134,16 +133,8 @@ pub async fn claim(
     // become one; its single worker needs no row locks.
     let txn = if backend == DbBackend::Postgres { Some(db.begin().await?) } else { None };
     let claimed = match &txn {
-        Some(txn) => {
-            // The plan that stays cheap at any backlog walks the pending events in order,
-            // probes each customer's earlier ones by index, and stops at `limit`. Right
-            // after a burst (Stripe redelivering everything) the table's statistics are
-            // stale and the planner would rather sort the whole backlog and probe every
-            // event in it: hundreds of milliseconds a claim at 100,000 pending. The
-            // settings hold for the heads' query alone.
-            take(txn, worker, (limit, cap), lease, now, true).await?
-        }
-        None => take(db, worker, (limit, cap), lease, now, false).await?,
+        Some(txn) => take(txn, worker, (limit, cap), lease, now).await?,
+        None => take(db, worker, (limit, cap), lease, now).await?,
     };
     if let Some(txn) = txn {
         txn.commit().await?;
@@ -157,10 +148,16 @@ async fn take(
     (limit, cap): (u64, u64),
     lease: Duration,
     now: DateTime<Utc>,
-    postgres: bool,
 ) -> Result<Vec<stripe_events::Model>, StoreError> {
     let backend = db.get_database_backend();
+    // The plan that stays cheap at any backlog walks the pending events in order, probes
+    // each customer's earlier ones by index, and stops at `limit`. Right after a burst
+    // (Stripe redelivering everything) the table's statistics are stale and the planner
+    // would rather sort the whole backlog and probe every event in it: hundreds of
+    // milliseconds a claim at 100,000 pending. The settings hold for the heads' query
+    // alone (and, being `LOCAL`, never outlive the claim's transaction).
     let plan = |on: &str| format!("SET LOCAL enable_sort = {on}; SET LOCAL enable_bitmapscan = {on}");
+    let postgres = backend == DbBackend::Postgres;
     if postgres {
         db.execute_unprepared(&plan("off")).await?;
     }
@@ -239,12 +236,12 @@ pub type Chain = Vec<stripe_events::Model>;
 /// Splits claimed `events` (in apply order) into chains, each kept in apply order.
 pub fn chains(events: Vec<stripe_events::Model>) -> Vec<Chain> {
     let mut chains: Vec<Chain> = Vec::new();
-    let mut index = std::collections::HashMap::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for event in events {
         let key =
             event.customer_id.clone().or_else(|| event.object_id.clone()).unwrap_or_else(|| event.id.clone());
-        match index.get(&key) {
-            Some(&at) => chains.get_mut(at).map_or((), |chain: &mut Chain| chain.push(event)),
+        match index.get(&key).and_then(|&at| chains.get_mut(at)) {
+            Some(chain) => chain.push(event),
             None => {
                 index.insert(key, chains.len());
                 chains.push(vec![event]);
