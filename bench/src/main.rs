@@ -280,13 +280,21 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         println!("| overload: first 2 s after the load drops, concurrency 16 | {} |", after.describe());
     }
 
+    let mut followed = None;
     if runs("replica") {
-        for (measure, result) in replica::run(entitlement.addr, entitlement.http_addr, users, step).await {
+        let (rows, replica) = replica::run(entitlement.addr, entitlement.http_addr, users, step).await;
+        for (measure, result) in rows {
             println!("| {measure} | {result} |");
         }
+        followed = Some(replica);
     }
 
     println!("| service peak RSS after the load steps | {} MiB |", entitlement.peak_rss_kib() / 1024);
+    // Last while the service runs: it doubles the users the service and the replica hold.
+    if let Some(replica) = followed {
+        let (measure, result) = replica::stall(&db, &replica, users).await;
+        println!("| {measure} | {result} |");
+    }
     entitlement.stop().await;
 
     if runs("instructions") {

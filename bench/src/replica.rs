@@ -1,13 +1,20 @@
 //! The client crate's in-process replica: cold start and memory of loading every user
 //! from the service, checks per second on one core with latency per check, and the
-//! guard's overhead over an unguarded axum handler when it decides from the replica.
+//! guard's overhead over an unguarded axum handler when it decides from the replica;
+//! and the longest a check waits on the replica's writer while as many users again
+//! stream in, their arrival growing its index past a doubling.
 
 use std::{
     net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
 use caixa_client::{ClientConfig, EntitlementClient, LocalReplica, ReplicaConfig, RequireFeature};
+use caixa_test_support::database::TestDatabase;
 use hdrhistogram::Histogram;
 use tower::ServiceExt;
 
@@ -17,8 +24,13 @@ fn own_rss_kib() -> u64 {
     status_kib("/proc/self/status", "VmRSS:")
 }
 
-/// The replica step's rows.
-pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duration) -> Vec<(String, String)> {
+/// The replica step's rows, and the replica for [`stall`].
+pub async fn run(
+    addr: SocketAddr,
+    http: SocketAddr,
+    users: usize,
+    step: Duration,
+) -> (Vec<(String, String)>, LocalReplica) {
     let url = format!("http://{addr}");
     let mut rows = Vec::new();
     let before = own_rss_kib();
@@ -130,7 +142,53 @@ pub async fn run(addr: SocketAddr, http: SocketAddr, users: usize, step: Duratio
             with_guard.as_secs_f64() * 1e6
         ),
     ));
-    rows
+    (rows, replica)
+}
+
+/// Checks one at a time on a thread of their own, each timed, while `users` new users
+/// are committed to billing's log and reach the replica through the entitlement
+/// service's stream: the longest wait is the longest hold of the replica's write lock
+/// (and the scheduler's share; the two cores also run both services and PostgreSQL).
+pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (String, String) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (local, stopped) = (replica.clone(), stop.clone());
+    let reader = std::thread::spawn(move || {
+        let names: Vec<String> = (0..users).map(|n| format!("user-{}", (n * 7_919 + 13) % users)).collect();
+        let mut waits = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
+        for name in names.iter().cycle() {
+            if stopped.load(Ordering::Relaxed) {
+                break;
+            }
+            let at = Instant::now();
+            std::hint::black_box(local.check(name, "reports"));
+            waits.saturating_record(at.elapsed().as_nanos().max(1) as u64);
+        }
+        waits
+    });
+    let started = Instant::now();
+    crate::seed::changes(db, users..2 * users).await.expect("the new users are committed");
+    let committed = started.elapsed();
+    let head = caixa_client::Revision::new(2 * users as u64);
+    while replica.revision() < head && started.elapsed() < Duration::from_secs(900) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let arrived = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let waits = reader.join().expect("the reader thread");
+    assert_eq!(replica.users(), 2 * users, "every new user reached the replica");
+    (
+        format!("replica: longest check while {users} new users stream in (index grows past a doubling)"),
+        format!(
+            "{:.2} ms longest; p99.99 {} µs, p99.9 {} µs, p50 {} ns; {} checks; users committed in {:.1} s, all held after {:.1} s",
+            waits.max() as f64 / 1e6,
+            waits.value_at_quantile(0.9999) / 1000,
+            waits.value_at_quantile(0.999) / 1000,
+            waits.value_at_quantile(0.5),
+            waits.len(),
+            committed.as_secs_f64(),
+            arrived.as_secs_f64()
+        ),
+    )
 }
 
 /// CheckAccess calls the service has answered OK, from its metrics.

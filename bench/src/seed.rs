@@ -31,41 +31,66 @@ fn state(i: usize) -> serde_json::Value {
 
 /// Inserts `count` users with revisions 1..=count and moves the counter to match.
 pub async fn users(db: &TestDatabase, count: usize) -> anyhow::Result<()> {
-    let conn = db.connect().await;
     let now = chrono::Utc::now();
-    for start in (0..count).step_by(CHUNK) {
-        let end = (start + CHUNK).min(count);
-        let mut sql = String::from(
-            "INSERT INTO entitlements (user_id, livemode, revision, state, created_at, updated_at) VALUES ",
-        );
-        let mut values: Vec<Value> = Vec::with_capacity((end - start) * 6);
-        for (n, i) in (start..end).enumerate() {
-            let p = n * 6;
-            sql.push_str(&format!(
-                "{}(${}, ${}, ${}, ${}, ${}, ${})",
-                if n > 0 { "," } else { "" },
-                p + 1,
-                p + 2,
-                p + 3,
-                p + 4,
-                p + 5,
-                p + 6
-            ));
-            values.extend([
-                format!("user-{i}").into(),
-                false.into(),
-                i64::try_from(i + 1)?.into(),
-                state(i).into(),
-                now.into(),
-                now.into(),
-            ]);
+    let head =
+        "INSERT INTO entitlements (user_id, livemode, revision, state, created_at, updated_at) VALUES ";
+    insert(db, head, 0..count, |i| {
+        Ok(vec![
+            format!("user-{i}").into(),
+            false.into(),
+            i64::try_from(i + 1)?.into(),
+            state(i).into(),
+            now.into(),
+            now.into(),
+        ])
+    })
+    .await
+}
+
+/// Commits users `range` to the revision log as new users, each at revision `i + 1`, and
+/// moves the counter to match: what billing's followers stream next.
+pub async fn changes(db: &TestDatabase, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+    let now = chrono::Utc::now();
+    let head = "INSERT INTO entitlement_changes (revision, user_id, livemode, state, committed_at) VALUES ";
+    insert(db, head, range, |i| {
+        Ok(vec![
+            i64::try_from(i + 1)?.into(),
+            format!("user-{i}").into(),
+            false.into(),
+            state(i).into(),
+            now.into(),
+        ])
+    })
+    .await
+}
+
+/// Inserts a row for each of `range` in multi-row statements, then sets the revision
+/// counter to the range's end.
+async fn insert(
+    db: &TestDatabase,
+    head: &str,
+    range: std::ops::Range<usize>,
+    row: impl Fn(usize) -> anyhow::Result<Vec<Value>>,
+) -> anyhow::Result<()> {
+    let conn = db.connect().await;
+    let end_of_all = range.end;
+    for start in range.clone().step_by(CHUNK) {
+        let end = (start + CHUNK).min(end_of_all);
+        let mut sql = String::from(head);
+        let mut values: Vec<Value> = Vec::new();
+        for i in start..end {
+            let row = row(i)?;
+            let first = values.len();
+            let marks: Vec<String> = (1..=row.len()).map(|n| format!("${}", first + n)).collect();
+            sql.push_str(&format!("{}({})", if i > start { "," } else { "" }, marks.join(", ")));
+            values.extend(row);
         }
         conn.execute_raw(Statement::from_sql_and_values(sea_orm::DbBackend::Postgres, sql, values)).await?;
     }
     conn.execute_raw(Statement::from_sql_and_values(
         sea_orm::DbBackend::Postgres,
         "UPDATE revision_counter SET value = $1 WHERE id = 1",
-        [i64::try_from(count)?.into()],
+        [i64::try_from(end_of_all)?.into()],
     ))
     .await?;
     Ok(())

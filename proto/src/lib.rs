@@ -14,6 +14,11 @@ pub mod entitlement {
     /// Version 1 of the entitlement contracts.
     pub mod v1 {
         tonic::include_proto!("caixa.entitlement.v1");
+
+        /// Response metadata of `WatchEntitlements`: how many changes the backlog before
+        /// the first heartbeat holds (with `after_revision` 0, every user), so that a
+        /// follower can make room for them before they arrive.
+        pub const BACKLOG_METADATA: &str = "caixa-backlog-changes";
     }
 }
 

@@ -77,10 +77,11 @@ impl Index {
     }
 
     /// Records `position` under `hash`; the caller has found no position for its key.
-    /// `rehash` gives the hash of the key at a position, for growing.
+    /// `rehash` gives the hash of the key at a position, for growing here when the
+    /// caller did not make room beforehand with [`Self::grown`].
     pub(super) fn insert(&mut self, hash: u64, position: usize, rehash: impl Fn(usize) -> u64) {
-        if (self.len + 1) * 2 > self.slots.get().len() {
-            self.grow(rehash);
+        if let Some(grown) = self.grown(self.len + 1, rehash) {
+            *self = grown;
         }
         self.place(word(hash, position), hash);
         self.len += 1;
@@ -96,13 +97,18 @@ impl Index {
         slots[at] = word;
     }
 
-    fn grow(&mut self, rehash: impl Fn(usize) -> u64) {
-        let doubled = Pages::zeroed(self.slots.get().len() * 2);
-        let old = std::mem::replace(&mut self.slots, doubled);
-        for slot in old.get().iter().copied().filter(|&s| s != 0) {
-            let hash = rehash(position(slot));
-            self.place(word(hash, position(slot)), hash);
+    /// A copy with room for `users` positions (at most half full), or `None` when this
+    /// one has room. Reads `self` only, so readers go on using it meanwhile.
+    pub(super) fn grown(&self, users: usize, rehash: impl Fn(usize) -> u64) -> Option<Self> {
+        if users * 2 <= self.slots.get().len() {
+            return None;
         }
+        let mut grown = Self { slots: Pages::zeroed((users * 2).next_power_of_two()), len: self.len };
+        for slot in self.slots.get().iter().copied().filter(|&s| s != 0) {
+            let hash = rehash(position(slot));
+            grown.place(word(hash, position(slot)), hash);
+        }
+        Some(grown)
     }
 }
 
@@ -131,5 +137,29 @@ mod tests {
             assert_eq!(index.find(hash(key), |p| keys[p] == key), Some(position));
         }
         assert_eq!(index.find(hash(5_000), |p| keys[p] == 5_000), None);
+    }
+
+    #[test]
+    fn a_grown_copy_finds_every_key_and_leaves_the_original_whole() {
+        // Arrange
+        let keys: Vec<u64> = (0..100).collect();
+        let hash = |key: u64| key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let mut index = Index::default();
+        for (position, &key) in keys.iter().enumerate() {
+            index.insert(hash(key), position, |p| hash(keys[p]));
+        }
+        let before = index.slots.get().len();
+
+        // Act
+        let grown = index.grown(10_000, |p| hash(keys[p])).expect("100 slots are too few for 10,000");
+
+        // Assert: room for 10,000 at most half full; both copies find every key.
+        assert!(index.grown(before / 2, |p| hash(keys[p])).is_none(), "room enough already");
+        assert_eq!((grown.slots.get().len(), grown.len()), (32_768, 100));
+        assert_eq!(index.slots.get().len(), before);
+        for (position, &key) in keys.iter().enumerate() {
+            assert_eq!(grown.find(hash(key), |p| keys[p] == key), Some(position));
+            assert_eq!(index.find(hash(key), |p| keys[p] == key), Some(position));
+        }
     }
 }

@@ -11,6 +11,8 @@
 //! is missed across a restart of the service.
 
 mod arena;
+mod entry;
+mod follow;
 mod index;
 mod pages;
 mod table;
@@ -24,13 +26,6 @@ use std::{
 };
 
 use caixa_policy::Policy;
-use caixa_proto::{
-    billing::v1::EntitlementState,
-    entitlement::v1::{
-        WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
-        watch_entitlements_response::Event,
-    },
-};
 use caixa_types::Revision;
 
 use crate::{Access, ClientConfig, ClientError, transport::Pool};
@@ -120,7 +115,7 @@ impl LocalReplica {
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
         let (alive, gone) = tokio::sync::oneshot::channel();
-        tokio::spawn(follow(pool, shared.clone(), loaded_tx, gone));
+        tokio::spawn(follow::follow(pool, shared.clone(), loaded_tx, gone));
         tokio::spawn(tick(Arc::downgrade(&shared)));
         match tokio::time::timeout(config.load_timeout, loaded).await {
             Ok(Ok(())) => Ok(Self { shared, _alive: Arc::new(alive) }),
@@ -263,76 +258,4 @@ impl Shared {
         let fresh = since <= self.config.max_staleness.as_millis() as i64;
         self.fresh.store(fresh, Ordering::Release);
     }
-
-    fn apply(&self, state: &EntitlementState) {
-        // A poisoned table answers nothing from then on (every read fails); its revision
-        // must not claim changes it never took.
-        let Ok(mut users) = self.users.write() else { return };
-        users.apply(state);
-        drop(users);
-        self.revision.fetch_max(state.revision, Ordering::AcqRel);
-    }
-}
-
-/// Follows the service for as long as the replica lives (until `gone` says the last
-/// handle dropped); reconnects after the revision it last applied, after a jittered
-/// pause so that many callers restarted together do not reconnect in step.
-async fn follow(
-    pool: Pool,
-    shared: Arc<Shared>,
-    loaded: tokio::sync::oneshot::Sender<()>,
-    mut gone: tokio::sync::oneshot::Receiver<()>,
-) {
-    let mut loaded = Some(loaded);
-    loop {
-        let after = shared.revision.load(Ordering::Acquire);
-        let request = pool.authorized(WatchEntitlementsRequest { after_revision: after });
-        let mut service = EntitlementServiceClient::new(pool.channel());
-        let watched = tokio::select! {
-            watched = service.watch_entitlements(request) => watched,
-            _ = &mut gone => return,
-        };
-        match watched {
-            Ok(stream) => {
-                let mut stream = stream.into_inner();
-                loop {
-                    // A stream that stays silent past a few heartbeats is dead even if its
-                    // connection is not (a draining server): reconnect.
-                    let message = tokio::select! {
-                        message = tokio::time::timeout(SILENCE, stream.message()) => message,
-                        _ = &mut gone => return,
-                    };
-                    let Ok(Ok(Some(message))) = message else { break };
-                    shared.touch();
-                    match message.event {
-                        Some(Event::Change(state)) => shared.apply(&state),
-                        Some(Event::Heartbeat(beat)) => {
-                            if let Some(as_of) = beat.as_of {
-                                shared.as_of.store(as_of.seconds, Ordering::Relaxed);
-                            }
-                            let behind =
-                                beat.head_revision.saturating_sub(shared.revision.load(Ordering::Acquire));
-                            metrics::gauge!("caixa_replica_lag_revisions").set(behind as f64);
-                            if let Some(done) = loaded.take() {
-                                done.send(()).ok();
-                            }
-                        }
-                        None => {}
-                    }
-                }
-                tracing::warn!("the entitlement stream ended; reconnecting");
-            }
-            Err(status) => tracing::warn!(%status, "cannot watch the entitlement service; retrying"),
-        }
-        let pause = Duration::from_millis(500 + u64::from(jitter_ms()));
-        tokio::select! {
-            () = tokio::time::sleep(pause) => {}
-            _ = &mut gone => return,
-        }
-    }
-}
-
-/// Up to a second, from the clock's nanoseconds: enough to spread reconnects.
-fn jitter_ms() -> u32 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos() % 1_000)
 }

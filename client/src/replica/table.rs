@@ -1,87 +1,28 @@
 //! The replica's users, in the entitlement service's compact layout: one entry per user
-//! holding its id and (usually its only) subscription, times in 32 bits, ids inline and
-//! feature lists shared. A check over a million users then touches the table's control
-//! bytes and slot (small enough to stay in cache) and one entry.
+//! holding its id and (usually its only) subscription. A check over a million users then
+//! touches one index slot and one entry.
+//!
+//! Readers share the table under a read lock; the one task that writes takes the write
+//! lock only to place entries it built beforehand, a batch at a time, and to swap in an
+//! index it grew while readers went on using the old one.
 
-use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
+use std::hash::BuildHasher;
 
-use caixa_policy::{Dates, Terms};
-use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
-use caixa_types::{Revision, Stamp, StripeId, prefetch, same};
+use caixa_types::{prefetch, same};
 use hashbrown::DefaultHashBuilder;
-use smallvec::SmallVec;
-use smol_str::SmolStr;
 
+pub(super) use super::entry::Entry;
+use super::{arena::Arena, entry::Prepared, index::Index};
 #[cfg(test)]
-use super::arena::SEGMENT;
-use super::{arena::Arena, index::Index};
+use super::{arena::SEGMENT, entry::Builder};
+#[cfg(test)]
+use caixa_policy::Terms;
+#[cfg(test)]
+use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot};
+#[cfg(test)]
+use std::collections::HashMap;
 
-/// A feature list, shared by every subscription that grants the same features.
-type Features = Arc<[Box<str>]>;
-
-/// One subscription as the replica holds it.
-pub(super) struct Held {
-    id: StripeId,
-    features: Features,
-    /// trial_end, current_period_start, current_period_end, cancel_at, ended_at,
-    /// past_due_since.
-    times: [Stamp; 6],
-    status: SubscriptionStatus,
-    cancel_at_period_end: bool,
-}
-
-impl Held {
-    /// The subscription's id as held, to copy into an answer without re-reading it.
-    pub(super) fn stripe_id(&self) -> &StripeId {
-        &self.id
-    }
-}
-
-impl Terms for Held {
-    fn id(&self) -> &str {
-        self.id.as_str()
-    }
-    fn status(&self) -> SubscriptionStatus {
-        self.status
-    }
-    fn dates(&self) -> Dates {
-        let [trial_end, current_period_start, current_period_end, cancel_at, ended_at, past_due_since] =
-            self.times.map(Stamp::get);
-        Dates {
-            trial_end,
-            current_period_start,
-            current_period_end,
-            cancel_at,
-            ended_at,
-            past_due_since,
-            cancel_at_period_end: self.cancel_at_period_end,
-        }
-    }
-    fn grants_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| same(f, feature))
-    }
-}
-
-/// One user at the revision that last changed it: 128 bytes aligned to a cache line, so
-/// two lines. The key is laid last so that a reference to it names the second line and a
-/// reference to the entry the first; a batch prefetches both without reading either.
-#[repr(C, align(64))]
-pub(super) struct Entry {
-    subscriptions: SmallVec<[Held; 1]>,
-    revision: Revision,
-    user_id: SmolStr,
-}
-
-const _: () = assert!(size_of::<Entry>() == 128 && std::mem::offset_of!(Entry, user_id) >= 64);
-
-impl Entry {
-    /// Every subscription of the user.
-    pub(super) fn subscriptions(&self) -> &[Held] {
-        &self.subscriptions
-    }
-}
-
-/// Every user's entry, keyed by the id the entry holds, and the distinct feature lists.
+/// Every user's entry, keyed by the id the entry holds.
 ///
 /// The [`Index`] holds each entry's position (8 bytes a slot, 16 MB for a million
 /// users); the entries lie side by side in [`Arena`] segments. A lookup misses cache on
@@ -92,7 +33,6 @@ pub(super) struct Table {
     index: Index,
     entries: Arena,
     hasher: DefaultHashBuilder,
-    feature_lists: HashMap<Box<[String]>, Features>,
 }
 
 /// Checks a batch looks up together: their slots and entries (3 lines each) stay in
@@ -150,56 +90,51 @@ impl Table {
         self.index.len()
     }
 
-    /// Stores `state` unless what is held for its user is as new or newer.
-    pub(super) fn apply(&mut self, state: &EntitlementState) {
-        let hash = self.hasher.hash_one(state.user_id.as_str());
-        let entries = &self.entries;
-        let held = self.index.find(hash, |at| entries.get(at).user_id == state.user_id);
-        if held.is_some_and(|at| entries.get(at).revision.get() >= state.revision) {
-            return;
+    /// The hasher entries are placed by, for a [`super::entry::Builder`].
+    pub(super) fn hasher(&self) -> DefaultHashBuilder {
+        self.hasher.clone()
+    }
+
+    /// An index with room for `more` users beyond those held, built from this table
+    /// while readers go on using it (a read lock is enough); `None` when there is room.
+    pub(super) fn grown_index(&self, more: usize) -> Option<Index> {
+        let (entries, hasher) = (&self.entries, &self.hasher);
+        self.index.grown(self.len() + more, |at| hasher.hash_one(entries.get(at).user_id.as_str()))
+    }
+
+    /// Swaps in an index from [`Self::grown_index`], returning the one it replaces (or,
+    /// if users were placed since it was built, itself) for the caller to drop after
+    /// releasing the lock.
+    pub(super) fn install(&mut self, index: Index) -> Index {
+        if index.len() != self.index.len() {
+            return index;
         }
-        let lists = &mut self.feature_lists;
-        let subscriptions = state.subscriptions.iter().map(|s| held_subscription(s, lists)).collect();
-        let entry = Entry {
-            subscriptions,
-            revision: Revision::new(state.revision),
-            user_id: SmolStr::new(&state.user_id),
-        };
-        match held {
-            Some(at) => *self.entries.get_mut(at) = entry,
-            None => {
-                let at = self.entries.push(entry);
-                let (entries, hasher) = (&self.entries, &self.hasher);
-                self.index.insert(hash, at, |at| hasher.hash_one(entries.get(at).user_id.as_str()));
+        std::mem::replace(&mut self.index, index)
+    }
+
+    /// Places each prepared entry unless what is held for its user is as new or newer.
+    /// Whatever is displaced or refused goes to `spent`, to be dropped after the lock.
+    pub(super) fn place(&mut self, batch: &mut Vec<Prepared>, spent: &mut Vec<Entry>) {
+        for Prepared { hash, entry } in batch.drain(..) {
+            let entries = &self.entries;
+            let held = self.index.find(hash, |at| entries.get(at).user_id == entry.user_id);
+            match held {
+                Some(at) if self.entries.get(at).revision >= entry.revision => spent.push(entry),
+                Some(at) => spent.push(std::mem::replace(self.entries.get_mut(at), entry)),
+                None => {
+                    let at = self.entries.push(entry);
+                    let (entries, hasher) = (&self.entries, &self.hasher);
+                    self.index.insert(hash, at, |at| hasher.hash_one(entries.get(at).user_id.as_str()));
+                }
             }
         }
     }
-}
 
-fn held_subscription(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>, Features>) -> Held {
-    let features = match lists.get(s.features.as_slice()) {
-        Some(shared) => shared.clone(),
-        None => {
-            let shared: Features = s.features.iter().map(|f| f.as_str().into()).collect();
-            lists.insert(s.features.clone().into_boxed_slice(), shared.clone());
-            shared
-        }
-    };
-    let dates = s.dates();
-    Held {
-        id: StripeId::new(&s.subscription_id),
-        features,
-        times: [
-            dates.trial_end,
-            dates.current_period_start,
-            dates.current_period_end,
-            dates.cancel_at,
-            dates.ended_at,
-            dates.past_due_since,
-        ]
-        .map(Stamp::new),
-        status: Terms::status(s),
-        cancel_at_period_end: s.cancel_at_period_end,
+    /// Stores `state` unless what is held for its user is as new or newer.
+    #[cfg(test)]
+    pub(super) fn apply(&mut self, state: &EntitlementState) {
+        let prepared = Builder::new(self.hasher()).prepare(state);
+        self.place(&mut vec![prepared], &mut Vec::new());
     }
 }
 

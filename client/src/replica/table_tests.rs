@@ -113,3 +113,31 @@ fn a_batch_tells_apart_users_whose_slots_look_alike() {
     assert_eq!(ids(&in_both), [Some("sub_second".to_owned()), Some("sub_first".to_owned())]);
     assert_eq!(ids(&in_one), [None, Some("sub_first".to_owned())]);
 }
+
+#[test]
+fn an_index_grown_beside_readers_is_installed_only_if_nothing_was_placed_meanwhile() {
+    // Arrange: a table, and a bigger index for it built under a shared borrow (as under
+    // the read lock, with readers looking up meanwhile).
+    let mut table = Table::default();
+    let mut builder = Builder::new(table.hasher());
+    let mut batch: Vec<_> = (0..100).map(|user| builder.prepare(&state(user, 1))).collect();
+    table.place(&mut batch, &mut Vec::new());
+    let grown = table.grown_index(10_000).expect("64 slots are too few for 10,100 users");
+    let stale = table.grown_index(10_000).expect("still too few");
+    assert!(table.get("user-7").is_some(), "readers still find users in the old index");
+
+    // Act: install the first; place a user; offer the second, now missing that user.
+    drop(table.install(grown));
+    let mut batch = vec![builder.prepare(&state(100, 1)), builder.prepare(&state(7, 0))];
+    let mut spent = Vec::new();
+    table.place(&mut batch, &mut spent);
+    let refused = table.install(stale);
+
+    // Assert: every user found, the older state for user-7 spent, the stale index refused.
+    assert_eq!(table.len(), 101);
+    assert_eq!(refused.len(), 100, "the index that lacks user-100 is handed back");
+    assert!(table.grown_index(9_000).is_none(), "room for 10,100 was made");
+    assert!((0..=100).all(|user| table.get(&format!("user-{user}")).is_some()));
+    assert_eq!(spent.len(), 1, "an older state is refused and spent");
+    assert_eq!(table.get("user-7").map(|e| e.revision.get()), Some(1));
+}

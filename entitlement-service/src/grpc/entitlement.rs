@@ -7,9 +7,9 @@ use caixa_policy::Policy;
 use caixa_proto::{
     billing::v1::AccessReason,
     entitlement::v1::{
-        CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest, CheckAccessResponse,
-        Consistency, GetEntitlementsRequest, GetEntitlementsResponse, WatchEntitlementsRequest,
-        consistency::Requirement, entitlement_service_server::EntitlementService,
+        BACKLOG_METADATA, CheckAccessBatchRequest, CheckAccessBatchResponse, CheckAccessRequest,
+        CheckAccessResponse, Consistency, GetEntitlementsRequest, GetEntitlementsResponse,
+        WatchEntitlementsRequest, consistency::Requirement, entitlement_service_server::EntitlementService,
     },
 };
 use caixa_runtime::shutdown::DrainSignal;
@@ -276,6 +276,10 @@ impl EntitlementService for EntitlementApi {
         let head = self.cache.revision();
         let backlog = self.cache.changed_after(after);
         let drained = self.drain.clone().wait();
-        Ok(Response::new(watch::changes(backlog, (after, head), self.cache.clone(), live, drained)))
+        let count = backlog.len();
+        let mut response =
+            Response::new(watch::changes(backlog, (after, head), self.cache.clone(), live, drained));
+        response.metadata_mut().insert(BACKLOG_METADATA, count.into());
+        Ok(response)
     }
 }

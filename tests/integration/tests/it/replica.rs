@@ -7,6 +7,9 @@ use std::time::Duration;
 
 use caixa_client::{ClientConfig, EntitlementClient, LocalReplica, ReplicaConfig, RequireFeature};
 use caixa_integration_tests::{inbox_settled, spawn_billing_with_stripe, stripe::StripeEmulator, wait_until};
+use caixa_proto::entitlement::v1::{
+    BACKLOG_METADATA, WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
+};
 use caixa_test_support::{
     database::{Backend, TestDatabase},
     process::ServiceProcess,
@@ -89,6 +92,18 @@ async fn the_replica_agrees_with_the_service_follows_it_across_a_restart_and_say
     let replica = LocalReplica::start(&[url.as_str()], ClientConfig::default(), config).await.unwrap();
     assert_eq!(replica.users(), 24, "the snapshot holds the account");
     assert_agree(&client, &replica, &users).await;
+    // The service says ahead of a snapshot how many users it holds, so a follower makes
+    // room for them at once; after the head, nothing precedes the first heartbeat.
+    let mut watcher = EntitlementServiceClient::connect(url.clone()).await.unwrap();
+    for (after, expected) in [(0, "24"), (replica.revision().get(), "0")] {
+        let watched =
+            watcher.watch_entitlements(WatchEntitlementsRequest { after_revision: after }).await.unwrap();
+        assert_eq!(
+            watched.metadata().get(BACKLOG_METADATA).unwrap().to_str().unwrap(),
+            expected,
+            "after {after}"
+        );
+    }
 
     // Ids read as the service reads them; one it refuses is left to it; read your writes.
     let padded = replica.check(" user-0 ", "reports").unwrap();
