@@ -1,0 +1,39 @@
+"""caixa's Python callers: typed clients of the entitlement and billing services (sync
+here, asyncio in :mod:`caixa_client.aio`), and guards for Django
+(:mod:`caixa_client.django`) and Django REST framework (:mod:`caixa_client.drf`)."""
+
+from ._transport import Tls
+from .billing import BillingClient
+from .entitlement import EntitlementClient
+from .errors import CaixaError, ConfigurationError, Rejected, Unauthorized, Unavailable
+from .types import (
+    Access,
+    AccessReason,
+    BillingConfig,
+    CheckoutSession,
+    Entitlements,
+    Subscription,
+    SubscriptionReport,
+    SubscriptionStatus,
+    SyncedCheckout,
+)
+
+__all__ = [
+    "Access",
+    "AccessReason",
+    "BillingClient",
+    "BillingConfig",
+    "CaixaError",
+    "CheckoutSession",
+    "ConfigurationError",
+    "EntitlementClient",
+    "Entitlements",
+    "Rejected",
+    "Subscription",
+    "SubscriptionReport",
+    "SubscriptionStatus",
+    "SyncedCheckout",
+    "Tls",
+    "Unauthorized",
+    "Unavailable",
+]
