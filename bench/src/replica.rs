@@ -165,6 +165,18 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
         }
         waits
     });
+    // The floor: a thread that takes no lock and only reads the clock, timed the same
+    // way, on the same cores. What it waits is the scheduler's, not the replica's.
+    let floor_stopped = stop.clone();
+    let floor = std::thread::spawn(move || {
+        let mut waits = Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).unwrap();
+        while !floor_stopped.load(Ordering::Relaxed) {
+            let at = Instant::now();
+            std::hint::black_box(at);
+            waits.saturating_record(at.elapsed().as_nanos().max(1) as u64);
+        }
+        waits
+    });
     let started = Instant::now();
     crate::seed::changes(db, users..2 * users).await.expect("the new users are committed");
     let committed = started.elapsed();
@@ -175,16 +187,21 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
     let arrived = started.elapsed();
     stop.store(true, Ordering::Relaxed);
     let waits = reader.join().expect("the reader thread");
+    let floor = floor.join().expect("the floor thread");
     assert_eq!(replica.users(), 2 * users, "every new user reached the replica");
     (
         format!("replica: longest check while {users} new users stream in (index grows past a doubling)"),
         format!(
-            "{:.2} ms longest; p99.99 {} µs, p99.9 {} µs, p50 {} ns; {} checks; users committed in {:.1} s, all held after {:.1} s",
+            "writer's longest hold of the table {:.3} ms; a check: longest {:.2} ms, p99.99 {} µs, p99.9 {} µs, p50 {} ns ({} checks); \
+             the floor (a thread reading the clock, no lock): longest {:.2} ms, p99.99 {} µs; users committed in {:.1} s, all held after {:.1} s",
+            replica.longest_write_hold().as_secs_f64() * 1e3,
             waits.max() as f64 / 1e6,
             waits.value_at_quantile(0.9999) / 1000,
             waits.value_at_quantile(0.999) / 1000,
             waits.value_at_quantile(0.5),
             waits.len(),
+            floor.max() as f64 / 1e6,
+            floor.value_at_quantile(0.9999) / 1000,
             committed.as_secs_f64(),
             arrived.as_secs_f64()
         ),

@@ -82,6 +82,8 @@ struct Shared {
     /// Unix seconds the service's data is current as of (its last contact with billing),
     /// from its heartbeats; `i64::MAX` until one says.
     as_of: AtomicI64,
+    /// Nanoseconds: the longest the writer has held the table.
+    longest_hold_ns: AtomicU64,
     config: ReplicaConfig,
 }
 
@@ -111,6 +113,7 @@ impl LocalReplica {
             clock: AtomicI64::new(now()),
             fresh: AtomicBool::new(false),
             as_of: AtomicI64::new(i64::MAX),
+            longest_hold_ns: AtomicU64::new(0),
             config: config.clone(),
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
@@ -223,6 +226,12 @@ impl LocalReplica {
     /// How many users are held.
     pub fn users(&self) -> usize {
         self.shared.users.read().map_or(0, |u| u.len())
+    }
+
+    /// The longest the replica's writer has held its table since it started: the longest
+    /// a check can have waited on it (also `caixa_replica_write_hold_seconds`).
+    pub fn longest_write_hold(&self) -> Duration {
+        Duration::from_nanos(self.shared.longest_hold_ns.load(Ordering::Relaxed))
     }
 }
 
