@@ -44,7 +44,9 @@ def _pem(certificate: x509.Certificate) -> bytes:
 
 
 def _key_pem(key) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +81,7 @@ def tls_service(stack, tmp_path_factory):
     url = f"https://localhost:{port}"
     with EntitlementClient(url, tls=Tls(root_certificates=_pem(ca)), token=services.TOKENS["web"]) as probe:
         services.wait_for("the TLS service answers", lambda: services._succeeds(lambda: probe.check("nobody")))
-    return url, _pem(ca), _pem(client), _key_pem(client)
+    return url, _pem(ca), _pem(client), _key_pem(client_key)
 
 
 def test_a_token_over_tls_and_a_client_certificate_alone_are_both_answered(tls_service):
