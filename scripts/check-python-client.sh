@@ -3,7 +3,8 @@
 # with `pip install` (its gRPC stubs generated from proto/ as it builds) into a virtual
 # environment under target/, builds the services' binaries, and runs its pytest suite,
 # which starts the Stripe emulator, billing and entitlement as processes and drives the
-# clients, the Django guards and DRF's permission through the example project.
+# clients, the Django guards and DRF's permission through the example project, and the
+# Rust client's examples with curl's requests and grpcurl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +16,5 @@ venv=target/python-client
 "$venv/bin/ruff" format --check clients/python
 
 cargo build -q -p billing-service -p entitlement-service -p stripe-emulator -p caixa-migrations --bins
+cargo build -q -p caixa-client --examples
 CAIXA_BIN_DIR="$PWD/target/debug" "$venv/bin/pytest" -q clients/python/tests "$@"

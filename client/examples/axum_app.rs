@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `ENTITLEMENT_URL` (default `http://127.0.0.1:50052`) and `APP_ADDR` (default
-//! `127.0.0.1:3001`) move it.
+//! `127.0.0.1:3001`) move it; `ENTITLEMENT_TOKEN` is its caller token, where the
+//! services authenticate callers.
 
 use axum::{Extension, Router, routing::get};
 use caixa_client::{Access, ClientConfig, EntitlementClient, FailMode, RequireFeature};
@@ -25,7 +26,11 @@ async fn reports(Extension(access): Extension<Access>) -> String {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("ENTITLEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:50052".to_owned());
     let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:3001".to_owned());
-    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default())?;
+    let config = match std::env::var("ENTITLEMENT_TOKEN") {
+        Ok(token) => ClientConfig::default().with_token(token),
+        Err(_) => ClientConfig::default(),
+    };
+    let client = EntitlementClient::new(&[url.as_str()], config)?;
     let app = Router::new()
         .route("/reports", get(reports))
         // `route_layer`: unknown paths still answer 404 and wrong methods 405.

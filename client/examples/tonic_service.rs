@@ -8,6 +8,8 @@
 //! grpcurl -plaintext 127.0.0.1:50070 list                    # reflection: open
 //! grpcurl -plaintext -H 'x-user: user-1' 127.0.0.1:50070 grpc.health.v1.Health/Check
 //! ```
+//!
+//! `ENTITLEMENT_URL`, `APP_ADDR` and `ENTITLEMENT_TOKEN` as in the axum example.
 
 use caixa_client::{ClientConfig, EntitlementClient, RequireFeature};
 
@@ -19,11 +21,18 @@ fn user(parts: &http::request::Parts) -> Option<String> {
 async fn main() -> anyhow::Result<()> {
     let url = std::env::var("ENTITLEMENT_URL").unwrap_or_else(|_| "http://127.0.0.1:50052".to_owned());
     let addr = std::env::var("APP_ADDR").unwrap_or_else(|_| "127.0.0.1:50070".to_owned());
-    let client = EntitlementClient::new(&[url.as_str()], ClientConfig::default())?;
+    let config = match std::env::var("ENTITLEMENT_TOKEN") {
+        Ok(token) => ClientConfig::default().with_token(token),
+        Err(_) => ClientConfig::default(),
+    };
+    let client = EntitlementClient::new(&[url.as_str()], config)?;
     let (_, health) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Both versions: grpcurl before 1.9 asks v1alpha only.
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (v1, v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     println!("listening on {addr}");
     tonic::transport::Server::builder()
         .layer(
@@ -32,7 +41,8 @@ async fn main() -> anyhow::Result<()> {
                 .method("/grpc.health.v1.Health/Check", "reports"),
         )
         .add_service(health)
-        .add_service(reflection)
+        .add_service(v1)
+        .add_service(v1alpha)
         .serve(addr.parse()?)
         .await?;
     Ok(())
