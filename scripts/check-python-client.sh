@@ -15,6 +15,8 @@ venv=target/python-client
 "$venv/bin/ruff" check clients/python
 "$venv/bin/ruff" format --check clients/python
 
-cargo build -q -p billing-service -p entitlement-service -p stripe-emulator -p caixa-migrations --bins
-cargo build -q -p caixa-client --examples
+# The binaries and the Rust client's examples, with the features the workspace's test
+# build resolves: after `cargo nextest run --workspace` (as in .ci/run) this builds
+# nothing, where building the four packages alone would rebuild their dependencies.
+cargo build -q --workspace --bins --tests --examples
 CAIXA_BIN_DIR="$PWD/target/debug" "$venv/bin/pytest" -q clients/python/tests "$@"
