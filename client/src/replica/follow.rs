@@ -14,10 +14,10 @@ use std::{
 };
 
 use caixa_proto::{
-    billing::v1::EntitlementState,
+    billing::v1::{EntitlementState, Heartbeat},
     entitlement::v1::{
-        BACKLOG_METADATA, WatchEntitlementsRequest, entitlement_service_client::EntitlementServiceClient,
-        watch_entitlements_response::Event,
+        BACKLOG_METADATA, WatchEntitlementsRequest, WatchEntitlementsResponse,
+        entitlement_service_client::EntitlementServiceClient, watch_entitlements_response::Event,
     },
 };
 use futures_util::StreamExt;
@@ -65,6 +65,37 @@ impl Writer {
         drop(old);
     }
 
+    /// Applies messages that arrived together, in order; `false` once the stream
+    /// failed. The first heartbeat says the snapshot is whole: `loaded` is told then.
+    fn take(
+        &mut self,
+        shared: &Shared,
+        messages: Vec<Result<WatchEntitlementsResponse, tonic::Status>>,
+        loaded: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> bool {
+        let mut whole = true;
+        for message in messages {
+            let Ok(message) = message else {
+                whole = false;
+                break;
+            };
+            match message.event {
+                Some(Event::Change(state)) => self.stage(&state),
+                Some(Event::Heartbeat(beat)) => {
+                    // What came before a heartbeat is in place before it says so.
+                    self.flush(shared);
+                    shared.heartbeat(&beat);
+                    if let Some(done) = loaded.take() {
+                        done.send(()).ok();
+                    }
+                }
+                None => {}
+            }
+        }
+        self.flush(shared);
+        whole
+    }
+
     /// Places what was staged, under one hold of the write lock.
     fn flush(&mut self, shared: &Shared) {
         if self.batch.is_empty() {
@@ -87,6 +118,15 @@ impl Writer {
 }
 
 impl Shared {
+    /// Takes in what a heartbeat says: how current the service is, how far behind it.
+    fn heartbeat(&self, beat: &Heartbeat) {
+        if let Some(as_of) = beat.as_of {
+            self.as_of.store(as_of.seconds, Ordering::Relaxed);
+        }
+        let behind = beat.head_revision.saturating_sub(self.revision.load(Ordering::Acquire));
+        metrics::gauge!("caixa_replica_lag_revisions").set(behind as f64);
+    }
+
     /// Records a hold of the write lock that began at `since`.
     fn held(&self, since: Instant) {
         let held = since.elapsed();
@@ -131,33 +171,7 @@ pub(super) async fn follow(
                     };
                     let Ok(Some(messages)) = messages else { break };
                     shared.touch();
-                    let mut ended = false;
-                    for message in messages {
-                        let Ok(message) = message else {
-                            ended = true;
-                            break;
-                        };
-                        match message.event {
-                            Some(Event::Change(state)) => writer.stage(&state),
-                            Some(Event::Heartbeat(beat)) => {
-                                // What came before a heartbeat is in place before it says so.
-                                writer.flush(&shared);
-                                if let Some(as_of) = beat.as_of {
-                                    shared.as_of.store(as_of.seconds, Ordering::Relaxed);
-                                }
-                                let behind = beat
-                                    .head_revision
-                                    .saturating_sub(shared.revision.load(Ordering::Acquire));
-                                metrics::gauge!("caixa_replica_lag_revisions").set(behind as f64);
-                                if let Some(done) = loaded.take() {
-                                    done.send(()).ok();
-                                }
-                            }
-                            None => {}
-                        }
-                    }
-                    writer.flush(&shared);
-                    if ended {
+                    if !writer.take(&shared, messages, &mut loaded) {
                         break;
                     }
                 }

@@ -20,8 +20,6 @@ from pathlib import Path
 
 from caixa_client import BillingClient, CaixaError, EntitlementClient
 
-__all__ = ["BillingClient", "EntitlementClient", "Stack", "TOKENS", "POLICY", "free_port", "start", "wait_for"]
-
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(os.environ.get("CAIXA_BIN_DIR", REPO / "target" / "debug"))
 

@@ -14,11 +14,10 @@ import stack as services
 
 
 @pytest.fixture(scope="module")
-def subscribed(stack, billing) -> str:
+def subscribed(stack, billing, entitlement) -> str:
     user = "rust-example-user"
     revision = stack.subscribe(user, billing)
-    with services.EntitlementClient(stack.entitlement, token=services.TOKENS["web"], deadline=2.0) as client:
-        assert client.at_least_as_fresh(revision).check(user, "reports").allowed
+    assert entitlement.at_least_as_fresh(revision).check(user, "reports").allowed
     return user
 
 

@@ -36,6 +36,8 @@ def caixa() -> dict[str, Any]:
 def client() -> EntitlementClient:
     """The process's one client, made from the settings at first use."""
     global _client
+    if _client is not None:  # every guarded request comes here: no lock once made
+        return _client
     with _lock:
         if _client is None:
             config = caixa()
@@ -67,6 +69,8 @@ def guard(feature: str, fail_open: bool | None) -> Guard:
     if fail_open is None:
         fail_open = feature in caixa().get("FAIL_OPEN", ())
     key = (feature, fail_open)
+    if key in _guards:
+        return _guards[key]
     with _lock:
         if key not in _guards:
             _guards[key] = Guard(checked(feature), fail_open)
