@@ -1,6 +1,6 @@
-//! One user as the replica holds it, and how the follow task builds it from a message,
-//! away from the table's lock: feature lists are shared by every subscription granting
-//! the same features, times are 32 bits and ids inline.
+//! One user as the replica holds it, and how the follow task builds it from a message:
+//! feature lists are shared by every subscription granting the same features, times
+//! are 32 bits and ids inline.
 
 use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
@@ -15,6 +15,7 @@ use smol_str::SmolStr;
 type Features = Arc<[Box<str>]>;
 
 /// One subscription as the replica holds it.
+#[derive(Clone)]
 pub(super) struct Held {
     id: StripeId,
     features: Features,
@@ -57,17 +58,19 @@ impl Terms for Held {
     }
 }
 
-/// One user at the revision that last changed it: 128 bytes aligned to a cache line, so
-/// two lines. The key is laid last so that a reference to it names the second line and a
-/// reference to the entry the first; a batch prefetches both without reading either.
-#[repr(C, align(64))]
+/// One user at the revision that last changed it: 120 bytes, and 128 with the flag its
+/// arena slot adds. The key is laid last, so that a reference to it names the entry's
+/// last line and a reference to the entry its first; a batch prefetches both without
+/// reading either. Never changed once placed: a newer state is a new entry.
+#[derive(Clone)]
+#[repr(C)]
 pub(super) struct Entry {
     pub(super) subscriptions: SmallVec<[Held; 1]>,
     pub(super) revision: Revision,
     pub(super) user_id: SmolStr,
 }
 
-const _: () = assert!(size_of::<Entry>() == 128 && std::mem::offset_of!(Entry, user_id) >= 64);
+const _: () = assert!(size_of::<Entry>() == 120 && std::mem::offset_of!(Entry, user_id) == 96);
 
 impl Entry {
     /// Every subscription of the user.
@@ -76,14 +79,13 @@ impl Entry {
     }
 }
 
-/// An entry built ahead of the write lock, with the hash of its id.
+/// An entry built ahead of placing it, with the hash of its id.
 pub(super) struct Prepared {
     pub(super) hash: u64,
     pub(super) entry: Entry,
 }
 
-/// Builds entries from the stream's messages. Owned by the one task that writes, so
-/// that allocating and hashing happen while readers still hold the table.
+/// Builds entries from the stream's messages. Owned by the one task that writes.
 pub(super) struct Builder {
     hasher: DefaultHashBuilder,
     feature_lists: HashMap<Box<[String]>, Features>,

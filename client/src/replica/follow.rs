@@ -1,16 +1,14 @@
 //! The task that follows the service and the one writer of the replica's table.
 //!
-//! Readers must not wait on it for long: a check that meets the write lock waits for
-//! whatever the writer does under it. So entries are built and hashed before the lock,
-//! the lock is taken once for all the messages that arrived together (at most
-//! [`MESSAGES`]) and released between batches, an index that must grow is built under a
-//! read lock and swapped in, and what is displaced is dropped after the lock is released.
+//! Checks never wait on it (the table has no lock): entries are built and hashed as
+//! messages arrive, placed a batch at a time (at most [`MESSAGES`] that arrived
+//! together), and each batch's revision is published once its entries are in place.
 //! Ahead of a snapshot the service says how many users follow, and the table makes room
 //! for them at once.
 
 use std::{
     sync::{Arc, atomic::Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use caixa_proto::{
@@ -25,12 +23,11 @@ use futures_util::StreamExt;
 use super::{
     SILENCE, Shared,
     entry::{Builder, Prepared},
-    table::Entry,
+    table::{Entry, Retired},
 };
 use crate::transport::Pool;
 
-/// Messages applied under one hold of the write lock: some 30 µs of placing, so that a
-/// writer the scheduler preempts while it holds the lock is rarely caught holding it.
+/// Messages placed as one batch, whose revision is published after the last of them.
 const MESSAGES: usize = 64;
 
 /// The writer's side of the table.
@@ -38,13 +35,14 @@ struct Writer {
     builder: Builder,
     batch: Vec<Prepared>,
     spent: Vec<Entry>,
+    retired: Retired,
     newest: u64,
 }
 
 impl Writer {
     fn new(shared: &Shared) -> Self {
-        let hasher = shared.users.read().map(|users| users.hasher()).unwrap_or_default();
-        Self { builder: Builder::new(hasher), batch: Vec::new(), spent: Vec::new(), newest: 0 }
+        let builder = Builder::new(shared.users.hasher());
+        Self { builder, batch: Vec::new(), spent: Vec::new(), retired: Retired::default(), newest: 0 }
     }
 
     /// Builds `state`'s entry, to be placed by the next [`Self::flush`].
@@ -53,16 +51,9 @@ impl Writer {
         self.batch.push(self.builder.prepare(state));
     }
 
-    /// Makes room for `more` users: the grown index is built while readers use the old
-    /// one, and the write lock is held only to swap them.
-    fn reserve(shared: &Shared, more: usize) {
-        let Some(grown) = shared.users.read().ok().and_then(|users| users.grown_index(more)) else { return };
-        let Ok(mut users) = shared.users.write() else { return };
-        let held = Instant::now();
-        let old = users.install(grown);
-        drop(users);
-        shared.held(held);
-        drop(old);
+    /// Makes room for `more` users, beside the checks.
+    fn reserve(&mut self, shared: &Shared, more: usize) {
+        shared.users.reserve(more, &mut self.retired);
     }
 
     /// Applies messages that arrived together, in order; `false` once the stream
@@ -96,22 +87,12 @@ impl Writer {
         whole
     }
 
-    /// Places what was staged, under one hold of the write lock.
+    /// Places what was staged, then says the revision it reaches.
     fn flush(&mut self, shared: &Shared) {
         if self.batch.is_empty() {
             return;
         }
-        Self::reserve(shared, self.batch.len());
-        // A poisoned table answers nothing from then on (every read fails); its revision
-        // must not claim changes it never took.
-        let Ok(mut users) = shared.users.write() else {
-            self.batch.clear();
-            return;
-        };
-        let held = Instant::now();
-        users.place(&mut self.batch, &mut self.spent);
-        drop(users);
-        shared.held(held);
+        shared.users.place(&mut self.batch, &mut self.spent, &mut self.retired);
         self.spent.clear();
         shared.revision.fetch_max(self.newest, Ordering::AcqRel);
     }
@@ -125,13 +106,6 @@ impl Shared {
         }
         let behind = beat.head_revision.saturating_sub(self.revision.load(Ordering::Acquire));
         metrics::gauge!("caixa_replica_lag_revisions").set(behind as f64);
-    }
-
-    /// Records a hold of the write lock that began at `since`.
-    fn held(&self, since: Instant) {
-        let held = since.elapsed();
-        self.longest_hold_ns.fetch_max(held.as_nanos() as u64, Ordering::Relaxed);
-        metrics::histogram!("caixa_replica_write_hold_seconds").record(held.as_secs_f64());
     }
 }
 
@@ -159,7 +133,7 @@ pub(super) async fn follow(
                 let backlog =
                     response.metadata().get(BACKLOG_METADATA).and_then(|v| v.to_str().ok()?.parse().ok());
                 if let Some(users) = backlog.filter(|_| after == 0) {
-                    Writer::reserve(&shared, users);
+                    writer.reserve(&shared, users);
                 }
                 let mut stream = response.into_inner().ready_chunks(MESSAGES);
                 loop {

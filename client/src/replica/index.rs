@@ -9,22 +9,35 @@
 //! share one word, so the index costs one miss, and [`Index::home`] lets a batch prefetch
 //! every home slot before it probes any, so that their misses overlap.
 
+use std::sync::atomic::{
+    AtomicU64, AtomicUsize,
+    Ordering::{Acquire, Relaxed, Release},
+};
+
 use super::pages::Pages;
 
 /// Smallest number of slots.
 const MIN_SLOTS: usize = 64;
 
-/// Entry positions by hash. Users are never removed, so nothing is ever deleted.
+/// Entry positions by hash. Users are never removed, so no slot is ever emptied; one
+/// writer fills and repoints slots while readers probe them.
 pub(super) struct Index {
     /// In huge pages where the kernel gives them.
-    slots: Pages<u64>,
-    len: usize,
+    slots: Pages,
+    len: AtomicUsize,
 }
 
 impl Default for Index {
     fn default() -> Self {
-        Self { slots: Pages::zeroed(MIN_SLOTS), len: 0 }
+        Self::with_room(0)
     }
+}
+
+/// A slot that holds a position: where it is, and the position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Found {
+    pub(super) slot: usize,
+    pub(super) position: usize,
 }
 
 fn tag(hash: u64) -> u64 {
@@ -32,8 +45,8 @@ fn tag(hash: u64) -> u64 {
 }
 
 fn word(hash: u64, position: usize) -> u64 {
-    // The arena hands out positions in order, so one past u32::MAX - 1 would take four
-    // billion users.
+    // Positions are below the entries ever placed since the last compaction, which
+    // happens long before four billion.
     debug_assert!(position < u32::MAX as usize);
     (tag(hash) << 32) | (position as u64 + 1)
 }
@@ -43,70 +56,89 @@ fn position(slot: u64) -> usize {
 }
 
 impl Index {
+    /// An empty index with room for `users` positions.
+    pub(super) fn with_room(users: usize) -> Self {
+        let slots = (users * 2).next_power_of_two().max(MIN_SLOTS);
+        Self { slots: Pages::zeroed(slots), len: AtomicUsize::new(0) }
+    }
+
     /// Number of positions held.
     pub(super) fn len(&self) -> usize {
-        self.len
+        self.len.load(Relaxed)
+    }
+
+    /// Whether `users` positions fit (at most half full).
+    pub(super) fn has_room(&self, users: usize) -> bool {
+        users * 2 <= self.slots.get().len()
     }
 
     /// `hash`'s home slot, for a batch to prefetch for every check before probing any.
     #[inline]
-    pub(super) fn home(&self, hash: u64) -> &u64 {
+    pub(super) fn home(&self, hash: u64) -> &AtomicU64 {
         let slots = self.slots.get();
         &slots[hash as usize & (slots.len() - 1)]
     }
 
-    /// The first position whose tag matches `hash` and for which `is` holds.
+    /// The first slot whose tag matches `hash` and whose position `is` accepts.
     #[inline]
-    pub(super) fn find(&self, hash: u64, mut is: impl FnMut(usize) -> bool) -> Option<usize> {
+    pub(super) fn find(&self, hash: u64, mut is: impl FnMut(usize) -> bool) -> Option<Found> {
         let slots = self.slots.get();
         let mask = slots.len() - 1;
         let mut at = hash as usize & mask;
         loop {
-            let slot = slots[at];
+            // Acquire: the entry a position names was placed before the position was.
+            let slot = slots[at].load(Acquire);
             if slot == 0 {
                 return None;
             }
             if slot >> 32 == tag(hash) {
                 let found = position(slot);
                 if is(found) {
-                    return Some(found);
+                    return Some(Found { slot: at, position: found });
                 }
             }
             at = (at + 1) & mask;
         }
     }
 
-    /// Records `position` under `hash`; the caller has found no position for its key.
-    /// `rehash` gives the hash of the key at a position, for growing here when the
-    /// caller did not make room beforehand with [`Self::grown`].
-    pub(super) fn insert(&mut self, hash: u64, position: usize, rehash: impl Fn(usize) -> u64) {
-        if let Some(grown) = self.grown(self.len + 1, rehash) {
-            *self = grown;
-        }
+    /// Records `position` under `hash`. For the one writer, which has found no position
+    /// for the key and made room beforehand ([`Self::has_room`], [`Self::grown`]).
+    pub(super) fn insert(&self, hash: u64, position: usize) {
+        debug_assert!(self.has_room(self.len() + 1));
         self.place(word(hash, position), hash);
-        self.len += 1;
+        self.len.fetch_add(1, Relaxed);
     }
 
-    fn place(&mut self, word: u64, hash: u64) {
-        let slots = self.slots.get_mut();
+    /// Points the slot `found` at `position`, the key's newer entry. For the one writer.
+    pub(super) fn repoint(&self, found: Found, hash: u64, position: usize) {
+        self.slots.get()[found.slot].store(word(hash, position), Release);
+    }
+
+    fn place(&self, word: u64, hash: u64) {
+        let slots = self.slots.get();
         let mask = slots.len() - 1;
         let mut at = hash as usize & mask;
-        while slots[at] != 0 {
+        while slots[at].load(Relaxed) != 0 {
             at = (at + 1) & mask;
         }
-        slots[at] = word;
+        slots[at].store(word, Release);
     }
 
-    /// A copy with room for `users` positions (at most half full), or `None` when this
-    /// one has room. Reads `self` only, so readers go on using it meanwhile.
+    /// Every position held, in slot order.
+    pub(super) fn positions(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.get().iter().map(|s| s.load(Acquire)).filter(|&s| s != 0).map(position)
+    }
+
+    /// A copy with room for `users` positions, or `None` when this one has room. Reads
+    /// `self` only, so readers go on using it meanwhile. `rehash` gives the hash of the
+    /// key at a position.
     pub(super) fn grown(&self, users: usize, rehash: impl Fn(usize) -> u64) -> Option<Self> {
-        if users * 2 <= self.slots.get().len() {
+        if self.has_room(users) {
             return None;
         }
-        let mut grown = Self { slots: Pages::zeroed((users * 2).next_power_of_two()), len: self.len };
-        for slot in self.slots.get().iter().copied().filter(|&s| s != 0) {
-            let hash = rehash(position(slot));
-            grown.place(word(hash, position(slot)), hash);
+        let grown = Self::with_room(users);
+        for at in self.positions() {
+            grown.insert(rehash(at), at);
         }
         Some(grown)
     }
@@ -115,6 +147,15 @@ impl Index {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Inserts `key` at `position`, growing `index` first when it is full, as the table's
+    /// writer does.
+    fn insert(index: &mut Index, keys: &[u64], hash: impl Fn(u64) -> u64, position: usize) {
+        if let Some(grown) = index.grown(index.len() + 1, |p| hash(keys[p])) {
+            *index = grown;
+        }
+        index.insert(hash(keys[position]), position);
+    }
 
     #[test]
     fn colliding_hashes_are_told_apart_by_their_keys_across_growth() {
@@ -127,14 +168,14 @@ mod tests {
         // Act
         for (position, &key) in keys.iter().enumerate() {
             assert_eq!(index.find(hash(key), |p| keys[p] == key), None, "not yet held");
-            index.insert(hash(key), position, |p| hash(keys[p]));
+            insert(&mut index, &keys, hash, position);
         }
 
         // Assert: every key finds its own position, never its twin's.
         assert_eq!(index.len(), keys.len());
         assert!(index.slots.get().len() >= 2 * keys.len(), "at most half full");
         for (position, &key) in keys.iter().enumerate() {
-            assert_eq!(index.find(hash(key), |p| keys[p] == key), Some(position));
+            assert_eq!(index.find(hash(key), |p| keys[p] == key).map(|f| f.position), Some(position));
         }
         assert_eq!(index.find(hash(5_000), |p| keys[p] == 5_000), None);
     }
@@ -145,8 +186,8 @@ mod tests {
         let keys: Vec<u64> = (0..100).collect();
         let hash = |key: u64| key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let mut index = Index::default();
-        for (position, &key) in keys.iter().enumerate() {
-            index.insert(hash(key), position, |p| hash(keys[p]));
+        for position in 0..keys.len() {
+            insert(&mut index, &keys, hash, position);
         }
         let before = index.slots.get().len();
 
@@ -158,8 +199,29 @@ mod tests {
         assert_eq!((grown.slots.get().len(), grown.len()), (32_768, 100));
         assert_eq!(index.slots.get().len(), before);
         for (position, &key) in keys.iter().enumerate() {
-            assert_eq!(grown.find(hash(key), |p| keys[p] == key), Some(position));
-            assert_eq!(index.find(hash(key), |p| keys[p] == key), Some(position));
+            assert_eq!(grown.find(hash(key), |p| keys[p] == key).map(|f| f.position), Some(position));
+            assert_eq!(index.find(hash(key), |p| keys[p] == key).map(|f| f.position), Some(position));
         }
+    }
+
+    #[test]
+    fn a_repointed_slot_names_the_new_position_and_only_that() {
+        // Arrange
+        let keys: Vec<u64> = vec![1, 2, 1];
+        let hash = |key: u64| key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let index = Index::default();
+        index.insert(hash(1), 0);
+        index.insert(hash(2), 1);
+
+        // Act: key 1's newer entry lies at position 2.
+        let found = index.find(hash(1), |p| keys[p] == 1).expect("held");
+        index.repoint(found, hash(1), 2);
+
+        // Assert
+        assert_eq!(index.find(hash(1), |p| keys[p] == 1).map(|f| f.position), Some(2));
+        assert_eq!(index.len(), 2, "a repointed key is not counted twice");
+        let mut held: Vec<usize> = index.positions().collect();
+        held.sort_unstable();
+        assert_eq!(held, [1, 2]);
     }
 }

@@ -10,7 +10,6 @@
 //! reconnects and asks for the changes after the last revision it applied, so no change
 //! is missed across a restart of the service.
 
-mod arena;
 mod entry;
 mod follow;
 mod index;
@@ -19,7 +18,7 @@ mod table;
 
 use std::{
     sync::{
-        Arc, RwLock,
+        Arc,
         atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering},
     },
     time::{Duration, Instant},
@@ -69,7 +68,7 @@ impl Default for ReplicaConfig {
 }
 
 struct Shared {
-    users: RwLock<Table>,
+    users: Table,
     revision: AtomicU64,
     /// Milliseconds since `epoch` of the last message.
     contact_ms: AtomicI64,
@@ -82,8 +81,6 @@ struct Shared {
     /// Unix seconds the service's data is current as of (its last contact with billing),
     /// from its heartbeats; `i64::MAX` until one says.
     as_of: AtomicI64,
-    /// Nanoseconds: the longest the writer has held the table.
-    longest_hold_ns: AtomicU64,
     config: ReplicaConfig,
 }
 
@@ -106,14 +103,13 @@ impl LocalReplica {
     ) -> Result<Self, ClientError> {
         let pool = Pool::new(urls, client)?;
         let shared = Arc::new(Shared {
-            users: RwLock::new(Table::default()),
+            users: Table::default(),
             revision: AtomicU64::new(0),
             contact_ms: AtomicI64::new(i64::MIN / 2),
             epoch: Instant::now(),
             clock: AtomicI64::new(now()),
             fresh: AtomicBool::new(false),
             as_of: AtomicI64::new(i64::MAX),
-            longest_hold_ns: AtomicU64::new(0),
             config: config.clone(),
         });
         let (loaded_tx, loaded) = tokio::sync::oneshot::channel();
@@ -143,7 +139,7 @@ impl LocalReplica {
         }
         let (user, feature) = valid(user, feature)?;
         let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
-        let users = self.shared.users.read().ok()?;
+        let users = self.shared.users.read();
         Some(self.decide(users.get(user), feature, now, revision))
     }
 
@@ -158,7 +154,7 @@ impl LocalReplica {
 
     /// Several `(user, feature)` checks at once, answered in order; `None` when the
     /// replica is stale, or when the service would refuse any of the ids. Faster per
-    /// check than [`Self::check`]: one read lock for all, and each group of users is
+    /// check than [`Self::check`]: one look at the table for all, and each group of users is
     /// looked up before any of them is decided, so their cache misses overlap instead of
     /// queueing one behind the other.
     pub fn check_many(&self, checks: &[(&str, &str)]) -> Option<Vec<Access>> {
@@ -167,7 +163,7 @@ impl LocalReplica {
         }
         let now = self.shared.clock.load(Ordering::Relaxed);
         let revision = Revision::new(self.shared.revision.load(Ordering::Acquire));
-        let users = self.shared.users.read().ok()?;
+        let users = self.shared.users.read();
         let mut answers = Vec::with_capacity(checks.len());
         for raw in checks.chunks(BATCH) {
             let mut read = [("", ""); BATCH];
@@ -225,13 +221,7 @@ impl LocalReplica {
 
     /// How many users are held.
     pub fn users(&self) -> usize {
-        self.shared.users.read().map_or(0, |u| u.len())
-    }
-
-    /// The longest the replica's writer has held its table since it started: the longest
-    /// a check can have waited on it (also `caixa_replica_write_hold_seconds`).
-    pub fn longest_write_hold(&self) -> Duration {
-        Duration::from_nanos(self.shared.longest_hold_ns.load(Ordering::Relaxed))
+        self.shared.users.len()
     }
 }
 
