@@ -145,10 +145,13 @@ pub async fn run(
     (rows, replica)
 }
 
-/// Every check timed while as many users again stream in, beside a floor thread timed
-/// the same way over a spin as long as a check's median, which touches no table: on a
-/// shared core both are preempted alike, and what the checks wait beyond the floor is
-/// the replica's.
+/// Checks timed one by one while as many users again stream in, beside a floor thread
+/// timed the same way over a spin as long as a check's median, which touches no table.
+/// Both pause [`PACE`] between timings, as a server's request threads wait on their
+/// sockets between checks: a thread that spins never sleeps, so the scheduler takes its
+/// core away mid-window for milliseconds whatever the window holds, and a check that
+/// waited on the writer could not be told from one that was merely preempted. What the
+/// checks wait beyond the floor is the replica's.
 pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (String, String) {
     let names: Vec<String> = (0..users).map(|n| format!("user-{}", (n * 7_919 + 13) % users)).collect();
     let window = median_check(replica, &names);
@@ -160,6 +163,7 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
             if stopped.load(Ordering::Relaxed) {
                 break;
             }
+            std::thread::sleep(PACE);
             let at = Instant::now();
             std::hint::black_box(local.check(name, "reports"));
             waits.saturating_record(at.elapsed().as_nanos().max(1) as u64);
@@ -170,6 +174,7 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
     let floor = std::thread::spawn(move || {
         let mut waits = histogram();
         while !floor_stopped.load(Ordering::Relaxed) {
+            std::thread::sleep(PACE);
             let at = Instant::now();
             while at.elapsed() < window {
                 std::hint::spin_loop();
@@ -194,9 +199,10 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
     (
         format!("replica: every check while {users} new users stream in (index grows past a doubling)"),
         format!(
-            "a check: longest {:.2} ms, {} over 1 ms, p99.99 {} µs, p50 {} ns ({} checks); \
+            "a check every {} µs: longest {:.2} ms, {} over 1 ms, p99.99 {} µs, p50 {} ns ({} checks); \
              the floor (a {} ns spin, no table): longest {:.2} ms, {} over 1 ms, p99.99 {} µs ({} spins); \
              users committed in {:.1} s, all held after {:.1} s",
+            PACE.as_micros(),
             waits.max() as f64 / 1e6,
             over_1ms(&waits),
             waits.value_at_quantile(0.9999) / 1000,
@@ -212,6 +218,9 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
         ),
     )
 }
+
+/// The pause between timed checks.
+const PACE: Duration = Duration::from_micros(20);
 
 fn histogram() -> Histogram<u64> {
     Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3).expect("valid bounds")
