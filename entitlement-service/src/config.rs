@@ -1,6 +1,6 @@
 //! Typed settings, parsed once from the environment at start-up.
 
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use caixa_runtime::{
     auth::client::ClientCredentials,
@@ -36,6 +36,12 @@ pub struct Settings {
     /// `MAX_IN_FLIGHT`: calls in progress on the whole service before new ones are refused
     /// with RESOURCE_EXHAUSTED: the bound on how long an admitted call can queue.
     pub max_in_flight: usize,
+    /// `SNAPSHOT_FILE`: where the local snapshot is kept (not kept when unset). A start
+    /// reads it, then the log's changes since, instead of every user from the database.
+    pub snapshot_file: Option<PathBuf>,
+    /// `SNAPSHOT_INTERVAL_SECONDS`: how often the local snapshot is rewritten (also at
+    /// shutdown).
+    pub snapshot_interval: Duration,
 }
 
 impl Settings {
@@ -75,6 +81,16 @@ impl Settings {
             ),
             max_concurrent_requests: env.parse_or("MAX_CONCURRENT_REQUESTS", 128)?,
             max_in_flight: env.parse_or::<usize>("MAX_IN_FLIGHT", 512)?.max(1),
+            snapshot_file: env.get("SNAPSHOT_FILE").filter(|f| !f.trim().is_empty()).map(PathBuf::from),
+            snapshot_interval: snapshot_interval(env)?,
         })
     }
+}
+
+fn snapshot_interval(env: &Env) -> Result<Duration, ConfigError> {
+    let interval = env.seconds("SNAPSHOT_INTERVAL_SECONDS", Duration::from_secs(300))?;
+    if interval.is_zero() {
+        return Err(ConfigError::new("SNAPSHOT_INTERVAL_SECONDS", "must be at least 1"));
+    }
+    Ok(interval)
 }

@@ -21,7 +21,12 @@ use tokio::net::TcpListener;
 use tonic::transport::Endpoint;
 use tracing::Instrument;
 
-use crate::{config::Settings, domain::cache::Cache, events::follower::Follower, grpc::EntitlementApi};
+use crate::{
+    config::Settings,
+    domain::cache::Cache,
+    events::{follower::Follower, keeper::Keeper},
+    grpc::EntitlementApi,
+};
 
 /// How often readiness re-checks the database.
 const READINESS_INTERVAL: Duration = Duration::from_secs(2);
@@ -133,20 +138,30 @@ impl Application {
                 .connect_timeout(Duration::from_secs(2)),
             credentials: self.settings.billing_credentials.clone(),
             livemode: self.settings.common.access.live_mode,
+            snapshot_file: self.settings.snapshot_file.clone(),
         };
+        let keeper = self.settings.snapshot_file.clone().map(|path| Keeper {
+            cache: cache.clone(),
+            path,
+            livemode: self.settings.common.access.live_mode,
+            interval: self.settings.snapshot_interval,
+        });
         let ready = health.clone();
         let drain = supervisor.drain_signal();
         supervisor.spawn(async move {
             // SERVING only once a consistent snapshot is in memory.
             loop {
-                match follower.snapshot().await {
+                match follower.start().await {
                     Ok(()) => break,
                     Err(err) => tracing::warn!(error = %err, "cannot load the snapshot yet"),
                 }
                 tokio::time::sleep(READINESS_INTERVAL).await;
             }
             ready.set_serving(true).await;
-            follower.run(drain).await
+            match keeper {
+                Some(keeper) => tokio::join!(follower.run(drain.clone()), keeper.run(drain)).0,
+                None => follower.run(drain).await,
+            }
         });
         // A state that can no longer be trusted takes the service out of rotation.
         let (watched, out) = (cache.clone(), health.clone());

@@ -124,6 +124,13 @@ impl Cache {
         self.users.read().ok()
     }
 
+    /// Every entry, for the local snapshot; `None` when the state is unusable. Clones
+    /// pointers only, so the read lock is held for one pass over the table.
+    pub fn entries(&self) -> Option<Vec<Arc<Entry>>> {
+        let users = self.users.read().ok()?;
+        Some(users.iter().cloned().collect())
+    }
+
     /// Entries changed after `revision`, oldest first, for a new `WatchEntitlements`
     /// subscriber.
     pub fn changed_after(&self, revision: Revision) -> Vec<Arc<Entry>> {

@@ -2,7 +2,7 @@
 //! reached, reads the revision log straight from the shared database until it can; on a
 //! pruned revision, loads a fresh snapshot.
 
-use std::{sync::Arc, time::Duration};
+use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
@@ -14,7 +14,7 @@ use tonic::{Code, transport::Endpoint};
 
 use crate::{
     domain::{cache::Cache, entry::Entry},
-    store,
+    store::{self, local::LocalError},
 };
 
 /// How long to wait before trying billing again after losing it.
@@ -34,6 +34,8 @@ pub struct Follower {
     pub credentials: ClientCredentials,
     /// Which mode to follow.
     pub livemode: bool,
+    /// The local snapshot to start from, when one is kept.
+    pub snapshot_file: Option<PathBuf>,
 }
 
 /// Why following stopped for a moment.
@@ -45,6 +47,65 @@ enum Lost {
 }
 
 impl Follower {
+    /// Loads the cache at start-up: from the local snapshot and the log's changes since
+    /// it when that snapshot is usable, else every user from the database.
+    pub async fn start(&self) -> Result<(), store::StoreError> {
+        if let Some(path) = &self.snapshot_file {
+            match self.from_file(path.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(reason) => {
+                    tracing::warn!(%reason, "cannot start from the local snapshot; loading every user from the database");
+                    metrics::counter!("caixa_entitlement_snapshot_fallbacks_total", "reason" => reason.label())
+                        .increment(1);
+                }
+            }
+        }
+        self.snapshot().await?;
+        metrics::counter!("caixa_entitlement_starts_total", "from" => "database").increment(1);
+        Ok(())
+    }
+
+    async fn from_file(&self, path: PathBuf) -> Result<(), LocalError> {
+        let (cache, livemode, at) = (self.cache.clone(), self.livemode, path.clone());
+        let loaded = tokio::task::spawn_blocking(move || store::local::read(&at, livemode, cache.plans()))
+            .await
+            .map_err(|e| LocalError::Io { path: path.clone(), source: std::io::Error::other(e) })??;
+        // Every change since must still be in the log. When the database cannot say,
+        // billing's Watch will: a pruned revision reloads from the database then.
+        if let Ok(pruned) = store::pruned_through(&self.db).await
+            && loaded.revision < pruned
+        {
+            return Err(LocalError::TooOld { revision: loaded.revision, pruned });
+        }
+        let users = loaded.users.len();
+        // Current as of when it was written, until the log says more.
+        self.cache.load(loaded.users, loaded.revision, loaded.written_at);
+        tracing::info!(users, revision = %loaded.revision, "started from the local snapshot");
+        metrics::counter!("caixa_entitlement_starts_total", "from" => "file").increment(1);
+        self.catch_up().await
+    }
+
+    /// Applies the log's changes since the cache's revision, from the database, up to its
+    /// head. A database that cannot answer leaves the cache as it is: its answers say
+    /// how old they are, and the follower catches up from billing.
+    async fn catch_up(&self) -> Result<(), LocalError> {
+        loop {
+            let after = self.cache.revision();
+            let read = store::changes_after(&self.db, after, self.livemode, 10_000, self.cache.plans()).await;
+            let Ok((changes, head, pruned)) = read else { return Ok(()) };
+            if pruned > after {
+                return Err(LocalError::TooOld { revision: after, pruned });
+            }
+            for change in changes {
+                self.cache.apply(change.entry, change.committed_at);
+            }
+            if self.cache.revision() >= head || self.cache.revision() == after {
+                self.cache.touch(chrono::Utc::now().timestamp());
+                return Ok(());
+            }
+        }
+    }
+
     /// Loads a snapshot into the cache.
     #[tracing::instrument(name = "load snapshot", level = "debug", skip_all)]
     pub async fn snapshot(&self) -> Result<(), store::StoreError> {

@@ -1,3 +1,4 @@
-//! Following billing's revision log.
+//! Following billing's revision log, and keeping the local snapshot of where it got to.
 
 pub mod follower;
+pub mod keeper;

@@ -1,5 +1,7 @@
 //! Reading the shared database: the snapshot at start-up, and the revision log when
-//! billing cannot be reached.
+//! billing cannot be reached; and the local snapshot file ([`local`]).
+
+pub mod local;
 
 use caixa_types::{Revision, RevisionError};
 use std::sync::Arc;
@@ -124,4 +126,11 @@ pub async fn changes_after(
         });
     }
     Ok((changes, Revision::from_db(head)?, Revision::from_db(pruned)?))
+}
+
+/// Through which revision the log has been pruned: a follower behind it cannot catch up
+/// from the log.
+pub async fn pruned_through(db: &DatabaseConnection) -> Result<Revision, StoreError> {
+    let counter = revision_counter::Entity::find_by_id(1i16).one(db).await?;
+    Ok(Revision::from_db(counter.map_or(0, |c| c.pruned_through))?)
 }
