@@ -38,6 +38,7 @@ mod returning_checkout;
 mod revisions;
 mod rolling;
 mod settings;
+mod snapshot_file;
 mod stripe_transport;
 mod sync;
 mod takeover;
