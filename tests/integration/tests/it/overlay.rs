@@ -91,9 +91,18 @@ fn pod_env(
     let volumes = pod["volumes"].as_array().cloned().unwrap_or_default();
     for mount in container["volumeMounts"].as_array().into_iter().flatten() {
         let volume = volumes.iter().find(|v| v["name"] == mount["name"]).unwrap();
-        let (path, secret) =
-            (mount["mountPath"].as_str().unwrap(), volume["secret"]["secretName"].as_str().unwrap());
-        let local = dir.join(secret).display().to_string();
+        let path = mount["mountPath"].as_str().unwrap();
+        // A Secret's files, or a scratch directory of the pod's own.
+        let local = match volume["secret"]["secretName"].as_str() {
+            Some(secret) => dir.join(secret),
+            None => {
+                assert!(volume["emptyDir"].is_object(), "{deployment}: a volume neither Secret nor emptyDir");
+                let scratch = dir.join(format!("{deployment}-{}", volume["name"].as_str().unwrap()));
+                std::fs::create_dir_all(&scratch).unwrap();
+                scratch
+            }
+        };
+        let local = local.display().to_string();
         for value in env.values_mut().filter(|v| v.starts_with(path)) {
             *value = value.replacen(path, &local, 1);
         }
