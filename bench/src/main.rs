@@ -48,6 +48,7 @@ mod replica;
 mod rolling;
 mod seed;
 mod server;
+mod snapshot;
 mod sync;
 mod takeover;
 mod unary;
@@ -184,7 +185,8 @@ async fn convergence() -> anyhow::Result<()> {
 }
 
 /// The steps after the cold start, all run unless the third argument names some.
-const STEPS: [&str; 7] = ["unary", "batch", "baseline", "overload", "replica", "ingest", "propagation"];
+const STEPS: [&str; 8] =
+    ["snapshot", "unary", "batch", "baseline", "overload", "replica", "ingest", "propagation"];
 
 /// Steps run only when named: counting instructions under callgrind takes minutes.
 const NAMED_ONLY: [&str; 1] = ["instructions"];
@@ -213,8 +215,15 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     println!("seeded in {:.1} s", started.elapsed().as_secs_f64());
 
     let billing = caixa_integration_tests::spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let mut first_rows = Vec::new();
+    if runs("snapshot") {
+        first_rows = snapshot::run(&db, billing.grpc_addr, service_core, users).await?;
+    }
     let entitlement = server::Server::start(&db, billing.grpc_addr, service_core).await?;
     println!("\n| measure | result |\n|---|---|");
+    for (measure, result) in first_rows {
+        println!("| {measure} | {result} |");
+    }
     println!(
         "| cold start to SERVING, own process ({users} users) | {:.2} s |",
         entitlement.cold_start.as_secs_f64()

@@ -27,7 +27,17 @@ impl Server {
     /// Starts the service on `db`, following billing at `billing`, and waits for SERVING.
     /// `core`, when given, is the one core it runs on.
     pub async fn start(db: &TestDatabase, billing: SocketAddr, core: Option<usize>) -> anyhow::Result<Self> {
-        Self::spawn(db, billing, core, &[]).await
+        Self::spawn(db, billing, core, &[], &[]).await
+    }
+
+    /// [`Self::start`] with `extra` settings.
+    pub async fn start_with(
+        db: &TestDatabase,
+        billing: SocketAddr,
+        core: Option<usize>,
+        extra: &[(&'static str, String)],
+    ) -> anyhow::Result<Self> {
+        Self::spawn(db, billing, core, &[], extra).await
     }
 
     /// The same under a `wrapper` command (`valgrind --tool=callgrind …`) that runs this
@@ -37,7 +47,7 @@ impl Server {
         billing: SocketAddr,
         wrapper: &[String],
     ) -> anyhow::Result<Self> {
-        Self::spawn(db, billing, None, wrapper).await
+        Self::spawn(db, billing, None, wrapper, &[]).await
     }
 
     async fn spawn(
@@ -45,6 +55,7 @@ impl Server {
         billing: SocketAddr,
         core: Option<usize>,
         wrapper: &[String],
+        extra: &[(&'static str, String)],
     ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?.to_string_lossy().into_owned();
         let started = Instant::now();
@@ -56,6 +67,7 @@ impl Server {
             ("ENTITLEMENT_HTTP_ADDR", "127.0.0.1:0".to_owned()),
         ];
         env.extend(core.map(|core| (SERVE_CORE, core.to_string())));
+        env.extend(extra.iter().cloned());
         let process = match wrapper.split_first() {
             None => ServiceProcess::spawn(&exe, &env),
             Some((program, args)) => {
