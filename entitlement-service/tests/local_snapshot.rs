@@ -1,6 +1,6 @@
 //! The local snapshot file: read back exactly as written, and refused, naming why, when
 //! it is not whole, not ours, or for the other mode.
-#![allow(missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::{path::Path, sync::Arc};
 

@@ -51,7 +51,7 @@ impl Follower {
     /// it when that snapshot is usable, else every user from the database.
     pub async fn start(&self) -> Result<(), store::StoreError> {
         if let Some(path) = &self.snapshot_file {
-            match self.from_file(path.clone()).await {
+            match self.start_from_file(path.clone()).await {
                 Ok(()) => return Ok(()),
                 Err(reason) => {
                     tracing::warn!(%reason, "cannot start from the local snapshot; loading every user from the database");
@@ -65,7 +65,7 @@ impl Follower {
         Ok(())
     }
 
-    async fn from_file(&self, path: PathBuf) -> Result<(), LocalError> {
+    async fn start_from_file(&self, path: PathBuf) -> Result<(), LocalError> {
         let (cache, livemode, at) = (self.cache.clone(), self.livemode, path.clone());
         let loaded = tokio::task::spawn_blocking(move || store::local::read(&at, livemode, cache.plans()))
             .await
