@@ -305,6 +305,13 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
         println!("| {measure} | {result} |");
     }
     entitlement.stop().await;
+    for (table, bytes, rows) in seed::sizes(&db).await? {
+        println!(
+            "| PostgreSQL: {table} with its indexes | {:.0} MiB, {rows} rows, {} bytes a row |",
+            bytes as f64 / 1_048_576.0,
+            bytes / rows.max(1)
+        );
+    }
 
     if runs("instructions") {
         for (measure, result) in instructions::run(&db, billing.grpc_addr, users).await? {

@@ -95,3 +95,19 @@ async fn insert(
     .await?;
     Ok(())
 }
+
+/// What the users table and the revision log take in PostgreSQL, with their indexes and
+/// TOAST: `(table, bytes, rows)` for each.
+pub async fn sizes(db: &TestDatabase) -> anyhow::Result<Vec<(&'static str, i64, i64)>> {
+    let conn = db.connect().await;
+    let mut sizes = Vec::new();
+    for table in ["entitlements", "entitlement_changes"] {
+        let sql = format!("SELECT pg_total_relation_size('{table}')::bigint, (SELECT count(*) FROM {table})::bigint");
+        let row = conn
+            .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("no size for {table}"))?;
+        sizes.push((table, row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?));
+    }
+    Ok(sizes)
+}
