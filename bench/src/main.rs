@@ -306,10 +306,10 @@ async fn benchmark(service_core: Option<usize>) -> anyhow::Result<()> {
     }
     entitlement.stop().await;
     for (table, bytes, rows) in seed::sizes(&db).await? {
+        let per_row = if rows > 0 { format!("{} bytes a row", bytes / rows) } else { "empty".to_owned() };
         println!(
-            "| PostgreSQL: {table} with its indexes | {:.0} MiB, {rows} rows, {} bytes a row |",
-            bytes as f64 / 1_048_576.0,
-            bytes / rows.max(1)
+            "| PostgreSQL: {table} with its indexes | {:.0} MiB, {rows} rows, {per_row} |",
+            bytes as f64 / 1_048_576.0
         );
     }
 

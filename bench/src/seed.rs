@@ -102,7 +102,9 @@ pub async fn sizes(db: &TestDatabase) -> anyhow::Result<Vec<(&'static str, i64, 
     let conn = db.connect().await;
     let mut sizes = Vec::new();
     for table in ["entitlements", "entitlement_changes"] {
-        let sql = format!("SELECT pg_total_relation_size('{table}')::bigint, (SELECT count(*) FROM {table})::bigint");
+        let sql = format!(
+            "SELECT pg_total_relation_size('{table}')::bigint, (SELECT count(*) FROM {table})::bigint"
+        );
         let row = conn
             .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
             .await?
