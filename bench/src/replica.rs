@@ -184,9 +184,10 @@ pub async fn stall(db: &TestDatabase, replica: &LocalReplica, users: usize) -> (
         waits
     });
     let started = Instant::now();
-    crate::seed::changes(db, users..2 * users).await.expect("the new users are committed");
+    let first = crate::seed::head(db).await.expect("the log's head") + 1;
+    crate::seed::changes(db, users..2 * users, first).await.expect("the new users are committed");
     let committed = started.elapsed();
-    let head = caixa_client::Revision::new(2 * users as u64);
+    let head = caixa_client::Revision::new(first + users as u64 - 1);
     while replica.revision() < head && started.elapsed() < Duration::from_secs(900) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -47,14 +47,17 @@ pub async fn users(db: &TestDatabase, count: usize) -> anyhow::Result<()> {
     .await
 }
 
-/// Commits users `range` to the revision log as new users, each at revision `i + 1`, and
-/// moves the counter to match: what billing's followers stream next.
-pub async fn changes(db: &TestDatabase, range: std::ops::Range<usize>) -> anyhow::Result<()> {
+/// Commits a change for each user of `range` (new users or existing ones) to the
+/// revision log, the first at revision `first`, and moves the counter to the last: what
+/// billing's followers stream next.
+pub async fn changes(db: &TestDatabase, range: std::ops::Range<usize>, first: u64) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let head = "INSERT INTO entitlement_changes (revision, user_id, livemode, state, committed_at) VALUES ";
-    insert(db, head, range, |i| {
+    let start = range.start;
+    let last = first + range.len() as u64 - 1;
+    insert_up_to(db, head, range, last, |i| {
         Ok(vec![
-            i64::try_from(i + 1)?.into(),
+            i64::try_from(first + (i - start) as u64)?.into(),
             format!("user-{i}").into(),
             false.into(),
             state(i).into(),
@@ -70,6 +73,18 @@ async fn insert(
     db: &TestDatabase,
     head: &str,
     range: std::ops::Range<usize>,
+    row: impl Fn(usize) -> anyhow::Result<Vec<Value>>,
+) -> anyhow::Result<()> {
+    let counter = range.end as u64;
+    insert_up_to(db, head, range, counter, row).await
+}
+
+/// [`insert`], setting the counter to `counter`.
+async fn insert_up_to(
+    db: &TestDatabase,
+    head: &str,
+    range: std::ops::Range<usize>,
+    counter: u64,
     row: impl Fn(usize) -> anyhow::Result<Vec<Value>>,
 ) -> anyhow::Result<()> {
     let conn = db.connect().await;
@@ -90,7 +105,7 @@ async fn insert(
     conn.execute_raw(Statement::from_sql_and_values(
         sea_orm::DbBackend::Postgres,
         "UPDATE revision_counter SET value = $1 WHERE id = 1",
-        [i64::try_from(end_of_all)?.into()],
+        [i64::try_from(counter)?.into()],
     ))
     .await?;
     Ok(())
@@ -112,4 +127,32 @@ pub async fn sizes(db: &TestDatabase) -> anyhow::Result<Vec<(&'static str, i64, 
         sizes.push((table, row.try_get_by_index::<i64>(0)?, row.try_get_by_index::<i64>(1)?));
     }
     Ok(sizes)
+}
+
+/// The revision log's head.
+pub async fn head(db: &TestDatabase) -> anyhow::Result<u64> {
+    let conn = db.connect().await;
+    let sql = "SELECT value FROM revision_counter WHERE id = 1";
+    let row = conn
+        .query_one_raw(Statement::from_string(sea_orm::DbBackend::Postgres, sql))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no revision counter"))?;
+    Ok(u64::try_from(row.try_get_by_index::<i64>(0)?)?)
+}
+
+/// Records in the users table what [`changes`] committed for the first `count` seeded
+/// users from revision `first` (their states unchanged, their revisions moved), as
+/// billing writes both in one transaction.
+pub async fn moved(db: &TestDatabase, count: usize, first: u64) -> anyhow::Result<()> {
+    let conn = db.connect().await;
+    // A seeded user-i is at revision i + 1; its change at first + i.
+    let sql = "UPDATE entitlements SET revision = revision + $1 WHERE revision <= $2";
+    let offset = i64::try_from(first)? - 1;
+    conn.execute_raw(Statement::from_sql_and_values(
+        sea_orm::DbBackend::Postgres,
+        sql,
+        [offset.into(), i64::try_from(count)?.into()],
+    ))
+    .await?;
+    Ok(())
 }
