@@ -143,3 +143,31 @@ async fn a_snapshot_it_cannot_use_sends_it_to_the_database(backend: Backend) {
     }
     billing.running.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn with_the_database_and_billing_gone_it_starts_from_the_local_snapshot_and_says_stale() {
+    // Arrange: the snapshot; then billing stops and PostgreSQL refuses connections, and
+    // the file grows older than the staleness bound.
+    let db = TestDatabase::migrated(Backend::Postgres).await;
+    let billing = spawn_billing(&db, &[("INBOX_WORKER", "false")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("entitlements.snapshot");
+    snapshot_of_three(&db, billing.grpc_addr, &file).await;
+    let billing_addr = billing.grpc_addr;
+    billing.running.stop().await.unwrap();
+    db.set_reachable(false).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+
+    // Act
+    let path = file.to_str().unwrap();
+    let settings = [("SNAPSHOT_FILE", path), ("STALENESS_BOUND_SECONDS", "1")];
+    let entitlement = spawn_entitlement_with(&db, billing_addr, &settings).await;
+    let mut access = client(entitlement.grpc_addr).await;
+    let answer = access.check_access(check("user-1", "")).await.unwrap().into_inner();
+
+    // Assert: the file's answer, said to be as old as the file.
+    assert!(answer.allowed, "{answer:?}");
+    assert!(answer.stale, "current only as of the file: {answer:?}");
+    db.set_reachable(true).await;
+    entitlement.running.stop().await.unwrap();
+}
