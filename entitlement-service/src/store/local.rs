@@ -168,7 +168,33 @@ pub fn read(path: &Path, livemode: bool, plans: &Plans) -> Result<Loaded, LocalE
     }
     let (revision, written_at, count) = (Revision::new(word(13)), word(21) as i64, word(29));
     let mut users = Users::with_capacity(usize::try_from(count).unwrap_or(0).min(1 << 30));
+    // Two cores at once: one thread reads, checks and builds entries while this one
+    // places them in the table, whose inserts miss cache.
+    let (built, placed) = std::sync::mpsc::sync_channel::<Vec<Arc<Entry>>>(8);
+    std::thread::scope(|scope| {
+        let reading = scope.spawn(move || records(input, count, plans, &built, corrupt));
+        for chunk in placed {
+            for entry in chunk {
+                users.upsert(entry);
+            }
+        }
+        reading.join().unwrap_or_else(|_| Err(corrupt("the reading thread panicked".to_owned())))
+    })?;
+    Ok(Loaded { users, revision, written_at })
+}
+
+/// Entries built as they are read, handed on `built` in chunks; then the checksum and
+/// the end of the file are checked.
+fn records(
+    mut input: Checked<BufReader<File>>,
+    count: u64,
+    plans: &Plans,
+    built: &std::sync::mpsc::SyncSender<Vec<Arc<Entry>>>,
+    corrupt: impl Fn(String) -> LocalError,
+) -> Result<(), LocalError> {
+    const CHUNK: usize = 4_096;
     let mut record = Vec::with_capacity(512);
+    let mut chunk = Vec::with_capacity(CHUNK);
     for at in 0..count {
         let mut length = [0u8; 4];
         input.read_exact(&mut length).map_err(|e| corrupt(format!("user {at} of {count}: {e}")))?;
@@ -180,8 +206,13 @@ pub fn read(path: &Path, livemode: bool, plans: &Plans) -> Result<Loaded, LocalE
         input.read_exact(&mut record).map_err(|e| corrupt(format!("user {at} of {count}: {e}")))?;
         let state = EntitlementState::decode(record.as_slice())
             .map_err(|e| corrupt(format!("user {at} of {count}: {e}")))?;
-        users.upsert(Arc::new(Entry::from_proto(&state, plans)));
+        chunk.push(Arc::new(Entry::from_proto(&state, plans)));
+        if chunk.len() == CHUNK {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+            built.send(full).map_err(|_| corrupt("the table stopped taking entries".to_owned()))?;
+        }
     }
+    built.send(chunk).map_err(|_| corrupt("the table stopped taking entries".to_owned()))?;
     let expected = input.crc.clone().finalize();
     let mut stored = [0u8; 4];
     input.inner.read_exact(&mut stored).map_err(|e| corrupt(format!("checksum: {e}")))?;
@@ -191,7 +222,7 @@ pub fn read(path: &Path, livemode: bool, plans: &Plans) -> Result<Loaded, LocalE
     if input.inner.read(&mut [0u8; 1]).map_err(|e| corrupt(e.to_string()))? != 0 {
         return Err(corrupt("bytes after the checksum".to_owned()));
     }
-    Ok(Loaded { users, revision, written_at })
+    Ok(())
 }
 
 /// A reader or writer that checksums what passes through it.
