@@ -2,13 +2,18 @@
 //! reached, reads the revision log straight from the shared database until it can; on a
 //! pruned revision, loads a fresh snapshot.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+    time::Duration,
+};
 
 use caixa_proto::billing::v1::{
     WatchRequest, subscription_events_client::SubscriptionEventsClient, watch_response::Event,
 };
 use caixa_runtime::auth::client::ClientCredentials;
 use caixa_runtime::{grpc::ServeError, shutdown::DrainSignal};
+use caixa_types::Revision;
 use sea_orm::DatabaseConnection;
 use tonic::{Code, transport::Endpoint};
 
@@ -38,6 +43,14 @@ pub struct Follower {
     pub snapshot_file: Option<PathBuf>,
 }
 
+/// What one read of the log from the database did.
+enum Page {
+    /// The cache's revision was pruned, through this one: only a snapshot catches up.
+    Pruned(Revision),
+    /// Changes were applied; `more` when the log holds more past them.
+    Applied { more: bool },
+}
+
 /// Why following stopped for a moment.
 enum Lost {
     /// The revision we are at was pruned: load a snapshot.
@@ -51,7 +64,7 @@ impl Follower {
     /// it when that snapshot is usable, else every user from the database.
     pub async fn start(&self) -> Result<(), store::StoreError> {
         if let Some(path) = &self.snapshot_file {
-            match self.start_from_file(path.clone()).await {
+            match self.start_from_file(path).await {
                 Ok(()) => return Ok(()),
                 Err(reason) => {
                     tracing::warn!(%reason, "cannot start from the local snapshot; loading every user from the database");
@@ -65,11 +78,11 @@ impl Follower {
         Ok(())
     }
 
-    async fn start_from_file(&self, path: PathBuf) -> Result<(), LocalError> {
-        let (cache, livemode, at) = (self.cache.clone(), self.livemode, path.clone());
+    async fn start_from_file(&self, path: &Path) -> Result<(), LocalError> {
+        let (cache, livemode, at) = (self.cache.clone(), self.livemode, path.to_owned());
         let loaded = tokio::task::spawn_blocking(move || store::local::read(&at, livemode, cache.plans()))
             .await
-            .map_err(|e| LocalError::Io { path: path.clone(), source: std::io::Error::other(e) })??;
+            .map_err(|e| LocalError::Io { path: path.to_owned(), source: std::io::Error::other(e) })??;
         // Every change since must still be in the log. When the database cannot say,
         // billing's Watch will: a pruned revision reloads from the database then.
         if let Ok(pruned) = store::pruned_through(&self.db).await
@@ -90,20 +103,34 @@ impl Follower {
     /// how old they are, and the follower catches up from billing.
     async fn catch_up(&self) -> Result<(), LocalError> {
         loop {
-            let after = self.cache.revision();
-            let read = store::changes_after(&self.db, after, self.livemode, 10_000, self.cache.plans()).await;
-            let Ok((changes, head, pruned)) = read else { return Ok(()) };
-            if pruned > after {
-                return Err(LocalError::TooOld { revision: after, pruned });
-            }
-            for change in changes {
-                self.cache.apply(change.entry, change.committed_at);
-            }
-            if self.cache.revision() >= head || self.cache.revision() == after {
-                self.cache.touch(chrono::Utc::now().timestamp());
-                return Ok(());
+            match self.apply_page(10_000).await {
+                Ok(Page::Pruned(pruned)) => {
+                    return Err(LocalError::TooOld { revision: self.cache.revision(), pruned });
+                }
+                Ok(Page::Applied { more: true }) => {}
+                Ok(Page::Applied { more: false }) | Err(_) => return Ok(()),
             }
         }
+    }
+
+    /// Applies up to `limit` of the log's changes after the cache's revision, read from
+    /// the database; at the log's head the cache is marked current.
+    async fn apply_page(&self, limit: u64) -> Result<Page, store::StoreError> {
+        let after = self.cache.revision();
+        let (changes, head, pruned) =
+            store::changes_after(&self.db, after, self.livemode, limit, self.cache.plans()).await?;
+        if pruned > after {
+            return Ok(Page::Pruned(pruned));
+        }
+        let read = changes.len();
+        for change in changes {
+            self.cache.apply(change.entry, change.committed_at);
+        }
+        let at_head = self.cache.revision() >= head;
+        if at_head {
+            self.cache.touch(chrono::Utc::now().timestamp());
+        }
+        Ok(Page::Applied { more: !at_head && read > 0 })
     }
 
     /// Loads a snapshot into the cache.
@@ -203,28 +230,13 @@ impl Follower {
     async fn follow_database(&self, period: Duration) {
         let until = tokio::time::Instant::now() + period;
         while tokio::time::Instant::now() < until {
-            match store::changes_after(
-                &self.db,
-                self.cache.revision(),
-                self.livemode,
-                1000,
-                self.cache.plans(),
-            )
-            .await
-            {
-                Ok((_, _, pruned)) if pruned > self.cache.revision() => {
+            match self.apply_page(1000).await {
+                Ok(Page::Pruned(_)) => {
                     if let Err(err) = self.snapshot().await {
                         tracing::warn!(error = %err, "snapshot failed");
                     }
                 }
-                Ok((changes, head, _)) => {
-                    for change in changes {
-                        self.cache.apply(change.entry, change.committed_at);
-                    }
-                    if self.cache.revision() >= head {
-                        self.cache.touch(chrono::Utc::now().timestamp());
-                    }
-                }
+                Ok(Page::Applied { .. }) => {}
                 Err(err) => tracing::debug!(error = %err, "database unreachable too; serving from memory"),
             }
             tokio::time::sleep(DB_POLL).await;
