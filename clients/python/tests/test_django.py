@@ -48,7 +48,9 @@ def test_a_user_without_a_subscription_gets_403_naming_the_reason_then_passes_on
 
     # Act: refused everywhere, then subscribed.
     refused = {path: client.get(path) for path in GUARDED}
-    stack.subscribe(pk, billing)
+    # The revision the sync returned rides along, as the example's return page keeps it:
+    # without it the guard may ask before the service has applied the checkout.
+    client.cookies["caixa_revision"] = str(stack.subscribe(pk, billing))
     passed = {path: client.get(path) for path in GUARDED}
 
     # Assert
@@ -74,7 +76,7 @@ def test_the_middleware_leaves_unmapped_and_unknown_paths_alone(client):
 def test_a_feature_outside_the_plan_is_refused_with_that_reason(client, stack, billing, user_id, settings):
     # Arrange: the middleware maps /export/ to a feature the plan does not grant.
     pk = signed_in(client, user_id)
-    stack.subscribe(pk, billing)
+    client.cookies["caixa_revision"] = str(stack.subscribe(pk, billing))
     settings.CAIXA = {**settings.CAIXA, "FEATURES": {"reports": "reports", "/export/": "exports"}}
 
     # Act
