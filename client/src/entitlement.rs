@@ -12,7 +12,7 @@ use caixa_proto::{
 };
 
 use crate::{ClientConfig, ClientError, transport::Pool};
-use caixa_types::{Revision, StripeId};
+use caixa_types::{Limit, Revision, StripeId};
 
 /// Whether a user may use a feature now, and why. Guarded handlers find it in the
 /// request's extensions.
@@ -35,6 +35,11 @@ pub struct Access {
     /// Whether nothing was learnt at all: the entitlement service could not be asked,
     /// and a guard failing open let the request through ([`Access::degraded`]).
     pub degraded: bool,
+    /// When granted for a feature: the largest number a granting plan sets on it (how
+    /// many projects, say); `None` when no plan sets one.
+    pub limit: Option<Limit>,
+    /// When granted: the seats bought on the subscription that decided; 0 when refused.
+    pub seats: u32,
 }
 
 impl Access {
@@ -50,6 +55,8 @@ impl Access {
             revision: Revision::new(answer.revision),
             stale: answer.stale,
             degraded: false,
+            limit: answer.limit.as_ref().map(Limit::from_proto),
+            seats: answer.seats,
         }
     }
 
@@ -66,6 +73,8 @@ impl Access {
             revision: Revision::default(),
             stale: true,
             degraded: true,
+            limit: None,
+            seats: 0,
         }
     }
 
@@ -104,6 +113,10 @@ pub struct Entitlements {
     pub revision: Revision,
     /// Whether the service's copy was stale.
     pub stale: bool,
+    /// The numbers set on the features granted now, the largest over granting plans.
+    pub limits: Vec<(String, Limit)>,
+    /// Seats bought on the subscription that decides access to the app; 0 when refused.
+    pub seats: u32,
 }
 
 /// A client of the entitlement service. Cheap to clone; clones share the pool.
@@ -181,6 +194,12 @@ impl EntitlementClient {
             subscriptions: answer.subscriptions,
             revision: Revision::new(answer.revision),
             stale: answer.stale,
+            limits: answer
+                .limits
+                .iter()
+                .filter_map(|l| Some((l.feature.clone(), Limit::from_proto(l.limit.as_ref()?))))
+                .collect(),
+            seats: answer.seats,
         })
     }
 }

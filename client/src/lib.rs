@@ -23,7 +23,7 @@ mod replica;
 mod transport;
 
 pub use billing::BillingClient;
-pub use caixa_types::{Revision, StripeId};
+pub use caixa_types::{Limit, Revision, StripeId};
 pub use config::ClientConfig;
 pub use entitlement::{Access, EntitlementClient, Entitlements};
 pub use error::ClientError;

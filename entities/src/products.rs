@@ -21,6 +21,8 @@ pub struct Model {
     pub features: Json,
     /// Stripe metadata.
     pub metadata: Json,
+    /// Numbers set on features (JSON object: feature to a whole number or `"unlimited"`).
+    pub limits: Json,
     /// Stripe time of the data this row reflects.
     pub as_of: DateTimeUtc,
     /// Row creation time.

@@ -3,6 +3,9 @@
 //! it into the proto `EntitlementState` the same way, here.
 
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
+use std::collections::BTreeMap;
+
+use caixa_types::Limit;
 use serde::{Deserialize, Serialize};
 
 /// Every subscription of one user in one mode.
@@ -57,6 +60,20 @@ pub struct SubscriptionState {
     pub features: Vec<String>,
     /// Stripe's livemode flag.
     pub livemode: bool,
+    /// Seats: its item's quantity. States stored before seats were kept read as 1.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub quantity: u32,
+    /// The numbers its product sets on features it grants.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Limit>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// The status as Stripe names it, in the stored JSON.
@@ -100,6 +117,12 @@ impl SubscriptionState {
             past_due_since: seconds(&s.past_due_since),
             features: s.features.clone(),
             livemode: s.livemode,
+            quantity: s.quantity,
+            limits: s
+                .limits
+                .iter()
+                .filter_map(|l| Some((l.feature.clone(), Limit::from_proto(l.limit.as_ref()?))))
+                .collect(),
         }
     }
 
@@ -121,6 +144,8 @@ impl SubscriptionState {
             past_due_since: timestamp(self.past_due_since),
             features: self.features.clone(),
             livemode: self.livemode,
+            quantity: self.quantity,
+            limits: self.limits.iter().map(|(f, l)| Limit::feature(f, *l)).collect(),
         }
     }
 }
@@ -164,5 +189,14 @@ impl caixa_policy::Terms for SubscriptionState {
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
+    }
+    fn features(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(String::as_str)
+    }
+    fn limit(&self, feature: &str) -> Option<Limit> {
+        self.limits.get(feature).copied()
+    }
+    fn seats(&self) -> u32 {
+        self.quantity
     }
 }

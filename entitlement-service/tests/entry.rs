@@ -3,7 +3,7 @@
 
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_policy::{Policy, Terms};
-use caixa_types::Revision;
+use caixa_types::{Limit, Revision};
 use entitlement_service::domain::{
     entry::{Entry, Plans},
     users::Users,
@@ -27,6 +27,12 @@ fn subscription(id: &str, price: &str, features: &[&str]) -> SubscriptionState {
         past_due_since: Some(1_800_100_000),
         features: features.iter().map(|f| (*f).to_owned()).collect(),
         livemode: true,
+        quantity: 3,
+        limits: features
+            .iter()
+            .filter(|f| **f == "reports")
+            .map(|f| ((*f).to_owned(), Limit::Count(12)))
+            .collect(),
     }
 }
 
@@ -52,7 +58,7 @@ fn an_entry_renders_exactly_the_state_it_was_built_from() {
 
 #[test]
 fn the_policy_decides_the_same_on_the_compact_form() {
-    let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app"])] };
+    let state = UserState { subscriptions: vec![subscription("sub_a", "price_1", &["app", "reports"])] };
     let entry = Entry::new("u", Revision::new(1), &state, &Plans::default());
     let policy = Policy::default();
     for now in [1_799_999_999, 1_800_100_000, 1_800_200_000, 1_800_400_000, 1_803_000_000] {
@@ -67,9 +73,19 @@ fn the_policy_decides_the_same_on_the_compact_form() {
                     compact.reason,
                     compact.status,
                     compact.access_until,
-                    compact.subscription_id()
+                    compact.subscription_id(),
+                    compact.limit,
+                    compact.seats,
                 ),
-                (plain.allowed, plain.reason, plain.status, plain.access_until, plain.subscription_id()),
+                (
+                    plain.allowed,
+                    plain.reason,
+                    plain.status,
+                    plain.access_until,
+                    plain.subscription_id(),
+                    plain.limit,
+                    plain.seats
+                ),
                 "at {now} for {feature:?}"
             );
         }
@@ -98,7 +114,13 @@ fn equal_plans_are_held_once() {
         &plans,
     );
 
-    assert_eq!(plans.len(), 2, "price_1 with [app] is shared; with [app, x] it is another plan");
+    let mut limited = subscription("sub_d", "price_1", &["app"]);
+    limited.limits.insert("app".to_owned(), Limit::Count(2));
+    let d = Entry::new("d", Revision::new(4), &UserState { subscriptions: vec![limited] }, &plans);
+
+    assert_eq!(plans.len(), 3, "price_1 with [app] is shared; with [app, x] or a limit it is another plan");
+    assert_eq!(d.subscriptions()[0].limit("app"), Some(Limit::Count(2)));
+    assert_eq!(a.subscriptions()[0].limit("app"), None);
     assert!(a.subscriptions()[0].grants_feature("app") && b.subscriptions()[0].grants_feature("app"));
     assert!(c.subscriptions()[0].grants_feature("x") && !a.subscriptions()[0].grants_feature("x"));
 }

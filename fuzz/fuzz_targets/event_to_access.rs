@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
         past_due_since: seconds(past_due_since),
         features: vec!["reports".to_owned()],
         livemode: sub.livemode,
+        quantity: u32::try_from(sub.quantity).unwrap_or(0),
+        limits: [("reports".to_owned(), caixa_types::Limit::Count(10))].into(),
     };
     let subs = [state];
     for at in [now.saturating_sub(86_400), now, now.saturating_add(86_400 * 40)] {

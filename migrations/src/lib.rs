@@ -16,6 +16,7 @@ mod m20261128_000008_trace_context;
 mod m20261204_000009_customers_per_user;
 mod m20261206_000010_pending_events;
 mod m20261206_000011_checkout_sessions;
+mod m20261207_000012_limits;
 
 /// Every migration, oldest first.
 pub struct Migrator;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000009_customers_per_user::Migration),
             Box::new(m20261206_000010_pending_events::Migration),
             Box::new(m20261206_000011_checkout_sessions::Migration),
+            Box::new(m20261207_000012_limits::Migration),
         ]
     }
 }

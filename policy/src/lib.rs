@@ -9,6 +9,7 @@
 
 mod plain;
 
+pub use caixa_types::Limit;
 pub use plain::Subscription;
 
 /// The policy's answers use the contract's enums: the reasons and statuses callers see.
@@ -24,6 +25,12 @@ pub trait Terms {
     fn dates(&self) -> Dates;
     /// Whether its product grants `feature`.
     fn grants_feature(&self, feature: &str) -> bool;
+    /// Every feature its product grants.
+    fn features(&self) -> impl Iterator<Item = &str>;
+    /// The number its product sets on `feature`, if it sets one.
+    fn limit(&self, feature: &str) -> Option<Limit>;
+    /// Seats bought: its item's quantity.
+    fn seats(&self) -> u32;
 }
 
 /// A subscription's dates (Unix seconds) and its cancel-at-period-end flag: every form
@@ -85,6 +92,11 @@ pub struct Decision<'a, S> {
     /// The subscription that decided: callers take from it what they answer with (its id,
     /// or the whole of it), without the policy copying anything.
     pub subscription: Option<&'a S>,
+    /// When granted for a feature: the largest number any granting subscription's plan
+    /// sets on it; `None` when none sets one.
+    pub limit: Option<Limit>,
+    /// When granted: the seats bought on the subscription that decided; 0 when refused.
+    pub seats: u32,
 }
 
 impl<'a, S: Terms> Decision<'a, S> {
@@ -143,12 +155,15 @@ impl Policy {
         let mut best: Option<Verdict<'a, S>> = None;
         let mut holder: Option<Verdict<'a, S>> = None;
         let mut worst: Option<Verdict<'a, S>> = None;
+        let mut limit: Option<Limit> = None;
         for subscription in subscriptions {
             let verdict = self.judge(subscription, now);
             if verdict.grants() {
-                if feature.is_none_or(|f| subscription.grants_feature(f))
-                    && holder.as_ref().is_none_or(|h| verdict.end() >= h.end())
-                {
+                let covers = feature.is_none_or(|f| subscription.grants_feature(f));
+                if let Some(f) = feature.filter(|_| covers) {
+                    limit = limit.max(subscription.limit(f));
+                }
+                if covers && holder.as_ref().is_none_or(|h| verdict.end() >= h.end()) {
                     holder = Some(verdict);
                 }
                 if best.as_ref().is_none_or(|b| verdict.end() >= b.end()) {
@@ -159,7 +174,11 @@ impl Policy {
             }
         }
         match (holder, best, worst) {
-            (Some(holder), _, _) => decision(&holder, true, holder.reason),
+            (Some(holder), _, _) => Decision {
+                limit,
+                seats: holder.subscription.seats(),
+                ..decision(&holder, true, holder.reason)
+            },
             (None, Some(best), _) => decision(&best, false, AccessReason::FeatureNotInPlan),
             (None, None, Some(worst)) => decision(&worst, false, worst.reason),
             (None, None, None) => Decision {
@@ -168,8 +187,23 @@ impl Policy {
                 status: SubscriptionStatus::Unspecified,
                 access_until: None,
                 subscription: None,
+                limit: None,
+                seats: 0,
             },
         }
+    }
+
+    /// Every feature granted at `now`, sorted, each with the largest number any granting
+    /// subscription's plan sets on it (`None` when none sets one).
+    pub fn grants<'a, S: Terms>(&self, subscriptions: &'a [S], now: i64) -> Vec<(&'a str, Option<Limit>)> {
+        let mut grants: Vec<(&'a str, Option<Limit>)> = Vec::new();
+        for subscription in subscriptions.iter().filter(|s| self.judge(*s, now).grants()) {
+            grants.extend(subscription.features().map(|f| (f, subscription.limit(f))));
+        }
+        // Equal features side by side, the largest limit first: dedup keeps it.
+        grants.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+        grants.dedup_by(|later, kept| later.0 == kept.0);
+        grants
     }
 
     fn judge<'a, S: Terms>(&self, subscription: &'a S, now: i64) -> Verdict<'a, S> {
@@ -247,6 +281,8 @@ fn decision<'a, S: Terms>(verdict: &Verdict<'a, S>, allowed: bool, reason: Acces
         status: verdict.subscription.status(),
         access_until: if allowed { verdict.until } else { None },
         subscription: Some(verdict.subscription),
+        limit: None,
+        seats: 0,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use caixa_proto::billing::v1::{SubscriptionSnapshot, SubscriptionStatus};
 
-use crate::{Dates, Terms};
+use crate::{Dates, Limit, Terms};
 
 /// A subscription's terms, owned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -29,6 +29,10 @@ pub struct Subscription {
     pub past_due_since: Option<i64>,
     /// Feature lookup keys its product grants.
     pub features: Vec<String>,
+    /// The numbers its product sets on some of those features.
+    pub limits: Vec<(String, Limit)>,
+    /// Seats bought: its item's quantity.
+    pub seats: u32,
 }
 
 impl Terms for Subscription {
@@ -51,6 +55,15 @@ impl Terms for Subscription {
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
+    }
+    fn features(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(String::as_str)
+    }
+    fn limit(&self, feature: &str) -> Option<Limit> {
+        self.limits.iter().find(|(f, _)| f == feature).map(|(_, limit)| *limit)
+    }
+    fn seats(&self) -> u32 {
+        self.seats
     }
 }
 
@@ -75,5 +88,15 @@ impl Terms for SubscriptionSnapshot {
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.features.iter().any(|f| f == feature)
+    }
+    fn features(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(String::as_str)
+    }
+    fn limit(&self, feature: &str) -> Option<Limit> {
+        let found = self.limits.iter().find(|l| l.feature == feature)?;
+        found.limit.as_ref().map(Limit::from_proto)
+    }
+    fn seats(&self) -> u32 {
+        self.quantity
     }
 }

@@ -3,7 +3,7 @@
 //! subscription that grants nothing never turns a refusal into a grant.
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use caixa_policy::{Policy, Subscription};
+use caixa_policy::{Limit, Policy, Subscription, Terms};
 use caixa_proto::billing::v1::SubscriptionStatus;
 use caixa_types::status_from_stripe as stripe_status;
 use proptest::prelude::*;
@@ -34,6 +34,8 @@ prop_compose! {
         cancel_at_period_end in any::<bool>(),
         features in proptest::sample::subsequence(FEATURES, 0..=2),
         n in 0u32..1_000_000,
+        limit in proptest::option::of(prop_oneof![(0u64..100).prop_map(Limit::Count), Just(Limit::Unlimited)]),
+        seats in 0u32..5,
     ) -> Subscription {
         Subscription {
             id: format!("sub_{n}"),
@@ -46,6 +48,8 @@ prop_compose! {
             ended_at: ended_at.filter(|_| status == "canceled" || cancel_at_period_end),
             past_due_since,
             features: features.into_iter().map(str::to_owned).collect(),
+            limits: limit.map(|l| ("reports".to_owned(), l)).into_iter().collect(),
+            seats,
         }
     }
 }
@@ -91,6 +95,25 @@ proptest! {
             table_grants(s, &policy, now) && feature.is_none_or(|f| s.features.iter().any(|g| g == f))
         });
         prop_assert_eq!(decision.allowed, expected, "{:?}", decision);
+    }
+
+    #[test]
+    fn a_granted_limit_is_the_largest_a_granting_subscription_sets_and_seats_are_the_deciders(
+        subs in proptest::collection::vec(subscription(), 1..5), feature in feature(), at in -2 * DAY..2 * DAY,
+    ) {
+        let policy = Policy::default();
+        let decision = policy.decide(&subs, feature, NOW + at);
+        let largest = subs
+            .iter()
+            .filter(|s| policy.decide(std::slice::from_ref(*s), feature, NOW + at).allowed)
+            .filter_map(|s| feature.and_then(|f| s.limit(f)))
+            .max();
+        if decision.allowed {
+            prop_assert_eq!(decision.limit, largest);
+            prop_assert_eq!(Some(decision.seats), decision.subscription.map(Terms::seats));
+        } else {
+            prop_assert_eq!((decision.limit, decision.seats), (None, 0));
+        }
     }
 
     #[test]

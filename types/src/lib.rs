@@ -8,10 +8,12 @@
 pub mod compact;
 mod ids;
 pub mod input;
+mod limit;
 mod revision;
 mod status;
 
 pub use compact::{Stamp, StripeId, prefetch, same};
 pub use ids::{MAX_STRIPE_ID_BYTES, PriceId, SessionId, UserId};
+pub use limit::{Limit, LimitError, UNLIMITED};
 pub use revision::{Revision, RevisionError};
 pub use status::{status_from_stripe, stripe_name};

@@ -46,6 +46,7 @@ pub async fn save_product(
     row.name = Set(product.name.clone());
     row.description = Set(product.description.clone());
     row.features = Set(json!(product.features));
+    row.limits = Set(json!(product.limits));
     row.metadata = Set(product.metadata.clone());
     row.as_of = Set(as_of);
     row.updated_at = Set(now);

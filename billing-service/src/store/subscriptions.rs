@@ -1,7 +1,9 @@
 //! Stripe subscriptions, and the per-user state computed from them.
 
 use super::revisions::UserKey;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+
+use caixa_types::Limit;
 
 use caixa_entities::{
     products,
@@ -158,7 +160,7 @@ pub async fn user_states(
     let mut product_ids: Vec<String> = rows.iter().filter_map(|row| row.product_id.clone()).collect();
     product_ids.sort();
     product_ids.dedup();
-    let features: HashMap<String, Vec<String>> = if product_ids.is_empty() {
+    let grants: HashMap<String, Grant> = if product_ids.is_empty() {
         HashMap::new()
     } else {
         products::Entity::find()
@@ -166,19 +168,30 @@ pub async fn user_states(
             .all(db)
             .await?
             .into_iter()
-            .map(|p| (p.id, serde_json::from_value::<Vec<String>>(p.features).unwrap_or_default()))
+            .map(|p| {
+                let features = serde_json::from_value(p.features).unwrap_or_default();
+                let limits = serde_json::from_value(p.limits).unwrap_or_default();
+                (p.id, Grant { features, limits })
+            })
             .collect()
     };
     for row in rows {
         let Some(state) = row.user_id.as_ref().and_then(|user| states.get_mut(user)) else { continue };
-        let features = row.product_id.as_ref().and_then(|p| features.get(p)).cloned().unwrap_or_default();
-        state.subscriptions.push(snapshot(row, features));
+        let grant = row.product_id.as_ref().and_then(|p| grants.get(p)).cloned().unwrap_or_default();
+        state.subscriptions.push(snapshot(row, grant));
     }
     Ok(states)
 }
 
+/// What a product grants: its features and the numbers set on them.
+#[derive(Clone, Default)]
+struct Grant {
+    features: Vec<String>,
+    limits: BTreeMap<String, Limit>,
+}
+
 /// A stored subscription as it appears in its user's state.
-fn snapshot(row: Model, features: Vec<String>) -> SubscriptionState {
+fn snapshot(row: Model, Grant { features, limits }: Grant) -> SubscriptionState {
     let seconds = |t: Option<DateTime<Utc>>| t.map(|t| t.timestamp());
     SubscriptionState {
         id: row.id,
@@ -196,6 +209,9 @@ fn snapshot(row: Model, features: Vec<String>) -> SubscriptionState {
         past_due_since: seconds(row.past_due_since),
         features,
         livemode: row.livemode,
+        // Stripe's quantity is never negative; a row that says so grants no seat.
+        quantity: u32::try_from(row.quantity).unwrap_or(0),
+        limits,
     }
 }
 

@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::{
     StripeApi, StripeCallError,
     event::StripeEvent,
-    objects::{Customer, Price, Product, StripeObject, Subscription, feature_keys},
+    objects::{Customer, Price, Product, StripeObject, Subscription, entitlement_features},
 };
 
 /// The kinds of object billing walks a whole account for, in the order they are applied
@@ -128,7 +128,7 @@ impl StripeApi {
         let mut items = Vec::with_capacity(page.items.len());
         for product in page.items {
             let features = self.get(&format!("/products/{}/features?limit=100", product.id)).await?;
-            items.push(product.with_features(feature_keys(&features)));
+            items.push(product.with_features(entitlement_features(&features)));
         }
         Ok(Page { items, next: page.next })
     }

@@ -1,6 +1,7 @@
 //! Everything that speaks Stripe: the API client and the calls billing makes, Stripe's
 //! objects and events parsed into types, and webhook signature verification.
 
+pub mod catalogue;
 pub mod checkout;
 pub mod client;
 pub mod event;

@@ -6,6 +6,7 @@ use caixa_entities::subscriptions::Status;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
+pub use super::catalogue::{Price, Product, entitlement_features};
 pub use super::checkout::{CheckoutSession, SessionStatus};
 use super::keys::{PRIMARY, UserKeys};
 
@@ -152,115 +153,6 @@ impl Subscription {
             user_id: metadata_user(object),
             metadata: object["metadata"].clone(),
             created: timestamp(&object["created"]),
-        }
-    }
-}
-
-/// A product (`prod_...`) with the feature keys it grants.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Product {
-    /// Stripe id.
-    pub id: String,
-    /// Stripe's livemode flag.
-    pub livemode: bool,
-    /// Sold now.
-    pub active: bool,
-    /// Name.
-    pub name: String,
-    /// Description.
-    pub description: Option<String>,
-    /// All metadata.
-    pub metadata: Value,
-    /// Feature keys: the `features` metadata list, plus the Stripe Entitlements features
-    /// attached to the product (added with [`Product::with_features`]); sorted, unique.
-    pub features: Vec<String>,
-}
-
-impl Product {
-    /// From Stripe's JSON; features from its metadata only.
-    pub fn from_json(object: &Value) -> Self {
-        Self {
-            id: id_of(&object["id"]).unwrap_or_default(),
-            livemode: object["livemode"] == true,
-            active: object["active"] != false,
-            name: object["name"].as_str().unwrap_or_default().to_owned(),
-            description: text(&object["description"]),
-            metadata: object["metadata"].clone(),
-            features: Vec::new(),
-        }
-        .with_features(metadata_features(object))
-    }
-
-    /// The product granting `more` features as well.
-    pub fn with_features(mut self, more: impl IntoIterator<Item = String>) -> Self {
-        self.features.extend(more);
-        self.features.sort();
-        self.features.dedup();
-        self
-    }
-}
-
-/// Feature keys from a product's `features` metadata: comma or space separated.
-fn metadata_features(product: &Value) -> Vec<String> {
-    product["metadata"]["features"]
-        .as_str()
-        .unwrap_or_default()
-        .split([',', ' '])
-        .map(str::trim)
-        .filter(|f| !f.is_empty())
-        .map(str::to_owned)
-        .collect()
-}
-
-/// Lookup keys in a list of a product's features (`GET /products/{id}/features`).
-pub fn feature_keys(list: &Value) -> Vec<String> {
-    list["data"]
-        .as_array()
-        .map(|items| items.iter().filter_map(|f| text(&f["entitlement_feature"]["lookup_key"])).collect())
-        .unwrap_or_default()
-}
-
-/// A price (`price_...`).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Price {
-    /// Stripe id.
-    pub id: String,
-    /// Stripe's livemode flag.
-    pub livemode: bool,
-    /// Its product.
-    pub product_id: String,
-    /// Sold now.
-    pub active: bool,
-    /// Currency.
-    pub currency: String,
-    /// Amount in the currency's smallest unit.
-    pub unit_amount: Option<i64>,
-    /// `day`, `week`, `month`, `year`; `None` for a one-time price.
-    pub recurring_interval: Option<String>,
-    /// Intervals per period.
-    pub recurring_interval_count: Option<i32>,
-    /// Lookup key.
-    pub lookup_key: Option<String>,
-    /// All metadata.
-    pub metadata: Value,
-}
-
-impl Price {
-    /// From Stripe's JSON.
-    pub fn from_json(object: &Value) -> Self {
-        Self {
-            id: id_of(&object["id"]).unwrap_or_default(),
-            livemode: object["livemode"] == true,
-            product_id: id_of(&object["product"]).unwrap_or_default(),
-            active: object["active"] != false,
-            currency: object["currency"].as_str().unwrap_or_default().to_owned(),
-            unit_amount: object["unit_amount"].as_i64(),
-            recurring_interval: text(&object["recurring"]["interval"]),
-            recurring_interval_count: object["recurring"]["interval_count"]
-                .as_i64()
-                .and_then(|c| i32::try_from(c).ok()),
-            lookup_key: text(&object["lookup_key"]),
-            metadata: object["metadata"].clone(),
         }
     }
 }

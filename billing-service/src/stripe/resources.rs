@@ -4,7 +4,7 @@ use stripe_client_core::StripeRequest;
 
 use super::{
     StripeApi, StripeCallError,
-    objects::{CheckoutSession, Customer, Price, Product, Subscription, feature_keys},
+    objects::{CheckoutSession, Customer, Price, Product, Subscription, entitlement_features},
 };
 
 type Result<T> = std::result::Result<T, StripeCallError>;
@@ -51,7 +51,7 @@ impl StripeApi {
     pub async fn product(&self, id: &str) -> Result<Product> {
         let product = Product::from_json(&self.get(&format!("/products/{id}")).await?);
         match self.get(&format!("/products/{id}/features?limit=100")).await {
-            Ok(list) => Ok(product.with_features(feature_keys(&list))),
+            Ok(list) => Ok(product.with_features(entitlement_features(&list))),
             Err(err) => {
                 tracing::warn!(product = id, error = %err, "cannot list product features");
                 Ok(product)

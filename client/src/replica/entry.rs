@@ -6,23 +6,42 @@ use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
 
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
-use caixa_types::{Revision, Stamp, StripeId, same};
+use caixa_types::{Limit, Revision, Stamp, StripeId, same};
 use hashbrown::DefaultHashBuilder;
 use smallvec::SmallVec;
 use smol_str::SmolStr;
 
-/// A feature list, shared by every subscription that grants the same features.
-type Features = Arc<[Box<str>]>;
+/// What a plan grants: its features and the numbers set on them. Shared by every
+/// subscription whose plan grants the same.
+#[derive(Default, PartialEq, Eq, Hash)]
+struct Grant {
+    features: Box<[Box<str>]>,
+    limits: Box<[(Box<str>, Limit)]>,
+}
+
+impl Grant {
+    fn of(s: &SubscriptionSnapshot) -> Self {
+        Self {
+            features: s.features.iter().map(|f| f.as_str().into()).collect(),
+            limits: s
+                .limits
+                .iter()
+                .filter_map(|l| Some((l.feature.as_str().into(), Limit::from_proto(l.limit.as_ref()?))))
+                .collect(),
+        }
+    }
+}
 
 /// One subscription as the replica holds it.
 #[derive(Clone)]
 pub(super) struct Held {
     id: StripeId,
-    features: Features,
+    grant: Arc<Grant>,
     /// trial_end, current_period_start, current_period_end, cancel_at, ended_at,
     /// past_due_since.
     times: [Stamp; 6],
     status: SubscriptionStatus,
+    seats: u32,
     cancel_at_period_end: bool,
 }
 
@@ -54,7 +73,16 @@ impl Terms for Held {
         }
     }
     fn grants_feature(&self, feature: &str) -> bool {
-        self.features.iter().any(|f| same(f, feature))
+        self.grant.features.iter().any(|f| same(f, feature))
+    }
+    fn features(&self) -> impl Iterator<Item = &str> {
+        self.grant.features.iter().map(|f| &**f)
+    }
+    fn limit(&self, feature: &str) -> Option<Limit> {
+        self.grant.limits.iter().find(|(f, _)| same(f, feature)).map(|(_, l)| *l)
+    }
+    fn seats(&self) -> u32 {
+        self.seats
     }
 }
 
@@ -88,19 +116,21 @@ pub(super) struct Prepared {
 /// Builds entries from the stream's messages. Owned by the one task that writes.
 pub(super) struct Builder {
     hasher: DefaultHashBuilder,
-    feature_lists: HashMap<Box<[String]>, Features>,
+    // Keyed by the feature list alone when the plan sets no number (nearly always, and
+    // found without allocating); with numbers, by the whole grant.
+    feature_lists: HashMap<Box<[String]>, Arc<Grant>>,
+    limited: HashMap<Grant, Arc<Grant>>,
 }
 
 impl Builder {
     /// A builder hashing as the table it feeds does.
     pub(super) fn new(hasher: DefaultHashBuilder) -> Self {
-        Self { hasher, feature_lists: HashMap::new() }
+        Self { hasher, feature_lists: HashMap::new(), limited: HashMap::new() }
     }
 
     /// `state` as an entry, ready to be placed.
     pub(super) fn prepare(&mut self, state: &EntitlementState) -> Prepared {
-        let lists = &mut self.feature_lists;
-        let subscriptions = state.subscriptions.iter().map(|s| held_subscription(s, lists)).collect();
+        let subscriptions = state.subscriptions.iter().map(|s| self.held_subscription(s)).collect();
         let entry = Entry {
             subscriptions,
             revision: Revision::new(state.revision),
@@ -108,21 +138,38 @@ impl Builder {
         };
         Prepared { hash: self.hasher.hash_one(state.user_id.as_str()), entry }
     }
+
+    /// The shared grant of `s`, made on first sight.
+    fn grant(&mut self, s: &SubscriptionSnapshot) -> Arc<Grant> {
+        if !s.limits.is_empty() {
+            let grant = Grant::of(s);
+            return self
+                .limited
+                .entry(grant)
+                .or_insert_with_key(|g| {
+                    Arc::new(Grant { features: g.features.clone(), limits: g.limits.clone() })
+                })
+                .clone();
+        }
+        if let Some(shared) = self.feature_lists.get(s.features.as_slice()) {
+            return shared.clone();
+        }
+        let shared = Arc::new(Grant::of(s));
+        self.feature_lists.insert(s.features.clone().into_boxed_slice(), shared.clone());
+        shared
+    }
+
+    fn held_subscription(&mut self, s: &SubscriptionSnapshot) -> Held {
+        let grant = self.grant(s);
+        let dates = s.dates();
+        held(s, grant, dates)
+    }
 }
 
-fn held_subscription(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>, Features>) -> Held {
-    let features = match lists.get(s.features.as_slice()) {
-        Some(shared) => shared.clone(),
-        None => {
-            let shared: Features = s.features.iter().map(|f| f.as_str().into()).collect();
-            lists.insert(s.features.clone().into_boxed_slice(), shared.clone());
-            shared
-        }
-    };
-    let dates = s.dates();
+fn held(s: &SubscriptionSnapshot, grant: Arc<Grant>, dates: Dates) -> Held {
     Held {
         id: StripeId::new(&s.subscription_id),
-        features,
+        grant,
         times: [
             dates.trial_end,
             dates.current_period_start,
@@ -133,6 +180,7 @@ fn held_subscription(s: &SubscriptionSnapshot, lists: &mut HashMap<Box<[String]>
         ]
         .map(Stamp::new),
         status: Terms::status(s),
+        seats: s.quantity,
         cancel_at_period_end: s.cancel_at_period_end,
     }
 }

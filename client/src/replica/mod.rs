@@ -198,12 +198,16 @@ impl LocalReplica {
             revision,
             stale,
             degraded: false,
+            limit: decision.limit,
+            seats: decision.seats,
         };
         // As the service answers: a feature that must not be given away on old data.
         if stale && feature.is_some_and(|f| config.stale_deny_features.iter().any(|d| d == f)) {
             access.allowed = false;
             access.reason = crate::proto::AccessReason::Stale;
             access.access_until = None;
+            access.limit = None;
+            access.seats = 0;
         }
         access
     }

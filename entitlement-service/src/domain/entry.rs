@@ -12,7 +12,7 @@ use std::{
 use caixa_entities::state::{SubscriptionState, UserState};
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
-use caixa_types::{Revision, Stamp, StripeId};
+use caixa_types::{Limit, Revision, Stamp, StripeId};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
@@ -23,6 +23,7 @@ pub struct Plan {
     price_id: Option<Box<str>>,
     product_id: Option<Box<str>>,
     features: Box<[Box<str>]>,
+    limits: Box<[(Box<str>, Limit)]>,
 }
 
 impl Plan {
@@ -31,6 +32,7 @@ impl Plan {
             price_id: s.price_id.as_deref().map(Box::from),
             product_id: s.product_id.as_deref().map(Box::from),
             features: s.features.iter().map(|f| Box::from(f.as_str())).collect(),
+            limits: s.limits.iter().map(|(f, l)| (Box::from(f.as_str()), *l)).collect(),
         }
     }
 
@@ -39,6 +41,8 @@ impl Plan {
             && self.product_id.as_deref() == s.product_id.as_deref()
             && self.features.len() == s.features.len()
             && self.features.iter().zip(&s.features).all(|(a, b)| **a == **b)
+            && self.limits.len() == s.limits.len()
+            && self.limits.iter().zip(&s.limits).all(|((f, l), (g, m))| **f == **g && l == m)
     }
 }
 
@@ -57,6 +61,7 @@ impl Plans {
         price: Option<&str>,
         product: Option<&str>,
         features: impl Iterator<Item = &'a str>,
+        limits: impl Iterator<Item = (&'a str, Limit)>,
     ) -> u64 {
         let mut state = self.hasher.build_hasher();
         price.hash(&mut state);
@@ -64,20 +69,32 @@ impl Plans {
         for feature in features {
             feature.hash(&mut state);
         }
+        for limit in limits {
+            limit.hash(&mut state);
+        }
         state.finish()
     }
 
     /// The shared plan of `s`, created on first sight.
     fn intern(&self, s: &SubscriptionState) -> Arc<Plan> {
-        let hash =
-            self.hash(s.price_id.as_deref(), s.product_id.as_deref(), s.features.iter().map(String::as_str));
+        let hash = self.hash(
+            s.price_id.as_deref(),
+            s.product_id.as_deref(),
+            s.features.iter().map(String::as_str),
+            s.limits.iter().map(|(f, l)| (f.as_str(), *l)),
+        );
         let Ok(mut known) = self.known.lock() else { return Arc::new(Plan::of(s)) };
         if let Some(plan) = known.find(hash, |p| p.matches(s)) {
             return plan.clone();
         }
         let plan = Arc::new(Plan::of(s));
         known.insert_unique(hash, plan.clone(), |p| {
-            self.hash(p.price_id.as_deref(), p.product_id.as_deref(), p.features.iter().map(|f| &**f))
+            self.hash(
+                p.price_id.as_deref(),
+                p.product_id.as_deref(),
+                p.features.iter().map(|f| &**f),
+                p.limits.iter().map(|(f, l)| (&**f, *l)),
+            )
         });
         plan
     }
@@ -107,6 +124,7 @@ pub struct Subscription {
     cancel_at: Stamp,
     ended_at: Stamp,
     past_due_since: Stamp,
+    quantity: u32,
     cancel_at_period_end: bool,
     livemode: bool,
 }
@@ -125,6 +143,7 @@ impl Subscription {
             cancel_at: Stamp::new(s.cancel_at),
             ended_at: Stamp::new(s.ended_at),
             past_due_since: Stamp::new(s.past_due_since),
+            quantity: s.quantity,
             cancel_at_period_end: s.cancel_at_period_end,
             livemode: s.livemode,
         }
@@ -153,6 +172,8 @@ impl Subscription {
             past_due_since: self.past_due_since.proto(),
             features: self.features().map(str::to_owned).collect(),
             livemode: self.livemode,
+            quantity: self.quantity,
+            limits: self.plan.limits.iter().map(|(f, l)| Limit::feature(f, *l)).collect(),
         }
     }
 }
@@ -177,6 +198,15 @@ impl Terms for Subscription {
     }
     fn grants_feature(&self, feature: &str) -> bool {
         self.plan.features.iter().any(|f| caixa_types::same(f, feature))
+    }
+    fn features(&self) -> impl Iterator<Item = &str> {
+        Subscription::features(self)
+    }
+    fn limit(&self, feature: &str) -> Option<Limit> {
+        self.plan.limits.iter().find(|(f, _)| caixa_types::same(f, feature)).map(|(_, l)| *l)
+    }
+    fn seats(&self) -> u32 {
+        self.quantity
     }
 }
 

@@ -13,8 +13,8 @@ use caixa_proto::{
     },
 };
 use caixa_runtime::shutdown::DrainSignal;
-use caixa_types::Revision;
 use caixa_types::input;
+use caixa_types::{Limit, Revision};
 use tonic::{Request, Response, Status, metadata::MetadataMap};
 
 use super::{answers, watch};
@@ -118,11 +118,15 @@ impl EntitlementApi {
             revision: at.revision.get(),
             as_of: Some(caixa_proto::timestamp(at.as_of)),
             stale,
+            limit: decision.limit.map(Limit::to_proto),
+            seats: decision.seats,
         };
         if stale && self.stale_deny_features.iter().any(|f| f == feature) {
             response.allowed = false;
             response.reason = AccessReason::Stale.into();
             response.access_until = None;
+            response.limit = None;
+            response.seats = 0;
         }
         response
     }
@@ -242,14 +246,12 @@ impl EntitlementService for EntitlementApi {
         let entry = self.cache.get(&user).map_err(|_| unusable())?;
         let subscriptions = entry.as_deref().map_or(&[][..], Entry::subscriptions);
         let decision = self.policy.decide(subscriptions, None, now);
-        let mut features: Vec<String> = subscriptions
-            .iter()
-            .filter(|s| self.policy.decide(std::slice::from_ref(*s), None, now).allowed)
-            .flat_map(|s| s.features().map(str::to_owned))
-            .collect();
-        features.sort();
-        features.dedup();
+        let grants = self.policy.grants(subscriptions, now);
+        let features = grants.iter().map(|(f, _)| (*f).to_owned()).collect();
+        let limits = grants.iter().filter_map(|(f, l)| Some(Limit::feature(f, (*l)?))).collect();
         Ok(Response::new(GetEntitlementsResponse {
+            limits,
+            seats: decision.seats,
             user_id: user,
             allowed: decision.allowed,
             reason: decision.reason.into(),

@@ -64,6 +64,8 @@ pub fn state_of(object: &Value) -> SubscriptionState {
         past_due_since: if past_due { seconds(sub.current_period_start) } else { None },
         features: Vec::new(),
         livemode: sub.livemode,
+        quantity: u32::try_from(sub.quantity).unwrap_or(0),
+        limits: Default::default(),
     }
 }
 

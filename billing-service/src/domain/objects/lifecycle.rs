@@ -1,10 +1,13 @@
 //! The rules that decide what a Stripe object means for stored state, apart from any I/O
 //! so they can be tested on their own.
 
+use std::collections::BTreeMap;
+
 use caixa_entities::{
     customers, prices, products,
     subscriptions::{self, Status},
 };
+use caixa_types::Limit;
 use chrono::{DateTime, Utc};
 
 use crate::stripe::objects::{Customer, Price, Product, Subscription};
@@ -92,10 +95,12 @@ pub fn customer_drifted(row: &customers::Model, fresh: &Customer) -> bool {
     row.deleted != fresh.deleted || row.user_id != owner || row.email != fresh.email
 }
 
-/// Whether a stored product grants other features than Stripe's `fresh` one.
+/// Whether a stored product grants other features, or sets other limits, than Stripe's
+/// `fresh` one.
 pub fn product_drifted(row: &products::Model, fresh: &Product) -> bool {
     let stored: Vec<String> = serde_json::from_value(row.features.clone()).unwrap_or_default();
-    stored != fresh.features || row.active != fresh.active
+    let limits: BTreeMap<String, Limit> = serde_json::from_value(row.limits.clone()).unwrap_or_default();
+    stored != fresh.features || limits != fresh.limits || row.active != fresh.active
 }
 
 /// Whether a stored price differs from Stripe's `fresh` one in what checkout checks.

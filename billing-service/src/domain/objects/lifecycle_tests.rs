@@ -164,6 +164,7 @@ fn product(features: &[&str], active: bool) -> Product {
         description: None,
         metadata: serde_json::json!({}),
         features: features.iter().map(|f| (*f).to_owned()).collect(),
+        limits: std::collections::BTreeMap::new(),
     }
 }
 
@@ -176,6 +177,7 @@ fn stored_product(fresh: &Product) -> products::Model {
         description: None,
         features: serde_json::json!(fresh.features),
         metadata: serde_json::json!({}),
+        limits: serde_json::json!(fresh.limits),
         as_of: t(0),
         created_at: t(0),
         updated_at: t(0),
@@ -189,6 +191,9 @@ fn a_product_drifts_by_its_features_or_its_state() {
     assert!(!product_drifted(&row, &fresh), "equal is no drift");
     assert!(product_drifted(&row, &product(&["app"], true)), "a feature taken away");
     assert!(product_drifted(&row, &product(&["app", "reports"], false)), "archived");
+    let mut limited = product(&["app", "reports"], true);
+    limited.limits.insert("reports".to_owned(), caixa_types::Limit::Count(5));
+    assert!(product_drifted(&row, &limited), "a limit set");
     let mut renamed = product(&["app", "reports"], true);
     renamed.name = "Pro 2".to_owned();
     assert!(!product_drifted(&row, &renamed), "a new name changes no access");

@@ -1,3 +1,4 @@
+use caixa_types::Limit;
 use serde_json::json;
 
 use super::*;
@@ -53,9 +54,34 @@ fn product_features_come_from_metadata_and_entitlements_sorted_and_unique() {
     assert_eq!(product.features, ["api", "export", "reports"]);
     let list = json!({ "data": [ { "entitlement_feature": { "lookup_key": "sso" } },
                                  { "entitlement_feature": { "lookup_key": "api" } } ] });
-    let product = product.with_features(feature_keys(&list));
+    let product = product.with_features(entitlement_features(&list));
     assert_eq!(product.features, ["api", "export", "reports", "sso"]);
     assert!(product.active, "a product is active unless Stripe says otherwise");
+}
+
+#[test]
+fn limits_come_from_product_metadata_first_then_the_entitlements_features_own() {
+    // Arrange: `limits.projects` on the product (which also grants it), a bad value, and
+    // two Entitlements features with a `limit` in their metadata.
+    let product = Product::from_json(&json!({ "id": "prod_1", "name": "Team",
+        "metadata": { "features": "app", "limits.projects": "10", "limits.seats_x": "lots",
+                      "limits.storage": "Unlimited" } }));
+    let list = json!({ "data": [
+        { "entitlement_feature": { "id": "feat_1", "lookup_key": "projects", "metadata": { "limit": "99" } } },
+        { "entitlement_feature": { "id": "feat_2", "lookup_key": "api", "metadata": { "limit": "1000" } } },
+        { "entitlement_feature": { "id": "feat_3", "lookup_key": "sso", "metadata": {} } } ] });
+
+    // Act
+    let product = product.with_features(entitlement_features(&list));
+
+    // Assert
+    assert_eq!(product.features, ["api", "app", "projects", "sso", "storage"]);
+    let limits: Vec<(&str, Limit)> = product.limits.iter().map(|(f, l)| (f.as_str(), *l)).collect();
+    assert_eq!(
+        limits,
+        [("api", Limit::Count(1_000)), ("projects", Limit::Count(10)), ("storage", Limit::Unlimited)],
+        "the product's own number wins; a value that is not a number is left out"
+    );
 }
 
 #[test]
