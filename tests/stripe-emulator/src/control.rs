@@ -71,9 +71,9 @@ async fn complete_checkout(
     RawQuery(q): RawQuery,
     body: Bytes,
 ) -> Response {
-    with_world(&app, q, &body, |world, _| {
+    with_world(&app, q, &body, |world, params| {
         let livemode = mode_of(world, &id, "checkout.session")?;
-        world.complete_checkout(&id, livemode)
+        world.complete_checkout(&id, livemode, params.str("promotion_code"))
     })
 }
 

@@ -38,7 +38,12 @@ pub fn period_seconds(price: &Value) -> i64 {
 
 impl World {
     /// Completes an open Checkout Session as if the customer paid (or started a trial).
-    pub fn complete_checkout(&mut self, session_id: &str, livemode: bool) -> ApiResult<Value> {
+    pub fn complete_checkout(
+        &mut self,
+        session_id: &str,
+        livemode: bool,
+        promotion_code: Option<&str>,
+    ) -> ApiResult<Value> {
         let session = self
             .get(session_id, livemode)
             .cloned()
@@ -55,6 +60,14 @@ impl World {
             .get(price_id, livemode)
             .cloned()
             .ok_or_else(|| StripeError::no_such("price", price_id, "price"))?;
+        // A code is checked before anything is made: a refused one leaves the session open.
+        let trial_days = extras["trial_days"].as_i64().unwrap_or(0);
+        let quantity = extras["quantity"].as_i64().unwrap_or(1);
+        let full = if trial_days > 0 { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) * quantity };
+        let (discount, discounts) = match promotion_code.filter(|c| !c.is_empty()) {
+            Some(code) => self.redeem(&session, code, full)?,
+            None => (0, json!([])),
+        };
         let customer_id = match session["customer"].as_str() {
             Some(id) => id.to_owned(),
             None => {
@@ -65,14 +78,14 @@ impl World {
                 id
             }
         };
-        let trial_days = extras["trial_days"].as_i64().unwrap_or(0);
         if trial_days == 0 && self.payment_fails(&customer_id) {
             return Err(StripeError::card_declined());
         }
         let now = self.now();
         let sub_id = self.new_id("sub");
         let end = if trial_days > 0 { now + trial_days * DAY } else { now + period_seconds(&price) };
-        let item = render::subscription_item(&self.new_id("si"), &sub_id, now, &price, (now, end));
+        let mut item = render::subscription_item(&self.new_id("si"), &sub_id, now, &price, (now, end));
+        item["quantity"] = json!(quantity);
         let mut sub =
             render::subscription(&sub_id, livemode, now, &customer_id, item, extras["metadata"].clone());
         if trial_days > 0 {
@@ -80,7 +93,10 @@ impl World {
             sub["trial_start"] = json!(now);
             sub["trial_end"] = json!(end);
         }
-        let amount = if trial_days > 0 { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) };
+        let amount = full - discount;
+        if !discounts.as_array().is_none_or(Vec::is_empty) {
+            sub["discounts"] = json!([self.new_id("di")]);
+        }
         let invoice = self.new_invoice(&sub, amount, "subscription_create", (now, end));
         sub["latest_invoice"] = invoice["id"].clone();
         self.sims.insert(sub_id.clone(), SubSim::default());
@@ -93,6 +109,9 @@ impl World {
                 .get_mut(session_id, livemode)
                 .ok_or_else(|| StripeError::no_such("checkout session", session_id, "session"))?;
             session["status"] = json!("complete");
+            session["discounts"] = discounts;
+            session["amount_total"] = json!(amount);
+            session["total_details"]["amount_discount"] = json!(discount);
             session["payment_status"] = json!(if amount == 0 { "no_payment_required" } else { "paid" });
             session["customer"] = json!(customer_id);
             session["subscription"] = json!(sub_id);
@@ -189,7 +208,9 @@ impl World {
     /// Charges one period; on failure schedules the next retry (or none when the retry
     /// schedule is used up). Returns whether the payment succeeded.
     fn charge(&mut self, sub: &Value, reason: &str, period: (i64, i64)) -> bool {
-        let amount = sub["items"]["data"][0]["price"]["unit_amount"].as_i64().unwrap_or(0);
+        let item = &sub["items"]["data"][0];
+        let amount =
+            item["price"]["unit_amount"].as_i64().unwrap_or(0) * item["quantity"].as_i64().unwrap_or(1);
         let invoice = self.new_invoice(sub, amount, reason, period);
         let sub_id = sub["id"].as_str().unwrap_or_default().to_owned();
         if let Some(s) = self.get_mut(&sub_id, sub["livemode"].as_bool().unwrap_or(false)) {

@@ -229,6 +229,27 @@ pub fn checkout_session(id: &str, livemode: bool, created: i64, url: &str, field
     session
 }
 
+pub fn coupon(id: &str, livemode: bool, created: i64, fields: Value) -> Value {
+    let mut coupon = build(
+        "coupon",
+        json!({ "id": id, "livemode": livemode, "created": created, "duration_in_months": null,
+                "max_redemptions": null, "redeem_by": null, "times_redeemed": 0, "valid": true }),
+    );
+    if let (Some(object), Value::Object(fields)) = (coupon.as_object_mut(), fields) {
+        object.extend(fields);
+    }
+    coupon
+}
+
+pub fn promotion_code(id: &str, livemode: bool, created: i64, code: &str, coupon: &str) -> Value {
+    build(
+        "promotion_code",
+        json!({ "id": id, "livemode": livemode, "created": created, "code": code, "active": true,
+                "customer": null, "expires_at": null, "times_redeemed": 0,
+                "promotion": { "type": "coupon", "coupon": coupon } }),
+    )
+}
+
 pub fn portal_session(
     id: &str,
     livemode: bool,

@@ -53,7 +53,18 @@ pub fn create(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value>
             "Must be between 1 and 730.",
         ));
     }
-    let amount = if trial_days > 0 { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) };
+    let quantity = params.int("line_items.0.quantity")?.unwrap_or(1);
+    if !(1..=999_999).contains(&quantity) {
+        return Err(StripeError::invalid("line_items[0][quantity]", "Must be between 1 and 999999."));
+    }
+    let allow_promotion_codes = params.bool("allow_promotion_codes")?;
+    if allow_promotion_codes == Some(true) && params.get("discounts").is_some() {
+        return Err(StripeError::invalid(
+            "allow_promotion_codes",
+            "You may only specify one of these parameters: allow_promotion_codes, discounts.",
+        ));
+    }
+    let amount = if trial_days > 0 { 0 } else { price["unit_amount"].as_i64().unwrap_or(0) * quantity };
     let id = world.new_id(if ctx.livemode { "cs_live" } else { "cs_test" });
     let url = format!("{}/checkout/{id}", world.public_url);
     let session = render::checkout_session(
@@ -71,12 +82,14 @@ pub fn create(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value>
             "currency": price["currency"],
             "amount_subtotal": amount,
             "amount_total": amount,
+            "allow_promotion_codes": allow_promotion_codes,
         }),
     );
     world.checkout_extras.insert(
         id.clone(),
         json!({
             "price": price_id,
+            "quantity": quantity,
             "trial_days": trial_days,
             "metadata": params.get("subscription_data.metadata").cloned().unwrap_or(json!({})),
         }),

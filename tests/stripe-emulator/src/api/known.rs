@@ -232,6 +232,31 @@ fn table(method: &Method, path: &str) -> Option<&'static [&'static str]> {
             &["description", "disabled", "enabled_events", "metadata", "url"]
         }
         "/v1/events" if get => &["created", "delivery_success", "type", "types"],
+        "/v1/coupons" if post => &[
+            "amount_off",
+            "applies_to",
+            "currency",
+            "currency_options",
+            "duration",
+            "duration_in_months",
+            "id",
+            "max_redemptions",
+            "metadata",
+            "name",
+            "percent_off",
+            "redeem_by",
+        ],
+        "/v1/promotion_codes" if post => &[
+            "active",
+            "code",
+            "customer",
+            "expires_at",
+            "max_redemptions",
+            "metadata",
+            "promotion",
+            "restrictions",
+        ],
+        "/v1/promotion_codes" if get => &["active", "code", "coupon", "created", "customer"],
         "/v1/checkout/sessions/{id}/expire"
         | "/v1/customers/{id}"
         | "/v1/products/{id}"

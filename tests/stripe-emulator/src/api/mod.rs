@@ -10,6 +10,7 @@ mod headers;
 mod known;
 mod list;
 mod pages;
+mod promotions;
 mod subscriptions;
 mod webhook_endpoints;
 
@@ -74,6 +75,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/checkout/sessions/{id}", get(checkout::retrieve))
         .route("/v1/checkout/sessions/{id}/expire", post(checkout::expire))
         .route("/v1/billing_portal/sessions", post(checkout::create_portal_session))
+        .route("/v1/coupons", post(promotions::create_coupon))
+        .route(
+            "/v1/promotion_codes",
+            post(promotions::create_promotion_code).merge(get(promotions::list_promotion_codes)),
+        )
         .route("/v1/subscriptions", get(subscriptions::list))
         .route(
             "/v1/subscriptions/{id}",

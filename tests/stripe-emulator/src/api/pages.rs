@@ -3,13 +3,14 @@
 
 use axum::{
     Router,
+    body::Bytes,
     extract::{Path, State},
     http::{StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
 
-use crate::AppState;
+use crate::{AppState, form::Params};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -28,23 +29,33 @@ async fn checkout_page(State(app): State<AppState>, Path(id): Path<String>) -> R
     let status = session["status"].as_str().unwrap_or_default();
     let email = session["customer_email"].as_str().unwrap_or("(existing customer)");
     let cancel = session["cancel_url"].as_str().unwrap_or("#");
+    let quantity = extras["quantity"].as_i64().unwrap_or(1);
+    let code = if session["allow_promotion_codes"] == true {
+        "<label>Promotion code <input name=promotion_code id=promotion_code></label>"
+    } else {
+        ""
+    };
     let action = if status == "open" {
-        format!("<form method=post action=\"/checkout/{id}/pay\"><button>Subscribe</button></form>")
+        format!(
+            "<form method=post action=\"/checkout/{id}/pay\">{code}<button id=pay>Subscribe</button></form>"
+        )
     } else {
         format!("<p>This session is {status}.</p>")
     };
     Html(format!(
         "<!doctype html><title>Checkout (Stripe emulator)</title><h1>Checkout</h1>\
-         <p>Customer: {email}</p><p>Price: {}</p><p>Free trial: {trial} days</p>{action}<p><a href=\"{cancel}\">Cancel</a></p>",
+         <p>Customer: {email}</p><p>Price: {}</p><p>Seats: {quantity}</p><p>Free trial: {trial} days</p>{action}\
+         <p><a href=\"{cancel}\">Cancel</a></p>",
         extras["price"].as_str().unwrap_or_default()
     ))
     .into_response()
 }
 
-async fn pay(State(app): State<AppState>, Path(id): Path<String>) -> Response {
+async fn pay(State(app): State<AppState>, Path(id): Path<String>, body: Bytes) -> Response {
+    let form = Params(crate::form::decode(&body));
     let Ok(mut world) = app.world.lock() else { return StatusCode::INTERNAL_SERVER_ERROR.into_response() };
     let livemode = world.get_any(&id).and_then(|s| s["livemode"].as_bool()).unwrap_or(false);
-    match world.complete_checkout(&id, livemode) {
+    match world.complete_checkout(&id, livemode, form.str("promotion_code")) {
         Ok(session) => {
             let target = session["success_url"].as_str().unwrap_or("/").replace("{CHECKOUT_SESSION_ID}", &id);
             (StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response()

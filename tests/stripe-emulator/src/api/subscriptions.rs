@@ -55,7 +55,8 @@ pub fn list(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     list_page(world, "subscription", ctx.livemode, keep, params, "/v1/subscriptions")
 }
 
-/// Supports `cancel_at_period_end`, `metadata` and switching the price of the single item.
+/// Supports `cancel_at_period_end`, `metadata`, and switching the price or the quantity of
+/// the single item.
 pub fn update(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value> {
     let sub = find(world, ctx)?.clone();
     if sub["status"] == "canceled" {
@@ -75,6 +76,10 @@ pub fn update(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value>
         ),
         None => None,
     };
+    let quantity = params.int("items.0.quantity")?;
+    if quantity.is_some_and(|q| q < 1) {
+        return Err(StripeError::invalid("items[0][quantity]", "Must be at least 1."));
+    }
     let metadata = params.metadata();
     let now = world.now();
     world.update_subscription(ctx.id("id"), ctx.livemode, |s| {
@@ -86,6 +91,9 @@ pub fn update(world: &mut World, ctx: &Ctx, params: &Params) -> ApiResult<Value>
         }
         if let Some(metadata) = &metadata {
             merge_metadata(&mut s["metadata"], metadata);
+        }
+        if let Some(quantity) = quantity {
+            s["items"]["data"][0]["quantity"] = json!(quantity);
         }
         if let Some(price) = &new_price {
             s["items"]["data"][0]["price"] = price.clone();

@@ -2,6 +2,7 @@
 //! pagination, and webhooks signed and retried as Stripe does.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod checkout;
 mod client;
 mod errors;
 mod fidelity;
