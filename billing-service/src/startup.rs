@@ -24,8 +24,8 @@ use tracing::Instrument;
 use crate::{
     config::Settings,
     domain::{
-        accounts::billing::Billing, accounts::customers::UserLocks, objects::intake::Intake,
-        operations::reconcile::Reconciler,
+        accounts::billing::Billing, accounts::customers::UserLocks, catalogue::Catalogue,
+        objects::intake::Intake, operations::reconcile::Reconciler,
     },
     events::worker::Worker,
     grpc::{BillingApi, WatchApi},
@@ -111,20 +111,25 @@ impl Application {
         let watch = WatchApi::new(self.db.clone(), feed.clone(), live, heartbeat, supervisor.drain_signal())
             .with_stream_limit(self.settings.grpc_limits.watch_streams);
         let intake = Intake::new(self.stripe.clone(), self.settings.stripe.user_keys.clone());
+        let catalogue = Catalogue::load(self.db.clone(), live).await;
+        supervisor.spawn(catalogue.clone().run(supervisor.drain_signal()));
         let routes = routes
-            .add_service(BillingServiceServer::new(BillingApi::new(Billing {
-                db: self.db.clone(),
-                stripe: self.stripe.clone(),
-                settings: self.settings.stripe.clone(),
-                frontend_url: self.settings.frontend_url.clone(),
-                locks: UserLocks::default(),
-                feed: feed.clone(),
-                intake: intake.clone(),
-                policy: caixa_policy::Policy::with_graces(
-                    self.settings.common.access.grace,
-                    self.settings.common.access.trial_end_grace,
-                ),
-            })))
+            .add_service(BillingServiceServer::new(BillingApi::new(
+                Billing {
+                    db: self.db.clone(),
+                    stripe: self.stripe.clone(),
+                    settings: self.settings.stripe.clone(),
+                    frontend_url: self.settings.frontend_url.clone(),
+                    locks: UserLocks::default(),
+                    feed: feed.clone(),
+                    intake: intake.clone(),
+                    policy: caixa_policy::Policy::with_graces(
+                        self.settings.common.access.grace,
+                        self.settings.common.access.trial_end_grace,
+                    ),
+                },
+                catalogue,
+            )))
             .add_service(SubscriptionEventsServer::new(watch));
 
         let limits = self.settings.grpc_limits;

@@ -1,13 +1,14 @@
 //! `caixa.billing.v1.BillingService`: validation and mapping; the work is in
 //! `domain::accounts::billing`.
 
+use caixa_proto::billing::v1 as proto;
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreateCheckoutSessionResponse, CreatePortalSessionRequest,
     CreatePortalSessionResponse, GetConfigRequest, GetConfigResponse, GetSubscriptionStatusRequest,
-    GetSubscriptionStatusResponse, SyncCheckoutSessionRequest, SyncCheckoutSessionResponse,
-    billing_service_server::BillingService,
+    GetSubscriptionStatusResponse, ListPlansRequest, ListPlansResponse, SyncCheckoutSessionRequest,
+    SyncCheckoutSessionResponse, billing_service_server::BillingService,
 };
-use caixa_types::{PriceId, SessionId};
+use caixa_types::{Limit, PriceId, SessionId};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -15,6 +16,7 @@ use crate::{
         accounts::billing::{Billing, CheckoutRequest, SyncedCheckout, UserStatus},
         accounts::checkout::OpenedCheckout,
         accounts::validate,
+        catalogue::{Catalogue, Plan},
     },
     error::BillingError,
     stripe::limiter::user_facing,
@@ -23,12 +25,13 @@ use crate::{
 /// Serves the billing API.
 pub struct BillingApi {
     billing: Billing,
+    catalogue: Catalogue,
 }
 
 impl BillingApi {
-    /// The API over `billing`.
-    pub fn new(billing: Billing) -> Self {
-        Self { billing }
+    /// The API over `billing`, answering plans from `catalogue`.
+    pub fn new(billing: Billing, catalogue: Catalogue) -> Self {
+        Self { billing, catalogue }
     }
 }
 
@@ -60,7 +63,16 @@ impl BillingService for BillingApi {
             r.cancel_url.as_deref(),
             self.billing.frontend("subscription/cancel"),
         )?;
-        let request = CheckoutRequest { user_id, email, price_id, success_url, cancel_url };
+        let quantity = validate::quantity(r.quantity)?;
+        let request = CheckoutRequest {
+            user_id,
+            email,
+            price_id,
+            success_url,
+            cancel_url,
+            quantity,
+            allow_promotion_codes: r.allow_promotion_codes,
+        };
         // A user is waiting: their Stripe calls go before background work.
         let opened: OpenedCheckout = user_facing(self.billing.create_checkout(request)).await?;
         Ok(Response::new(CreateCheckoutSessionResponse {
@@ -123,6 +135,43 @@ impl BillingService for BillingApi {
             default_price_id: stripe.default_price_id.as_ref().map(PriceId::to_string).unwrap_or_default(),
             trial_days: stripe.trial_days,
         }))
+    }
+
+    async fn list_plans(
+        &self,
+        _request: Request<ListPlansRequest>,
+    ) -> Result<Response<ListPlansResponse>, Status> {
+        let stripe = &self.billing.settings;
+        let default = stripe.default_price_id.as_ref();
+        let plans =
+            self.catalogue.plans().iter().map(|p| plan_message(p, stripe.trial_days, default)).collect();
+        Ok(Response::new(ListPlansResponse { plans }))
+    }
+}
+
+/// A plan as the API answers it.
+fn plan_message(plan: &Plan, trial_days: u32, default_price: Option<&PriceId>) -> proto::Plan {
+    proto::Plan {
+        price_id: plan.price_id.clone(),
+        product_id: plan.product_id.clone(),
+        name: plan.name.clone(),
+        description: plan.description.clone().unwrap_or_default(),
+        unit_amount: plan.unit_amount,
+        currency: plan.currency.clone(),
+        interval: plan.interval.clone(),
+        interval_count: plan.interval_count,
+        trial_days,
+        features: plan
+            .features
+            .iter()
+            .map(|(feature, limit)| proto::FeatureLimit {
+                feature: feature.clone(),
+                limit: limit.map(Limit::to_proto),
+            })
+            .collect(),
+        lookup_key: plan.lookup_key.clone().unwrap_or_default(),
+        order: plan.order.unwrap_or(0),
+        default: default_price.is_some_and(|d| d.as_str() == plan.price_id),
     }
 }
 

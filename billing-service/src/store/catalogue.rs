@@ -2,11 +2,22 @@
 
 use caixa_entities::{prices, products};
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 
 use super::{StoreError, upsert};
 use crate::stripe::objects::{Price, Product};
+
+/// Every stored product and price of one mode: the catalogue a pricing page shows is
+/// made from them (tens of rows, read whole).
+pub async fn on_sale(
+    db: &impl ConnectionTrait,
+    livemode: bool,
+) -> Result<(Vec<products::Model>, Vec<prices::Model>), StoreError> {
+    let products = products::Entity::find().filter(products::Column::Livemode.eq(livemode)).all(db).await?;
+    let prices = prices::Entity::find().filter(prices::Column::Livemode.eq(livemode)).all(db).await?;
+    Ok((products, prices))
+}
 
 /// The stored product `id`.
 pub async fn product(db: &impl ConnectionTrait, id: &str) -> Result<Option<products::Model>, StoreError> {

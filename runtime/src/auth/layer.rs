@@ -16,7 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
 use tower::{Layer, Service};
 
-use super::{Caller, Gate};
+use super::{ANYONE, Caller, Gate};
 use crate::call_metrics::CallTimer;
 
 /// Why a call was refused.
@@ -54,9 +54,17 @@ impl Gate {
             let token = value.strip_prefix("Bearer ").or_else(|| value.strip_prefix("bearer "))?;
             tokens.caller(token.trim())
         };
-        let caller = Caller::from(from_cert().or_else(from_token).ok_or(Refusal::Unauthenticated)?);
+        let open_to_anyone = self.policy.as_ref().is_some_and(|p| p.allows(ANYONE, path));
+        let caller = match from_cert().or_else(from_token) {
+            Some(identity) => Caller::from(identity),
+            // A method the policy opens to anyone (a pricing page's plans) needs none.
+            None if open_to_anyone => return Ok(None),
+            None => return Err(Refusal::Unauthenticated),
+        };
         match &self.policy {
-            Some(policy) if !policy.allows(caller.name(), path) => Err(Refusal::Denied(caller)),
+            Some(policy) if !open_to_anyone && !policy.allows(caller.name(), path) => {
+                Err(Refusal::Denied(caller))
+            }
             _ => Ok(Some(caller)),
         }
     }

@@ -18,7 +18,7 @@ use std::{
 };
 
 pub use layer::{Admit, AdmitLayer, Admitted, Refusal};
-pub use policy::{MethodPolicy, PolicyError};
+pub use policy::{ANYONE, MethodPolicy, PolicyError};
 pub use tokens::{Tokens, TokensError, hash_hex};
 
 use self::tls::TlsFiles;

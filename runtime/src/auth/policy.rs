@@ -2,8 +2,13 @@
 //! `<caller> = <pattern>, <pattern>`, where a pattern is a full method
 //! (`caixa.billing.v1.BillingService/GetPortalUrl`), a whole service
 //! (`caixa.billing.v1.BillingService/*`) or `*`. A caller with no rule may call nothing.
+//! The caller `*` ([`ANYONE`]) names everyone, with credentials or without: its methods
+//! are open (`* = caixa.billing.v1.BillingService/ListPlans` for a pricing page).
 
 use std::collections::HashMap;
+
+/// The caller name a rule gives to everyone, credentials or none.
+pub const ANYONE: &str = "*";
 
 /// Why a policy cannot be used.
 #[derive(Debug, thiserror::Error)]

@@ -58,6 +58,10 @@ pub struct CheckoutRequest {
     pub success_url: String,
     /// Where Stripe sends the user who gives up.
     pub cancel_url: String,
+    /// Seats to buy (the line item's quantity).
+    pub quantity: u32,
+    /// Whether the checkout page takes promotion codes.
+    pub allow_promotion_codes: bool,
 }
 
 /// A user's subscription status, with access decided now.

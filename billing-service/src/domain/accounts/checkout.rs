@@ -229,8 +229,8 @@ fn session_form(request: &CheckoutRequest, customer: String, trial_days: u32) ->
     subscription.trial_period_days = (trial_days > 0).then_some(trial_days);
     let mut line = CreateCheckoutSessionLineItems::new();
     line.price = Some(request.price_id.to_string());
-    line.quantity = Some(1);
-    CreateCheckoutSession::new()
+    line.quantity = Some(u64::from(request.quantity));
+    let mut form = CreateCheckoutSession::new()
         .mode(CheckoutSessionMode::Subscription)
         .customer(customer)
         .client_reference_id(request.user_id.to_string())
@@ -238,5 +238,11 @@ fn session_form(request: &CheckoutRequest, customer: String, trial_days: u32) ->
         .success_url(request.success_url.clone())
         .cancel_url(request.cancel_url.clone())
         .metadata(metadata)
-        .subscription_data(subscription)
+        .subscription_data(subscription);
+    // Sent only when asked for: Stripe refuses it beside `discounts`, and a form without
+    // it is the one every checkout made before.
+    if request.allow_promotion_codes {
+        form = form.allow_promotion_codes(true);
+    }
+    form
 }

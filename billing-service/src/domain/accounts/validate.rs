@@ -46,3 +46,15 @@ pub fn url(field: &'static str, raw: Option<&str>, default: Url) -> Result<Strin
         _ => Err(invalid(field, format!("{} is not an absolute http(s) URL", shown(raw)))),
     }
 }
+
+/// The most seats one checkout buys.
+pub const MAX_QUANTITY: u32 = 10_000;
+
+/// Seats to buy: 1 when not given, else 1 to [`MAX_QUANTITY`].
+pub fn quantity(raw: Option<u32>) -> Result<u32, BillingError> {
+    match raw {
+        None => Ok(1),
+        Some(n) if (1..=MAX_QUANTITY).contains(&n) => Ok(n),
+        Some(n) => Err(invalid("quantity", format!("{n} is not between 1 and {MAX_QUANTITY}"))),
+    }
+}

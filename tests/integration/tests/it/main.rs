@@ -28,6 +28,7 @@ mod links;
 mod migrate_cli;
 mod migrations;
 mod overlay;
+mod plans;
 mod reconcile;
 mod reflection;
 mod reliability;

@@ -130,6 +130,7 @@ async fn both_services_list_and_describe_their_services() {
             "CreatePortalSession",
             "GetConfig",
             "GetSubscriptionStatus",
+            "ListPlans",
             "SyncCheckoutSession"
         ]
     );
