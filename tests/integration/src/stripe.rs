@@ -71,15 +71,22 @@ impl StripeEmulator {
 
     /// A product with a monthly price; returns the price id.
     pub async fn monthly_price(&self) -> String {
-        let product =
-            self.post("/v1/products", &[("name", "Caixa Pro"), ("metadata[features]", "app,reports")]).await;
+        self.plan("Caixa Pro", &[("metadata[features]", "app,reports")], "4990").await
+    }
+
+    /// A product named `name` with `metadata` (form fields) and a monthly price of
+    /// `amount` in BRL cents; returns the price id.
+    pub async fn plan(&self, name: &str, metadata: &[(&str, &str)], amount: &str) -> String {
+        let mut form = vec![("name", name)];
+        form.extend_from_slice(metadata);
+        let product = self.post("/v1/products", &form).await;
         let price = self
             .post(
                 "/v1/prices",
                 &[
                     ("product", product["id"].as_str().unwrap()),
                     ("currency", "brl"),
-                    ("unit_amount", "4990"),
+                    ("unit_amount", amount),
                     ("recurring[interval]", "month"),
                 ],
             )

@@ -24,25 +24,6 @@ on_both_backends!(
     limits_and_seats_reach_both_services_and_the_replica
 );
 
-/// A product with `metadata` and a monthly price of `amount`; the price id.
-async fn plan(stripe: &StripeEmulator, name: &str, metadata: &[(&str, &str)], amount: &str) -> String {
-    let mut form = vec![("name", name)];
-    form.extend_from_slice(metadata);
-    let product = stripe.post("/v1/products", &form).await;
-    let price = stripe
-        .post(
-            "/v1/prices",
-            &[
-                ("product", product["id"].as_str().unwrap()),
-                ("currency", "brl"),
-                ("unit_amount", amount),
-                ("recurring[interval]", "month"),
-            ],
-        )
-        .await;
-    price["id"].as_str().unwrap().to_owned()
-}
-
 async fn plans(billing: &mut BillingServiceClient<Channel>) -> Vec<Plan> {
     billing.list_plans(ListPlansRequest {}).await.unwrap().into_inner().plans
 }
@@ -62,19 +43,18 @@ async fn list_plans_answers_the_catalogue_and_follows_its_changes(backend: Backe
     assert!(plans(&mut billing).await.is_empty(), "nothing on sale yet");
 
     // Act: two products, the dearer one ordered first and limiting projects.
-    let team = plan(
-        &stripe,
-        "Team",
-        &[
-            ("metadata[features]", "app,reports"),
-            ("metadata[limits.projects]", "10"),
-            ("metadata[order]", "1"),
-        ],
-        "9900",
-    )
-    .await;
-    let solo =
-        plan(&stripe, "Solo", &[("metadata[features]", "app"), ("metadata[order]", "2")], "1900").await;
+    let team = stripe
+        .plan(
+            "Team",
+            &[
+                ("metadata[features]", "app,reports"),
+                ("metadata[limits.projects]", "10"),
+                ("metadata[order]", "1"),
+            ],
+            "9900",
+        )
+        .await;
+    let solo = stripe.plan("Solo", &[("metadata[features]", "app"), ("metadata[order]", "2")], "1900").await;
     wait_for_plans(&billing, "both plans on sale", |p| p.len() == 2).await;
     let listed = plans(&mut billing).await;
 
@@ -136,11 +116,11 @@ async fn limits_and_seats_reach_both_services_and_the_replica(backend: Backend) 
     let stripe = StripeEmulator::start().await;
     let billing_app = spawn_billing_with_stripe(&db, &stripe, &[("STRIPE_TRIAL_DAYS", "0")]).await;
     stripe.register_billing(&db, billing_app.http_addr).await;
-    let ten =
-        plan(&stripe, "Team", &[("metadata[features]", "app"), ("metadata[limits.projects]", "10")], "900")
-            .await;
-    let any = plan(&stripe, "Agency", &[("metadata[limits.projects]", "unlimited")], "5000").await;
-    let bare = plan(&stripe, "Solo", &[("metadata[features]", "app")], "100").await;
+    let ten = stripe
+        .plan("Team", &[("metadata[features]", "app"), ("metadata[limits.projects]", "10")], "900")
+        .await;
+    let any = stripe.plan("Agency", &[("metadata[limits.projects]", "unlimited")], "5000").await;
+    let bare = stripe.plan("Solo", &[("metadata[features]", "app")], "100").await;
     let coupon = stripe.post("/v1/coupons", &[("percent_off", "50")]).await;
     let coupon = coupon["id"].as_str().unwrap();
     stripe.post("/v1/promotion_codes", &[("promotion[coupon]", coupon), ("code", "HALF")]).await;
