@@ -7,11 +7,14 @@ from .billing import BillingClient
 from .entitlement import EntitlementClient
 from .errors import CaixaError, ConfigurationError, Rejected, Unauthorized, Unavailable
 from .types import (
+    UNLIMITED,
     Access,
     AccessReason,
     BillingConfig,
     CheckoutSession,
     Entitlements,
+    Limit,
+    Plan,
     Subscription,
     SubscriptionReport,
     SubscriptionStatus,
@@ -28,12 +31,15 @@ __all__ = [
     "ConfigurationError",
     "EntitlementClient",
     "Entitlements",
+    "Limit",
+    "Plan",
     "Rejected",
     "Subscription",
     "SubscriptionReport",
     "SubscriptionStatus",
     "SyncedCheckout",
     "Tls",
+    "UNLIMITED",
     "Unauthorized",
     "Unavailable",
 ]

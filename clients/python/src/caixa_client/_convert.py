@@ -10,11 +10,14 @@ from caixa_client._proto.caixa.billing.v1 import billing_pb2, types_pb2
 from caixa_client._proto.caixa.entitlement.v1 import entitlement_pb2
 
 from .types import (
+    UNLIMITED,
     Access,
     AccessReason,
     BillingConfig,
     CheckoutSession,
     Entitlements,
+    Limit,
+    Plan,
     Subscription,
     SubscriptionReport,
     SubscriptionStatus,
@@ -49,6 +52,14 @@ def entitlements_request(user_id: str, revision: int | None) -> entitlement_pb2.
     return entitlement_pb2.GetEntitlementsRequest(user_id=user_id, consistency=consistency(revision))
 
 
+def limit(message: Any) -> Limit:
+    return UNLIMITED if message.unlimited else message.value
+
+
+def limits(features: Iterable[Any]) -> dict[str, Limit]:
+    return {f.feature: limit(f.limit) for f in features if f.HasField("limit")}
+
+
 def access(response: Any) -> Access:
     return Access(
         allowed=response.allowed,
@@ -59,6 +70,8 @@ def access(response: Any) -> Access:
         revision=response.revision,
         as_of=when(response, "as_of"),
         stale=response.stale,
+        limit=limit(response.limit) if response.HasField("limit") else None,
+        seats=response.seats,
     )
 
 
@@ -78,6 +91,8 @@ def subscription(snapshot: Any) -> Subscription:
         cancel_at=when(snapshot, "cancel_at"),
         ended_at=when(snapshot, "ended_at"),
         past_due_since=when(snapshot, "past_due_since"),
+        quantity=snapshot.quantity,
+        limits=limits(snapshot.limits),
     )
 
 
@@ -91,15 +106,49 @@ def entitlements(response: Any) -> Entitlements:
         revision=response.revision,
         as_of=when(response, "as_of"),
         stale=response.stale,
+        limits=limits(response.limits),
+        seats=response.seats,
     )
 
 
 def checkout_request(
-    user_id: str, email: str, price_id: str | None, success_url: str | None, cancel_url: str | None
+    user_id: str,
+    email: str,
+    price_id: str | None,
+    urls: tuple[str | None, str | None],
+    quantity: int | None,
+    allow_promotion_codes: bool,
 ) -> billing_pb2.CreateCheckoutSessionRequest:
     return billing_pb2.CreateCheckoutSessionRequest(
-        user_id=user_id, email=email, price_id=price_id, success_url=success_url, cancel_url=cancel_url
+        user_id=user_id,
+        email=email,
+        price_id=price_id,
+        success_url=urls[0],
+        cancel_url=urls[1],
+        quantity=quantity,
+        allow_promotion_codes=allow_promotion_codes,
     )
+
+
+def plans(response: Any) -> list[Plan]:
+    return [
+        Plan(
+            price_id=p.price_id,
+            product_id=p.product_id,
+            name=p.name,
+            description=p.description,
+            unit_amount=p.unit_amount,
+            currency=p.currency,
+            interval=p.interval,
+            interval_count=p.interval_count,
+            trial_days=p.trial_days,
+            features={f.feature: limit(f.limit) if f.HasField("limit") else None for f in p.features},
+            lookup_key=p.lookup_key or None,
+            order=p.order,
+            default=p.default,
+        )
+        for p in response.plans
+    ]
 
 
 def checkout(response: Any) -> CheckoutSession:

@@ -15,7 +15,7 @@ from caixa_client._proto.caixa.entitlement.v1 import entitlement_pb2_grpc
 from . import _convert
 from ._transport import Attempts, Client, Settings, Tls, endpoints
 from .billing import BILLING_DEADLINE
-from .types import Access, BillingConfig, CheckoutSession, Entitlements, SubscriptionReport, SyncedCheckout
+from .types import Access, BillingConfig, CheckoutSession, Entitlements, Plan, SubscriptionReport, SyncedCheckout
 
 
 class _Pool:
@@ -92,8 +92,11 @@ class AsyncBillingClient(Client):
         price_id: str | None = None,
         success_url: str | None = None,
         cancel_url: str | None = None,
+        quantity: int | None = None,
+        allow_promotion_codes: bool = False,
     ) -> CheckoutSession:
-        request = _convert.checkout_request(user_id, email, price_id, success_url, cancel_url)
+        urls = (success_url, cancel_url)
+        request = _convert.checkout_request(user_id, email, price_id, urls, quantity, allow_promotion_codes)
         return _convert.checkout(await self._pool.call("CreateCheckoutSession", request))
 
     async def sync_checkout_session(self, session_id: str) -> SyncedCheckout:
@@ -110,6 +113,9 @@ class AsyncBillingClient(Client):
 
     async def config(self) -> BillingConfig:
         return _convert.config(await self._pool.call("GetConfig", billing_pb2.GetConfigRequest()))
+
+    async def list_plans(self) -> list[Plan]:
+        return _convert.plans(await self._pool.call("ListPlans", billing_pb2.ListPlansRequest()))
 
     async def close(self) -> None:
         await self._pool.close()

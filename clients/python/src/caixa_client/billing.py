@@ -7,7 +7,7 @@ from caixa_client._proto.caixa.billing.v1 import billing_pb2, billing_pb2_grpc
 from . import _convert
 from ._sync import Pool
 from ._transport import Client
-from .types import BillingConfig, CheckoutSession, SubscriptionReport, SyncedCheckout
+from .types import BillingConfig, CheckoutSession, Plan, SubscriptionReport, SyncedCheckout
 
 #: Billing calls Stripe for checkout, sync and portal: a longer default than checks.
 BILLING_DEADLINE = 10.0
@@ -29,9 +29,12 @@ class BillingClient(Client):
         price_id: str | None = None,
         success_url: str | None = None,
         cancel_url: str | None = None,
+        quantity: int | None = None,
+        allow_promotion_codes: bool = False,
     ) -> CheckoutSession:
         """A Checkout Session for ``user_id``, with the free trial if they never had one."""
-        request = _convert.checkout_request(user_id, email, price_id, success_url, cancel_url)
+        urls = (success_url, cancel_url)
+        request = _convert.checkout_request(user_id, email, price_id, urls, quantity, allow_promotion_codes)
         return _convert.checkout(self._pool.call("CreateCheckoutSession", request))
 
     def sync_checkout_session(self, session_id: str) -> SyncedCheckout:
@@ -53,6 +56,10 @@ class BillingClient(Client):
     def config(self) -> BillingConfig:
         """The publishable key, mode, default price and trial length."""
         return _convert.config(self._pool.call("GetConfig", billing_pb2.GetConfigRequest()))
+
+    def list_plans(self) -> list[Plan]:
+        """The plans on sale, in display order, for a pricing page."""
+        return _convert.plans(self._pool.call("ListPlans", billing_pb2.ListPlansRequest()))
 
     def close(self) -> None:
         """Closes the channels."""

@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
+
+#: A number a plan sets on a feature (how many projects, say): a count, or
+#: :data:`UNLIMITED`, which compares above every count.
+Limit = int | float
+
+#: The limit of a plan that sets no bound (``unlimited`` in Stripe's metadata).
+UNLIMITED: float = math.inf
 
 
 class AccessReason(str, enum.Enum):
@@ -77,6 +85,11 @@ class Access:
     #: Let through without an answer: the service could not be asked and the route fails
     #: open. Nothing about the user is known.
     degraded: bool = False
+    #: When granted for a feature: the largest number a granting plan sets on it; None
+    #: when no plan sets one.
+    limit: Limit | None = None
+    #: When granted: the seats bought on the subscription that decided; 0 when refused.
+    seats: int = 0
 
     @classmethod
     def degraded_pass(cls) -> Access:
@@ -107,6 +120,10 @@ class Subscription:
     cancel_at: datetime | None = None
     ended_at: datetime | None = None
     past_due_since: datetime | None = None
+    #: Seats bought: the item's quantity.
+    quantity: int = 1
+    #: The numbers its plan sets on features, by feature.
+    limits: dict[str, Limit] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -121,6 +138,33 @@ class Entitlements:
     revision: int
     as_of: datetime | None = None
     stale: bool = False
+    #: The numbers set on the features granted now, the largest over granting plans.
+    limits: dict[str, Limit] = field(default_factory=dict)
+    #: Seats bought on the subscription that decides access; 0 when refused.
+    seats: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One price on sale, for a pricing page (``BillingClient.list_plans``)."""
+
+    price_id: str
+    product_id: str
+    name: str
+    description: str
+    #: Per period and seat, in the currency's smallest unit (cents).
+    unit_amount: int
+    currency: str
+    #: ``day``, ``week``, ``month`` or ``year``, ``interval_count`` of them a period.
+    interval: str
+    interval_count: int
+    trial_days: int
+    #: Every feature granted, in order, with its limit (None where the plan sets none).
+    features: dict[str, Limit | None]
+    lookup_key: str | None
+    order: int
+    #: ``STRIPE_DEFAULT_PRICE_ID``.
+    default: bool
 
 
 @dataclass(frozen=True)
