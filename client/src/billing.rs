@@ -5,8 +5,8 @@ use std::sync::Arc;
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreateCheckoutSessionResponse, CreatePortalSessionRequest,
     CreatePortalSessionResponse, GetConfigRequest, GetConfigResponse, GetSubscriptionStatusRequest,
-    GetSubscriptionStatusResponse, SyncCheckoutSessionRequest, SyncCheckoutSessionResponse,
-    billing_service_client::BillingServiceClient,
+    GetSubscriptionStatusResponse, ListPlansRequest, ListPlansResponse, SyncCheckoutSessionRequest,
+    SyncCheckoutSessionResponse, billing_service_client::BillingServiceClient,
 };
 
 use crate::{ClientConfig, ClientError, transport::Pool};
@@ -58,4 +58,6 @@ calls! {
     get_subscription_status(GetSubscriptionStatusRequest) -> GetSubscriptionStatusResponse;
     /// Public configuration: publishable key, prices, trial days.
     get_config(GetConfigRequest) -> GetConfigResponse;
+    /// The plans on sale, in display order, for a pricing page.
+    list_plans(ListPlansRequest) -> ListPlansResponse;
 }

@@ -1,9 +1,12 @@
 //! `cargo stack`: the whole system on this machine in one process, on the embedded
 //! default (an SQLite file), with no Stripe account needed. Migrations are applied; when
 //! no Stripe key is set the Stripe emulator starts with a plan to sell; then billing and
-//! entitlement start on their usual ports. Ctrl-C drains both.
+//! entitlement start on their usual ports, and the demo page (`demo`) on `DEMO_ADDR`.
+//! Ctrl-C drains both.
 
-use std::path::Path;
+mod demo;
+
+use std::{path::Path, sync::atomic::AtomicBool};
 
 use anyhow::Context;
 use caixa_migrations::{Migrator, MigratorTrait};
@@ -37,6 +40,8 @@ async fn main() -> anyhow::Result<()> {
         let db = sea_orm::Database::connect(&database_url).await.context("open DATABASE_URL")?;
         let base = url::Url::parse(&format!("http://{}/", billing.http_addr()))?;
         billing_service::cli::register_webhook(&db, stripe, &base, false).await?;
+        // The plan was made before billing listened: its catalogue is read from Stripe.
+        sync_catalogue(db, stripe.clone()).await?;
     }
     let billing_url = format!("http://{}", billing.grpc_addr());
     let entitlement_env = env.or_default("BILLING_URL", billing_url.as_str());
@@ -64,6 +69,16 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
+    let demo_addr = entitlement_env.socket_addr("DEMO_ADDR", "127.0.0.1:8000")?;
+    let demo_listener = demo::bind(demo_addr).await.with_context(|| format!("bind DEMO_ADDR {demo_addr}"))?;
+    let demo_base = format!("http://{}", demo_listener.local_addr()?);
+    println!("  demo page            {demo_base}  (plans, checkout, access, portal in a browser)\n");
+    let billing_grpc = format!("http://{}", billing.grpc_addr());
+    let entitlement_grpc = format!("http://{}", entitlement.grpc_addr());
+    let token = entitlement_env.get("DEMO_TOKEN").map(str::to_owned);
+    let routes = demo::router(&billing_grpc, &entitlement_grpc, demo_base, token)?;
+    let demo_task = tokio::spawn(demo::serve(demo_listener, routes));
+
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|stop| *stop).await;
@@ -72,8 +87,25 @@ async fn main() -> anyhow::Result<()> {
     let entitlement_task = tokio::spawn(entitlement.run_until_stopped(wait(stopped)));
     shutdown::signal().await;
     let _ = stop.send(true);
+    demo_task.abort();
     entitlement_task.await?.context("entitlement service")?;
     billing_task.await?.context("billing service")?;
+    Ok(())
+}
+
+/// Reads the products and prices from Stripe into the database.
+async fn sync_catalogue(
+    db: sea_orm::DatabaseConnection,
+    stripe: billing_service::stripe::StripeApi,
+) -> anyhow::Result<()> {
+    use billing_service::{domain::operations::sync, stripe::lists::Listing};
+    struct Quiet;
+    impl sync::Progress for Quiet {
+        fn advanced(&self, _: Listing, _: u64, _: u64) {}
+    }
+    let options =
+        sync::SyncOptions { only: vec![Listing::Products, Listing::Prices], since: None, dry_run: false };
+    sync::Syncer::new(db, stripe).run(&options, &Quiet, &AtomicBool::new(false)).await?;
     Ok(())
 }
 
