@@ -96,3 +96,32 @@ def test_a_missing_key_raises_authentication_error():
     anonymous = stripe.StripeClient("sk_test_x", base_addresses={"api": URL}, max_network_retries=0)
     with pytest.raises(stripe.AuthenticationError):
         anonymous.v1.customers.retrieve("cus_x", options={"api_key": "pk_test_not_a_secret"})
+
+
+def test_coupons_promotion_codes_and_a_session_with_seats_parse_as_the_library_s_types(client):
+    coupon = client.v1.coupons.create(params={"percent_off": 25, "duration": "once"})
+    assert isinstance(coupon, stripe.Coupon) and coupon.percent_off == 25 and coupon.valid
+    code = f"SPRING{uuid.uuid4().hex[:6].upper()}"
+    promo = client.v1.promotion_codes.create(
+        params={"promotion": {"type": "coupon", "coupon": coupon.id}, "code": code}
+    )
+    assert isinstance(promo, stripe.PromotionCode)
+    assert promo.code == code and promo.active and promo.promotion.coupon == coupon.id
+    listed = client.v1.promotion_codes.list(params={"code": code})
+    assert [p.id for p in listed.data] == [promo.id]
+    product = client.v1.products.create(params={"name": "Team"})
+    price = client.v1.prices.create(
+        params={"product": product.id, "currency": "usd", "unit_amount": 1000, "recurring": {"interval": "month"}}
+    )
+    session = client.v1.checkout.sessions.create(
+        params={
+            "mode": "subscription",
+            "line_items": [{"price": price.id, "quantity": 3}],
+            "allow_promotion_codes": True,
+            "success_url": "http://localhost/ok",
+        }
+    )
+    assert session.allow_promotion_codes is True and session.amount_total == 3000
+    with pytest.raises(stripe.InvalidRequestError) as refused:
+        client.v1.coupons.create(params={"duration": "once"})
+    assert refused.value.param == "percent_off"
