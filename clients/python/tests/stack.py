@@ -128,6 +128,9 @@ def start(folder: Path) -> Stack:
         ["billing-service", "register-stripe-webhook", f"http://127.0.0.1:{bridge_port}/"],
         billing_env,
     )
+    # The plan was made before billing listened: its catalogue is read from Stripe, as a
+    # team taking an account over does.
+    _run(folder, "sync", ["billing-service", "sync-stripe", "--only", "products,prices"], billing_env)
     stack.spawn("billing", ["billing-service"], billing_env)
     stack.billing = f"http://127.0.0.1:{billing_port}"
     stack.spawn(

@@ -50,3 +50,28 @@ def test_a_call_needs_a_token_and_answers_with_one(stack):
     assert with_token.returncode == 0, with_token.stderr
     answer = json.loads(with_token.stdout)
     assert answer["reason"] == "ACCESS_REASON_NO_SUBSCRIPTION" and "allowed" not in answer
+
+
+def test_the_documented_list_plans_and_seated_checkout_lines_answer(stack):
+    address = stack.billing.removeprefix("http://")
+    token = ("-H", f"authorization: Bearer {services.TOKENS['web']}")
+    checkout = json.dumps(
+        {"user_id": "grpcurl-seats", "email": "seats@example.com", "quantity": 3, "allow_promotion_codes": True}
+    )
+
+    # The checkout reads its price from Stripe, so billing's catalogue holds it after.
+    opened = grpcurl(*token, "-d", checkout, address, "caixa.billing.v1.BillingService/CreateCheckoutSession")
+
+    def listed() -> list[dict]:
+        plans = grpcurl(*token, address, "caixa.billing.v1.BillingService/ListPlans")
+        assert plans.returncode == 0, plans.stderr
+        return json.loads(plans.stdout).get("plans", [])
+
+    services.wait_for("the default plan listed", lambda: any(p.get("default") for p in listed()))
+    listed = listed()
+    default = next(p for p in listed if p.get("default"))
+    assert default["priceId"] == stack.price and default["unitAmount"] == "4990"
+    assert [f["feature"] for f in default["features"]] == ["app", "reports"]
+    assert opened.returncode == 0, opened.stderr
+    session = stack.stripe(f"/v1/checkout/sessions/{json.loads(opened.stdout)['sessionId']}")
+    assert session["allow_promotion_codes"] is True
