@@ -32,7 +32,12 @@ struct Demo {
 
 /// The demo's routes, calling billing at `billing` and entitlement at `entitlement`, and
 /// sending Stripe back to `base` (the demo's own URL).
-pub fn router(billing: &str, entitlement: &str, base: String, token: Option<String>) -> anyhow::Result<Router> {
+pub fn router(
+    billing: &str,
+    entitlement: &str,
+    base: String,
+    token: Option<String>,
+) -> anyhow::Result<Router> {
     let mut config = ClientConfig::default().with_deadline(Duration::from_secs(10));
     config.token = token;
     let demo = Demo {
@@ -143,7 +148,9 @@ struct Session {
 async fn sync(State(demo): State<Demo>, Json(form): Json<Session>) -> Result<Json<Value>, Failed> {
     let request = SyncCheckoutSessionRequest { session_id: form.session_id };
     let synced = demo.billing.sync_checkout_session(request).await?;
-    Ok(Json(json!({ "user_id": synced.user_id, "revision": synced.revision, "status": synced.status().as_str_name() })))
+    Ok(Json(
+        json!({ "user_id": synced.user_id, "revision": synced.revision, "status": synced.status().as_str_name() }),
+    ))
 }
 
 #[derive(Deserialize)]
@@ -155,7 +162,8 @@ struct Check {
 }
 
 async fn access(State(demo): State<Demo>, Json(form): Json<Check>) -> Result<Json<Value>, Failed> {
-    let client = if form.revision > 0 { demo.entitlement.at_least_as_fresh(form.revision) } else { demo.entitlement };
+    let client =
+        if form.revision > 0 { demo.entitlement.at_least_as_fresh(form.revision) } else { demo.entitlement };
     let access = client.check(&form.user_id, &form.feature).await?;
     Ok(Json(json!({
         "allowed": access.allowed, "reason": access.reason.as_str_name(), "seats": access.seats,
@@ -169,7 +177,8 @@ struct User {
 }
 
 async fn portal(State(demo): State<Demo>, Json(form): Json<User>) -> Result<Json<Value>, Failed> {
-    let request = CreatePortalSessionRequest { user_id: form.user_id, return_url: Some(format!("{}/", demo.base)) };
+    let request =
+        CreatePortalSessionRequest { user_id: form.user_id, return_url: Some(format!("{}/", demo.base)) };
     let url = demo.billing.create_portal_session(request).await?.url;
     Ok(Json(json!({ "url": url })))
 }

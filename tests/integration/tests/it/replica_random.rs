@@ -1,6 +1,7 @@
 //! The replica against thousands of users and a randomized sequence of changes: an
 //! account taken over by `sync-stripe` while the replica is already following, then
-//! pauses, resumes, cancellations and new subscribers delivered as webhooks, in an order
+//! pauses, resumes, cancellations, seat changes and new subscribers (to a plan with a
+//! limit) delivered as webhooks, in an order
 //! drawn from a seed (`REPLICA_SEED` replays one). Afterwards the replica answers exactly
 //! as the service does for every user and feature, one check at a time and many at once.
 
@@ -38,12 +39,16 @@ async fn change(
     let (user, sub) = subscriptions[rng.usize(..subscriptions.len())].clone();
     let emulator = |action: &str| format!("/_emulator/subscriptions/{sub}/{action}");
     let update = format!("/v1/subscriptions/{sub}");
-    match rng.u8(0..6) {
+    match rng.u8(0..7) {
         0 => drop(stripe.send("POST", &emulator("pause"), &[]).await),
         1 => drop(stripe.send("POST", &emulator("resume"), &[]).await),
         2 => drop(stripe.send("POST", &emulator("cancel"), &[]).await),
         3 => drop(stripe.send("POST", &update, &[("cancel_at_period_end", "true")]).await),
         4 => drop(stripe.send("POST", &update, &[("cancel_at_period_end", "false")]).await),
+        5 => {
+            let seats = rng.u8(1..6).to_string();
+            drop(stripe.send("POST", &update, &[("items[0][quantity]", seats.as_str())]).await);
+        }
         _ => {
             let user = format!("new-{n}");
             let trial = if rng.bool() { "7" } else { "0" };
@@ -91,7 +96,8 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
     let (code, stdout, stderr) = billing_command(BINARY, &db, &stripe, &["sync-stripe", "--json"]).await;
     assert_eq!(code, Some(0), "sync-stripe: {stdout} {stderr}");
     stripe.register_billing(&db, billing.http_addr).await;
-    let price = stripe.monthly_price().await;
+    let limited = [("metadata[features]", "app,reports"), ("metadata[limits.reports]", "25")];
+    let price = stripe.plan("Caixa Team", &limited, "9900").await;
     let owners: HashMap<String, String> = list_all(&stripe, "/v1/customers")
         .await
         .into_iter()
@@ -122,8 +128,9 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
         users.iter().flat_map(|u| FEATURES.iter().map(move |f| (u.as_str(), *f))).collect();
     let many = replica.check_many(&pairs).expect("a fresh replica answers many");
     let mut differ = Vec::new();
-    let key =
-        |a: &Access| (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone(), a.stale);
+    let key = |a: &Access| {
+        (a.allowed, a.reason, a.status, a.access_until, a.subscription_id.clone(), a.stale, a.limit, a.seats)
+    };
     for (((user, feature), service), many) in pairs.iter().zip(&service).zip(&many) {
         let local = replica.check(user, feature).expect("a fresh replica answers");
         // Read your writes: holding the service's head, it answers for that revision too,
@@ -151,6 +158,9 @@ async fn the_replica_agrees_with_the_service_for_thousands_of_users_after_random
     let allowed = service.iter().filter(|a| a.allowed).count();
     assert!(allowed > 0 && allowed < service.len(), "the account mixes granted and refused answers");
     assert!(touched.len() > CHANGES / 2, "the changes spread over many users");
+    assert!(service.iter().any(|a| a.seats > 1), "some subscription changed its seats");
+    let limited = service.iter().filter(|a| a.limit == Some(caixa_client::Limit::Count(25))).count();
+    assert!(limited > 0, "some new subscriber's plan limits reports");
     billing.running.stop().await.unwrap();
     entitlement.running.stop().await.unwrap();
 }
