@@ -24,8 +24,10 @@ use crate::domain::{
     users::Users,
 };
 
-/// The layout this service writes and reads.
-pub const FORMAT: u32 = 1;
+/// The layout this service writes and reads. Format 2 holds each subscription's seats
+/// and limits: a format 1 file, which has none, is refused (the start reads PostgreSQL)
+/// rather than read as users with no seats.
+pub const FORMAT: u32 = 2;
 const MAGIC: &[u8; 8] = b"CAIXAENT";
 const HEADER: usize = 8 + 4 + 1 + 8 + 8 + 8;
 /// No user's state comes near this; a larger length is damage.
