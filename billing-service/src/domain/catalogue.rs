@@ -135,13 +135,25 @@ impl Catalogue {
     pub async fn run(self, drain: DrainSignal) -> Result<(), ServeError> {
         let drained = drain.wait();
         tokio::pin!(drained);
+        // A database that is down stays down for many reads: said once when it starts
+        // failing and once when it is back, not every second.
+        let mut failing = false;
         loop {
             tokio::select! {
                 () = &mut drained => return Ok(()),
                 () = tokio::time::sleep(REFRESH) => {}
             }
-            if let Err(error) = self.refresh().await {
-                tracing::warn!(%error, "cannot read the catalogue; plans answered as last read");
+            match self.refresh().await {
+                Err(error) if !failing => {
+                    failing = true;
+                    tracing::warn!(%error, "cannot read the catalogue; plans answered as last read");
+                }
+                Err(error) => tracing::debug!(%error, "cannot read the catalogue"),
+                Ok(_) if failing => {
+                    failing = false;
+                    tracing::info!("the catalogue is read again");
+                }
+                Ok(_) => {}
             }
         }
     }
