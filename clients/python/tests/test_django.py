@@ -66,6 +66,7 @@ def test_a_user_without_a_subscription_gets_403_naming_the_reason_then_passes_on
     for path, response in passed.items():
         assert response.status_code == 200, (path, response.content)
         assert body(response)["reason"] == AccessReason.TRIALING.value, path
+        assert body(response)["seats"] == 1, path
 
 
 def test_the_middleware_leaves_unmapped_and_unknown_paths_alone(client):
@@ -103,7 +104,12 @@ def test_while_the_service_cannot_be_asked_closed_routes_answer_503_and_open_one
     assert (closed.status_code, body(closed)["error"]) == (503, "unavailable")
     assert (drf.status_code, body(drf)["error"]) == (503, "unavailable")
     assert open_.status_code == 200
-    assert body(open_) == {"page": "dashboard", "reason": AccessReason.UNSPECIFIED.value, "degraded": True}
+    assert body(open_) == {
+        "page": "dashboard",
+        "reason": AccessReason.UNSPECIFIED.value,
+        "degraded": True,
+        "seats": 0,
+    }
 
 
 def test_a_refused_check_answers_500_even_where_the_route_fails_open_and_is_logged_once(

@@ -28,7 +28,11 @@ def billing() -> BillingClient:
 
 def answer(request: HttpRequest, what: str) -> JsonResponse:
     access = request.caixa_access
-    return JsonResponse({"page": what, "reason": access.reason.value, "degraded": access.degraded})
+    # Seats bought (and `access.limit`, the plan's number on a feature) come with every
+    # granted answer: a view enforcing a quota reads them here.
+    return JsonResponse(
+        {"page": what, "reason": access.reason.value, "degraded": access.degraded, "seats": access.seats}
+    )
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -86,7 +90,9 @@ class ReportsApi(APIView):
 
     def get(self, request) -> Response:
         access = request.caixa_access
-        return Response({"page": "api-reports", "reason": access.reason.value, "degraded": access.degraded})
+        return Response(
+            {"page": "api-reports", "reason": access.reason.value, "degraded": access.degraded, "seats": access.seats}
+        )
 
 
 @require_feature("reports")
