@@ -86,6 +86,7 @@ def test_a_visitor_subscribes_from_the_pricing_table_and_gets_access(demo: str, 
     assert "Caixa Pro" in browser.find_element(By.ID, "plans").text
     assert "R$" in browser.find_element(By.ID, "plans").text, "the amount, in the plan's currency"
     user = browser.find_element(By.ID, "user").get_attribute("value")
+    before = wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "#now.refused"))).text
     seats = browser.find_element(By.ID, "seats")
     seats.clear()
     seats.send_keys("2")
@@ -96,13 +97,14 @@ def test_a_visitor_subscribes_from_the_pricing_table_and_gets_access(demo: str, 
     checkout_page = browser.page_source
     pay.click()
 
-    # Assert: back on the demo, the checkout synced and access granted.
+    # Assert: refused before, and back on the demo, the checkout synced and access granted.
     access = wait.until(seen.visibility_of_element_located((By.CSS_SELECTOR, "#access.allowed")))
+    assert before == "refused (ACCESS_REASON_NO_SUBSCRIPTION)"
     assert "Seats: 2" in checkout_page and "Free trial: 14 days" in checkout_page
     assert browser.current_url.startswith(demo + "/success?session_id=cs_test_")
     assert "ACCESS_REASON_TRIALING" in access.text and "2 seat(s)" in access.text, access.text
     log = browser.find_element(By.ID, "log").text
-    assert f"CheckAccess({user}, reports)" in log and ": true" in log, log
+    assert f"CheckAccess({user}, reports) at least as fresh as" in log and ": true" in log, log
 
     # Act and assert: the portal lists the subscription.
     browser.find_element(By.ID, "portal").click()
