@@ -20,7 +20,10 @@ def test_the_async_clients_check_subscribe_and_read_their_writes(stack, user_id)
             AsyncEntitlementClient(stack.entitlement, token=token, deadline=2.0) as entitlement,
         ):
             before = await entitlement.check(user_id, "reports")
-            session = await billing.create_checkout_session(user_id, f"{user_id}@example.com")
+            plans = await billing.list_plans()
+            session = await billing.create_checkout_session(
+                user_id, f"{user_id}@example.com", quantity=2, allow_promotion_codes=True
+            )
             await asyncio.to_thread(stack.stripe, f"/_emulator/checkout/sessions/{session.session_id}/complete", {})
             synced = await billing.sync_checkout_session(session.session_id)
             fresh = entitlement.at_least_as_fresh(synced.revision)
@@ -31,12 +34,14 @@ def test_the_async_clients_check_subscribe_and_read_their_writes(stack, user_id)
             )
             with pytest.raises(Rejected) as rejected:
                 await entitlement.check("", "reports")
-            return before, after, batch, granted, rejected.value
+            return plans, before, after, batch, granted, rejected.value
 
-    before, after, batch, granted, rejected = asyncio.run(scenario())
+    plans, before, after, batch, granted, rejected = asyncio.run(scenario())
 
     assert before.reason == AccessReason.NO_SUBSCRIPTION and not before.allowed
     assert after.allowed and after.reason == AccessReason.TRIALING
+    assert after.seats == 2 and granted.seats == 2, "the seats bought"
+    assert any(p.default and p.price_id == stack.price for p in plans), "the plans, from billing's catalogue"
     assert [a.reason for a in batch] == [AccessReason.TRIALING, AccessReason.FEATURE_NOT_IN_PLAN]
     assert set(granted.features) == {"app", "reports"}
     assert rejected.code == grpc.StatusCode.INVALID_ARGUMENT
