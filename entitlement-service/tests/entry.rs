@@ -204,3 +204,36 @@ fn ids_of_every_length_come_back_whole() {
     assert!(matches!(StripeId::new(&"x".repeat(31)), StripeId::Boxed(..)), "longer ones are boxed");
     assert_eq!(std::mem::size_of::<StripeId>(), 32);
 }
+
+#[test]
+fn an_entry_built_from_the_message_equals_one_built_from_the_stored_state() {
+    // Arrange: the same user as stored JSON and as the message billing sends, with an
+    // empty price (none) and a limit.
+    let mut bare = subscription("sub_2", "", &[]);
+    bare.price_id = None;
+    let state = UserState {
+        subscriptions: vec![
+            subscription("sub_1MowQVLkdIwHu7ixeRlqHVzs", "price_1", &["app", "reports"]),
+            bare,
+        ],
+    };
+    let message = state.to_proto("user-9", Revision::new(11), 1_800_000_000);
+    let plans = Plans::default();
+
+    // Act
+    let stored = Entry::new("user-9", Revision::new(11), &state, &plans);
+    let streamed = Entry::from_proto(&message, &plans);
+
+    // Assert: the same answers, the same rendering, and the plans shared between them.
+    assert_eq!(streamed.to_proto(Some(1_800_000_000)), stored.to_proto(Some(1_800_000_000)));
+    assert_eq!(streamed.to_proto(None), message_without_time(&message));
+    assert_eq!(plans.len(), 2, "each plan interned once, whichever form it came from");
+    assert_eq!(streamed.subscriptions()[0].limit("reports"), Some(Limit::Count(12)));
+    assert_eq!(streamed.subscriptions()[0].seats(), 3);
+}
+
+fn message_without_time(
+    message: &caixa_proto::billing::v1::EntitlementState,
+) -> caixa_proto::billing::v1::EntitlementState {
+    caixa_proto::billing::v1::EntitlementState { changed_at: None, ..message.clone() }
+}

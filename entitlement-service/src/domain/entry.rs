@@ -9,13 +9,15 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use caixa_entities::state::{SubscriptionState, UserState};
+use caixa_entities::state::UserState;
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
 use caixa_types::{Limit, Revision, Stamp, StripeId};
 use hashbrown::{DefaultHashBuilder, HashTable};
 use smallvec::SmallVec;
 use smol_str::SmolStr;
+
+use super::source::Source;
 
 /// What a price grants: shared by every subscription to it.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -27,22 +29,20 @@ pub struct Plan {
 }
 
 impl Plan {
-    fn of(s: &SubscriptionState) -> Self {
+    fn of(s: &impl Source) -> Self {
         Self {
-            price_id: s.price_id.as_deref().map(Box::from),
-            product_id: s.product_id.as_deref().map(Box::from),
-            features: s.features.iter().map(|f| Box::from(f.as_str())).collect(),
-            limits: s.limits.iter().map(|(f, l)| (Box::from(f.as_str()), *l)).collect(),
+            price_id: s.price_id().map(Box::from),
+            product_id: s.product_id().map(Box::from),
+            features: s.features().map(Box::from).collect(),
+            limits: s.limits().map(|(f, l)| (Box::from(f), l)).collect(),
         }
     }
 
-    fn matches(&self, s: &SubscriptionState) -> bool {
-        self.price_id.as_deref() == s.price_id.as_deref()
-            && self.product_id.as_deref() == s.product_id.as_deref()
-            && self.features.len() == s.features.len()
-            && self.features.iter().zip(&s.features).all(|(a, b)| **a == **b)
-            && self.limits.len() == s.limits.len()
-            && self.limits.iter().zip(&s.limits).all(|((f, l), (g, m))| **f == **g && l == m)
+    fn matches(&self, s: &impl Source) -> bool {
+        self.price_id.as_deref() == s.price_id()
+            && self.product_id.as_deref() == s.product_id()
+            && self.features.iter().map(|f| &**f).eq(s.features())
+            && self.limits.iter().map(|(f, l)| (&**f, *l)).eq(s.limits())
     }
 }
 
@@ -76,13 +76,8 @@ impl Plans {
     }
 
     /// The shared plan of `s`, created on first sight.
-    fn intern(&self, s: &SubscriptionState) -> Arc<Plan> {
-        let hash = self.hash(
-            s.price_id.as_deref(),
-            s.product_id.as_deref(),
-            s.features.iter().map(String::as_str),
-            s.limits.iter().map(|(f, l)| (f.as_str(), *l)),
-        );
+    fn intern(&self, s: &impl Source) -> Arc<Plan> {
+        let hash = self.hash(s.price_id(), s.product_id(), s.features(), s.limits());
         let Ok(mut known) = self.known.lock() else { return Arc::new(Plan::of(s)) };
         if let Some(plan) = known.find(hash, |p| p.matches(s)) {
             return plan.clone();
@@ -130,22 +125,31 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    fn new(s: &SubscriptionState, plans: &Plans) -> Self {
+    fn new(s: &impl Source, plans: &Plans) -> Self {
+        let [
+            trial_start,
+            trial_end,
+            current_period_start,
+            current_period_end,
+            cancel_at,
+            ended_at,
+            past_due_since,
+        ] = s.times().map(Stamp::new);
         Self {
-            id: StripeId::new(&s.id),
-            customer_id: SmolStr::new(&s.customer_id),
+            id: StripeId::new(s.id()),
+            customer_id: SmolStr::new(s.customer_id()),
             plan: plans.intern(s),
-            status: s.status,
-            trial_start: Stamp::new(s.trial_start),
-            trial_end: Stamp::new(s.trial_end),
-            current_period_start: Stamp::new(s.current_period_start),
-            current_period_end: Stamp::new(s.current_period_end),
-            cancel_at: Stamp::new(s.cancel_at),
-            ended_at: Stamp::new(s.ended_at),
-            past_due_since: Stamp::new(s.past_due_since),
-            quantity: s.quantity,
-            cancel_at_period_end: s.cancel_at_period_end,
-            livemode: s.livemode,
+            status: s.status(),
+            trial_start,
+            trial_end,
+            current_period_start,
+            current_period_end,
+            cancel_at,
+            ended_at,
+            past_due_since,
+            quantity: s.quantity(),
+            cancel_at_period_end: s.cancel_at_period_end(),
+            livemode: s.livemode(),
         }
     }
 
@@ -232,12 +236,14 @@ impl Entry {
         }
     }
 
-    /// The compact form of a change from billing's stream.
+    /// The compact form of a change from billing's stream (or the local snapshot file),
+    /// built straight from the message.
     pub fn from_proto(change: &EntitlementState, plans: &Plans) -> Self {
-        let state = UserState {
-            subscriptions: change.subscriptions.iter().map(SubscriptionState::from_proto).collect(),
-        };
-        Self::new(&change.user_id, Revision::new(change.revision), &state, plans)
+        Self {
+            user_id: SmolStr::new(&change.user_id),
+            revision: Revision::new(change.revision),
+            subscriptions: change.subscriptions.iter().map(|s| Subscription::new(s, plans)).collect(),
+        }
     }
 
     /// Every subscription of the user.

@@ -2,4 +2,5 @@
 
 pub mod cache;
 pub mod entry;
+pub mod source;
 pub mod users;
