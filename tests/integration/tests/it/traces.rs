@@ -61,6 +61,11 @@ async fn a_checkout_its_webhooks_and_their_applies_are_one_trace_down_to_the_fol
     let otel = |env: &mut Vec<(&str, String)>| {
         env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", format!("http://{otlp}")));
         env.push(("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()));
+        // Under the whole suite's load an export may be slow: no span may be dropped for a
+        // full queue or a timed-out export, or the trace looks broken when it is not.
+        env.push(("OTEL_BSP_MAX_QUEUE_SIZE", "65536".to_owned()));
+        env.push(("OTEL_BSP_EXPORT_TIMEOUT", "30000".to_owned()));
+        env.push(("OTEL_EXPORTER_OTLP_TIMEOUT", "30000".to_owned()));
     };
     let mut env = stripe.billing_env();
     env.extend([
