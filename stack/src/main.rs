@@ -69,15 +69,24 @@ async fn main() -> anyhow::Result<()> {
         );
     }
 
-    let demo_addr = entitlement_env.socket_addr("DEMO_ADDR", "127.0.0.1:8000")?;
-    let demo_listener = demo::bind(demo_addr).await.with_context(|| format!("bind DEMO_ADDR {demo_addr}"))?;
-    let demo_base = format!("http://{}", demo_listener.local_addr()?);
-    println!("  demo page            {demo_base}  (plans, checkout, access, portal in a browser)\n");
-    let billing_grpc = format!("http://{}", billing.grpc_addr());
-    let entitlement_grpc = format!("http://{}", entitlement.grpc_addr());
-    let token = entitlement_env.get("DEMO_TOKEN").map(str::to_owned);
-    let routes = demo::router(&billing_grpc, &entitlement_grpc, demo_base, token)?;
-    let demo_task = tokio::spawn(demo::serve(demo_listener, routes));
+    // The demo page is an extra: a port already taken (a Django runserver, say) costs the
+    // page, not the stack.
+    let demo_addr = entitlement_env.socket_addr("DEMO_ADDR", "127.0.0.1:8088")?;
+    let demo_task = match demo::bind(demo_addr).await {
+        Ok(listener) => {
+            let demo_base = format!("http://{}", listener.local_addr()?);
+            println!("  demo page            {demo_base}  (plans, checkout, access, portal in a browser)\n");
+            let billing_grpc = format!("http://{}", billing.grpc_addr());
+            let entitlement_grpc = format!("http://{}", entitlement.grpc_addr());
+            let token = entitlement_env.get("DEMO_TOKEN").map(str::to_owned);
+            let routes = demo::router(&billing_grpc, &entitlement_grpc, demo_base, token)?;
+            Some(tokio::spawn(demo::serve(listener, routes)))
+        }
+        Err(error) => {
+            println!("  demo page            not served: DEMO_ADDR {demo_addr}: {error}\n");
+            None
+        }
+    };
 
     let (stop, stopped) = watch::channel(false);
     let wait = |mut rx: watch::Receiver<bool>| async move {
@@ -87,7 +96,9 @@ async fn main() -> anyhow::Result<()> {
     let entitlement_task = tokio::spawn(entitlement.run_until_stopped(wait(stopped)));
     shutdown::signal().await;
     let _ = stop.send(true);
-    demo_task.abort();
+    if let Some(demo) = demo_task {
+        demo.abort();
+    }
     entitlement_task.await?.context("entitlement service")?;
     billing_task.await?.context("billing service")?;
     Ok(())
