@@ -194,11 +194,7 @@ impl EntitlementClient {
             subscriptions: answer.subscriptions,
             revision: Revision::new(answer.revision),
             stale: answer.stale,
-            limits: answer
-                .limits
-                .iter()
-                .filter_map(|l| Some((l.feature.clone(), Limit::from_proto(l.limit.as_ref()?))))
-                .collect(),
+            limits: Limit::of_features(&answer.limits).map(|(f, l)| (f.to_owned(), l)).collect(),
             seats: answer.seats,
         })
     }

@@ -118,11 +118,7 @@ impl SubscriptionState {
             features: s.features.clone(),
             livemode: s.livemode,
             quantity: s.quantity,
-            limits: s
-                .limits
-                .iter()
-                .filter_map(|l| Some((l.feature.clone(), Limit::from_proto(l.limit.as_ref()?))))
-                .collect(),
+            limits: Limit::of_features(&s.limits).map(|(f, l)| (f.to_owned(), l)).collect(),
         }
     }
 

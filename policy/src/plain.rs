@@ -93,8 +93,7 @@ impl Terms for SubscriptionSnapshot {
         self.features.iter().map(String::as_str)
     }
     fn limit(&self, feature: &str) -> Option<Limit> {
-        let found = self.limits.iter().find(|l| l.feature == feature)?;
-        found.limit.as_ref().map(Limit::from_proto)
+        Limit::of_features(&self.limits).find(|(f, _)| *f == feature).map(|(_, limit)| limit)
     }
     fn seats(&self) -> u32 {
         self.quantity

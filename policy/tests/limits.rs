@@ -43,13 +43,9 @@ fn the_largest_limit_over_granting_subscriptions_applies_with_the_deciders_seats
 
 #[test]
 fn unlimited_beats_any_number_and_a_feature_without_a_number_has_none() {
-    let subs = [
-        sub("sub_a", "active", 30, &[("projects", Limit::Count(1_000))], 1),
-        sub("sub_b", "trialing", 3, &[("projects", Limit::Unlimited)], 1),
-    ];
-    let mut trialing = subs[1].clone();
+    let mut trialing = sub("sub_b", "trialing", 3, &[("projects", Limit::Unlimited)], 1);
     trialing.trial_end = Some(NOW + DAY);
-    let subs = [subs[0].clone(), trialing];
+    let subs = [sub("sub_a", "active", 30, &[("projects", Limit::Count(1_000))], 1), trialing];
 
     let projects = Policy::default().decide(&subs, Some("projects"), NOW);
     let app = Policy::default().decide(&subs, Some("app"), NOW);

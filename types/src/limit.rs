@@ -61,6 +61,11 @@ impl Limit {
         if limit.unlimited { Self::Unlimited } else { Self::Count(limit.value) }
     }
 
+    /// The features of a contract's list that carry a limit, each with it, in order.
+    pub fn of_features(list: &[proto::FeatureLimit]) -> impl Iterator<Item = (&str, Self)> + Clone {
+        list.iter().filter_map(|l| Some((l.feature.as_str(), Self::from_proto(l.limit.as_ref()?))))
+    }
+
     /// One feature's limit in the contract's form.
     pub fn feature(feature: &str, limit: Self) -> proto::FeatureLimit {
         proto::FeatureLimit { feature: feature.to_owned(), limit: Some(limit.to_proto()) }

@@ -73,8 +73,10 @@ pub fn plans(products: &[products::Model], prices: &[prices::Model]) -> Vec<Plan
                     .unwrap_or(1),
                 features: features
                     .into_iter()
-                    .map(|f| (limits.get(&f).copied(), f))
-                    .map(|(l, f)| (f, l))
+                    .map(|feature| {
+                        let limit = limits.get(&feature).copied();
+                        (feature, limit)
+                    })
                     .collect(),
                 lookup_key: price.lookup_key.clone(),
                 order: order_of(&product.metadata),
@@ -119,16 +121,15 @@ impl Catalogue {
         self.plans.load_full()
     }
 
-    /// Reads the stored catalogue again; returns whether the plans changed.
-    pub async fn refresh(&self) -> Result<bool, StoreError> {
-        let (products, prices) = store::catalogue::on_sale(&self.db, self.livemode).await?;
+    /// Reads the stored catalogue again.
+    pub async fn refresh(&self) -> Result<(), StoreError> {
+        let (products, prices) = store::catalogue::of_mode(&self.db, self.livemode).await?;
         let fresh = plans(&products, &prices);
-        if *self.plans.load_full() == fresh {
-            return Ok(false);
+        if *self.plans.load_full() != fresh {
+            tracing::debug!(plans = fresh.len(), "plans on sale changed");
+            self.plans.store(Arc::new(fresh));
         }
-        tracing::debug!(plans = fresh.len(), "plans on sale changed");
-        self.plans.store(Arc::new(fresh));
-        Ok(true)
+        Ok(())
     }
 
     /// Reads the catalogue again every second until the drain.
@@ -149,11 +150,11 @@ impl Catalogue {
                     tracing::warn!(%error, "cannot read the catalogue; plans answered as last read");
                 }
                 Err(error) => tracing::debug!(%error, "cannot read the catalogue"),
-                Ok(_) if failing => {
+                Ok(()) if failing => {
                     failing = false;
                     tracing::info!("the catalogue is read again");
                 }
-                Ok(_) => {}
+                Ok(()) => {}
             }
         }
     }

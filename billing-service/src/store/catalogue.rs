@@ -8,9 +8,9 @@ use serde_json::json;
 use super::{StoreError, upsert};
 use crate::stripe::objects::{Price, Product};
 
-/// Every stored product and price of one mode: the catalogue a pricing page shows is
-/// made from them (tens of rows, read whole).
-pub async fn on_sale(
+/// Every stored product and price of one mode: the plans on sale are chosen from them
+/// (tens of rows, read whole).
+pub async fn of_mode(
     db: &impl ConnectionTrait,
     livemode: bool,
 ) -> Result<(Vec<products::Model>, Vec<prices::Model>), StoreError> {

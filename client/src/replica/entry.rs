@@ -2,7 +2,11 @@
 //! feature lists are shared by every subscription granting the same features, times
 //! are 32 bits and ids inline.
 
-use std::{collections::HashMap, hash::BuildHasher, sync::Arc};
+use std::{
+    collections::{HashMap, HashSet},
+    hash::BuildHasher,
+    sync::Arc,
+};
 
 use caixa_policy::{Dates, Terms};
 use caixa_proto::billing::v1::{EntitlementState, SubscriptionSnapshot, SubscriptionStatus};
@@ -23,11 +27,7 @@ impl Grant {
     fn of(s: &SubscriptionSnapshot) -> Self {
         Self {
             features: s.features.iter().map(|f| f.as_str().into()).collect(),
-            limits: s
-                .limits
-                .iter()
-                .filter_map(|l| Some((l.feature.as_str().into(), Limit::from_proto(l.limit.as_ref()?))))
-                .collect(),
+            limits: Limit::of_features(&s.limits).map(|(f, l)| (f.into(), l)).collect(),
         }
     }
 }
@@ -119,13 +119,13 @@ pub(super) struct Builder {
     // Keyed by the feature list alone when the plan sets no number (nearly always, and
     // found without allocating); with numbers, by the whole grant.
     feature_lists: HashMap<Box<[String]>, Arc<Grant>>,
-    limited: HashMap<Grant, Arc<Grant>>,
+    limited: HashSet<Arc<Grant>>,
 }
 
 impl Builder {
     /// A builder hashing as the table it feeds does.
     pub(super) fn new(hasher: DefaultHashBuilder) -> Self {
-        Self { hasher, feature_lists: HashMap::new(), limited: HashMap::new() }
+        Self { hasher, feature_lists: HashMap::new(), limited: HashSet::new() }
     }
 
     /// `state` as an entry, ready to be placed.
@@ -143,13 +143,12 @@ impl Builder {
     fn grant(&mut self, s: &SubscriptionSnapshot) -> Arc<Grant> {
         if !s.limits.is_empty() {
             let grant = Grant::of(s);
-            return self
-                .limited
-                .entry(grant)
-                .or_insert_with_key(|g| {
-                    Arc::new(Grant { features: g.features.clone(), limits: g.limits.clone() })
-                })
-                .clone();
+            if let Some(shared) = self.limited.get(&grant) {
+                return shared.clone();
+            }
+            let shared = Arc::new(grant);
+            self.limited.insert(shared.clone());
+            return shared;
         }
         if let Some(shared) = self.feature_lists.get(s.features.as_slice()) {
             return shared.clone();
@@ -160,27 +159,22 @@ impl Builder {
     }
 
     fn held_subscription(&mut self, s: &SubscriptionSnapshot) -> Held {
-        let grant = self.grant(s);
         let dates = s.dates();
-        held(s, grant, dates)
-    }
-}
-
-fn held(s: &SubscriptionSnapshot, grant: Arc<Grant>, dates: Dates) -> Held {
-    Held {
-        id: StripeId::new(&s.subscription_id),
-        grant,
-        times: [
-            dates.trial_end,
-            dates.current_period_start,
-            dates.current_period_end,
-            dates.cancel_at,
-            dates.ended_at,
-            dates.past_due_since,
-        ]
-        .map(Stamp::new),
-        status: Terms::status(s),
-        seats: s.quantity,
-        cancel_at_period_end: s.cancel_at_period_end,
+        Held {
+            id: StripeId::new(&s.subscription_id),
+            grant: self.grant(s),
+            times: [
+                dates.trial_end,
+                dates.current_period_start,
+                dates.current_period_end,
+                dates.cancel_at,
+                dates.ended_at,
+                dates.past_due_since,
+            ]
+            .map(Stamp::new),
+            status: Terms::status(s),
+            seats: s.quantity,
+            cancel_at_period_end: s.cancel_at_period_end,
+        }
     }
 }

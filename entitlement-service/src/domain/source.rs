@@ -103,7 +103,7 @@ impl Source for SubscriptionSnapshot {
         self.features.iter().map(String::as_str)
     }
     fn limits(&self) -> impl Iterator<Item = (&str, Limit)> + Clone {
-        self.limits.iter().filter_map(|l| Some((l.feature.as_str(), Limit::from_proto(l.limit.as_ref()?))))
+        Limit::of_features(&self.limits)
     }
     fn times(&self) -> [Option<i64>; 7] {
         [

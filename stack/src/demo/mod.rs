@@ -87,14 +87,6 @@ impl From<ClientError> for Failed {
     }
 }
 
-fn limit(limit: Option<Limit>) -> Value {
-    match limit {
-        Some(Limit::Count(n)) => json!(n),
-        Some(Limit::Unlimited) => json!("unlimited"),
-        None => Value::Null,
-    }
-}
-
 async fn plans(State(demo): State<Demo>) -> Result<Json<Value>, Failed> {
     let plans = demo.billing.list_plans(ListPlansRequest {}).await?.plans;
     let plans: Vec<Value> = plans
@@ -103,7 +95,7 @@ async fn plans(State(demo): State<Demo>) -> Result<Json<Value>, Failed> {
             let features: Vec<Value> = p
                 .features
                 .iter()
-                .map(|f| json!({ "feature": f.feature, "limit": limit(f.limit.as_ref().map(Limit::from_proto)) }))
+                .map(|f| json!({ "feature": f.feature, "limit": f.limit.as_ref().map(Limit::from_proto) }))
                 .collect();
             json!({
                 "price_id": p.price_id, "name": p.name, "description": p.description,
@@ -167,7 +159,7 @@ async fn access(State(demo): State<Demo>, Json(form): Json<Check>) -> Result<Jso
     let access = client.check(&form.user_id, &form.feature).await?;
     Ok(Json(json!({
         "allowed": access.allowed, "reason": access.reason.as_str_name(), "seats": access.seats,
-        "limit": limit(access.limit), "revision": access.revision.get(),
+        "limit": access.limit, "revision": access.revision.get(),
     })))
 }
 
