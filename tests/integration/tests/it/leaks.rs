@@ -8,6 +8,7 @@ use caixa_entities::webhook_endpoints;
 use caixa_integration_tests::{
     http_get, spawn_billing_with_stripe,
     stripe::{StripeEmulator, TEST_KEY},
+    wait_until,
 };
 use caixa_proto::billing::v1::{
     CreateCheckoutSessionRequest, CreatePortalSessionRequest, GetConfigRequest, GetSubscriptionStatusRequest,
@@ -67,6 +68,12 @@ async fn no_error_answer_carries_database_or_stripe_internals() {
     let endpoint = stripe.register_billing(&db, billing.http_addr).await;
     let session = stripe.subscribe(&price, "user-ana", "0").await;
     let session_id = session["id"].as_str().unwrap().to_owned();
+    // The bridge learns its endpoints from the database on the first delivery; one must
+    // have arrived before the database goes, or a forged one cannot be judged at all.
+    wait_until("a delivery reached the bridge", std::time::Duration::from_secs(15), || async {
+        http_get(billing.http_addr, "/metrics").await.1.contains("caixa_webhook_received_total")
+    })
+    .await;
     let mut client = BillingServiceClient::new(channel(billing.grpc_addr).await);
     let conn = db.connect().await;
     let signing = webhook_endpoints::Entity::find_by_id(endpoint).one(&conn).await.unwrap().unwrap().secret;
